@@ -1,0 +1,1 @@
+//! placeholder: content-hashed asset naming and the manifest format

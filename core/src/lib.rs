@@ -1,0 +1,13 @@
+//! breakwater-core: the pure decision logic shared by the Breakwater edge and origin.
+//!
+//! Nothing here performs I/O or reads a clock (`clippy.toml` bans both); time and random values
+//! come in as arguments, so every decision is a function of its inputs and can be tested natively
+//! and run unchanged inside the wasm32 edge worker.
+
+pub mod assets;
+pub mod conditional;
+pub mod headers;
+pub mod intake;
+pub mod problem;
+pub mod timing;
+pub mod trace;
