@@ -57,7 +57,9 @@ impl Problem {
 
     /// The `kind` slug this problem was built from.
     pub fn kind(&self) -> &str {
-        self.type_uri.strip_prefix(TYPE_BASE).unwrap_or(&self.type_uri)
+        self.type_uri
+            .strip_prefix(TYPE_BASE)
+            .unwrap_or(&self.type_uri)
     }
 
     /// The serialized body.

@@ -1,0 +1,1 @@
+//! Breakwater edge worker (placeholder while the pipeline is written).
