@@ -236,6 +236,18 @@ pub fn normalize_path(raw: &str) -> Result<String, PathError> {
     Ok(path)
 }
 
+/// Splits an absolute URL as the runtime received it into its raw path and query (with `?`),
+/// without the URL parser's dot-segment resolution, so intake judges what the client sent.
+pub fn split_raw_url(url: &str) -> (&str, &str) {
+    let after_scheme = url.find("://").map_or(url, |i| &url[i + 3..]);
+    let from_path = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
+    let without_fragment = from_path.split('#').next().unwrap_or(from_path);
+    match without_fragment.find('?') {
+        Some(q) => without_fragment.split_at(q),
+        None => (without_fragment, ""),
+    }
+}
+
 /// Which part of the system answers a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -387,6 +399,17 @@ mod tests {
         let r = Rejection::BadPath(PathError::DotSegment);
         assert_eq!(r.status(), 400);
         assert_eq!(r.detail(), "the path contains a '.' or '..' segment");
+    }
+
+    #[test]
+    fn raw_url_split_keeps_what_the_client_sent() {
+        assert_eq!(
+            split_raw_url("http://h:1/a/../b?x=1#f"),
+            ("/a/../b", "?x=1")
+        );
+        assert_eq!(split_raw_url("https://h"), ("/", ""));
+        assert_eq!(split_raw_url("http://h/%2e%2e/x"), ("/%2e%2e/x", ""));
+        assert_eq!(split_raw_url("http://h/p#frag?no"), ("/p", ""));
     }
 
     #[test]

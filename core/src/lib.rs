@@ -6,6 +6,7 @@
 
 pub mod assets;
 pub mod conditional;
+pub mod config;
 pub mod headers;
 pub mod intake;
 pub mod problem;

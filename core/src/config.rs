@@ -1,0 +1,188 @@
+//! The edge's configuration, parsed once from `wrangler.toml` `[vars]` into values that can only
+//! be valid. A bad value fails with the variable's name and the reason.
+
+use std::time::Duration;
+
+/// Validated edge settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EdgeConfig {
+    /// Base URL of the origin, without a trailing slash (`http://127.0.0.1:8080`).
+    pub origin_url: String,
+    /// How long the edge waits for the origin's response head before answering `504`.
+    pub origin_timeout: Duration,
+    /// Path prefixes proxied to the origin; everything else is a static asset.
+    pub origin_prefixes: Vec<String>,
+}
+
+/// A configuration variable that is missing or invalid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration variable {field}: {reason}")]
+pub struct ConfigError {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+pub const DEFAULT_ORIGIN_TIMEOUT_MS: u64 = 10_000;
+const MAX_ORIGIN_TIMEOUT_MS: u64 = 120_000;
+
+impl EdgeConfig {
+    /// Reads every setting through `var` (a lookup into the worker's environment).
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let origin_url = parse_origin_url(var("ORIGIN_URL"))?;
+        let origin_timeout = match var("ORIGIN_TIMEOUT_MS") {
+            None => Duration::from_millis(DEFAULT_ORIGIN_TIMEOUT_MS),
+            Some(raw) => {
+                let ms: u64 = raw.trim().parse().map_err(|_| {
+                    ConfigError::new(
+                        "ORIGIN_TIMEOUT_MS",
+                        format!("{raw:?} is not a whole number of milliseconds"),
+                    )
+                })?;
+                if ms == 0 || ms > MAX_ORIGIN_TIMEOUT_MS {
+                    return Err(ConfigError::new(
+                        "ORIGIN_TIMEOUT_MS",
+                        format!("{ms} is outside 1..={MAX_ORIGIN_TIMEOUT_MS}"),
+                    ));
+                }
+                Duration::from_millis(ms)
+            }
+        };
+        let origin_prefixes = parse_prefixes(var("ORIGIN_PREFIXES").as_deref().unwrap_or("/api/"))?;
+        Ok(Self {
+            origin_url,
+            origin_timeout,
+            origin_prefixes,
+        })
+    }
+}
+
+fn parse_origin_url(raw: Option<String>) -> Result<String, ConfigError> {
+    const FIELD: &str = "ORIGIN_URL";
+    let raw = raw.ok_or_else(|| {
+        ConfigError::new(
+            FIELD,
+            "is not set; point it at the origin, e.g. http://127.0.0.1:8080",
+        )
+    })?;
+    let url = raw.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| {
+            ConfigError::new(
+                FIELD,
+                format!("{raw:?} must start with http:// or https://"),
+            )
+        })?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', ' ']) {
+        return Err(ConfigError::new(
+            FIELD,
+            format!("{raw:?} must be a scheme and host[:port] only, with no path, query or spaces"),
+        ));
+    }
+    Ok(url.to_owned())
+}
+
+fn parse_prefixes(raw: &str) -> Result<Vec<String>, ConfigError> {
+    let prefixes: Vec<String> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if prefixes.is_empty() {
+        return Err(ConfigError::new("ORIGIN_PREFIXES", "lists no prefixes"));
+    }
+    if let Some(bad) = prefixes
+        .iter()
+        .find(|p| !p.starts_with('/') || p.as_str() == "/")
+    {
+        return Err(ConfigError::new(
+            "ORIGIN_PREFIXES",
+            format!(
+                "{bad:?} must start with '/' and not be '/' itself (that would hide the front end)"
+            ),
+        ));
+    }
+    Ok(prefixes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(vars: &[(&str, &str)]) -> Result<EdgeConfig, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        EdgeConfig::from_vars(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_fill_everything_but_the_origin() {
+        let c = parse(&[("ORIGIN_URL", "http://127.0.0.1:8080/")]).unwrap();
+        assert_eq!(c.origin_url, "http://127.0.0.1:8080");
+        assert_eq!(
+            c.origin_timeout,
+            Duration::from_millis(DEFAULT_ORIGIN_TIMEOUT_MS)
+        );
+        assert_eq!(c.origin_prefixes, vec!["/api/".to_owned()]);
+    }
+
+    #[test]
+    fn every_bad_value_names_its_field() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[], "ORIGIN_URL"),
+            (&[("ORIGIN_URL", "ftp://x")], "ORIGIN_URL"),
+            (&[("ORIGIN_URL", "http://")], "ORIGIN_URL"),
+            (&[("ORIGIN_URL", "http://x/path")], "ORIGIN_URL"),
+            (
+                &[("ORIGIN_URL", "http://x"), ("ORIGIN_TIMEOUT_MS", "soon")],
+                "ORIGIN_TIMEOUT_MS",
+            ),
+            (
+                &[("ORIGIN_URL", "http://x"), ("ORIGIN_TIMEOUT_MS", "0")],
+                "ORIGIN_TIMEOUT_MS",
+            ),
+            (
+                &[("ORIGIN_URL", "http://x"), ("ORIGIN_PREFIXES", "api")],
+                "ORIGIN_PREFIXES",
+            ),
+            (
+                &[("ORIGIN_URL", "http://x"), ("ORIGIN_PREFIXES", " , ")],
+                "ORIGIN_PREFIXES",
+            ),
+            (
+                &[("ORIGIN_URL", "http://x"), ("ORIGIN_PREFIXES", "/")],
+                "ORIGIN_PREFIXES",
+            ),
+        ];
+        for (vars, field) in cases {
+            let err = parse(vars).unwrap_err();
+            assert_eq!(err.field, *field, "{vars:?}");
+            assert!(err.to_string().contains(field));
+        }
+    }
+
+    #[test]
+    fn several_prefixes() {
+        let c = parse(&[
+            ("ORIGIN_URL", "https://o.example"),
+            ("ORIGIN_PREFIXES", "/api/, /auth/"),
+        ])
+        .unwrap();
+        assert_eq!(c.origin_prefixes, vec!["/api/", "/auth/"]);
+        assert_eq!(c.origin_url, "https://o.example");
+    }
+}

@@ -1,0 +1,48 @@
+#!/bin/sh
+# `make dev`: the origin on a SQLite file and the edge under `wrangler dev`, wired together.
+# Ctrl-C stops both.
+set -eu
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+ORIGIN_PORT=${BREAKWATER_ORIGIN_PORT:-8080}
+EDGE_PORT=${BREAKWATER_EDGE_PORT:-8787}
+ORIGIN_URL="http://127.0.0.1:$ORIGIN_PORT"
+
+step "building the origin"
+cargo build --quiet -p breakwater-origin
+sh scripts/build-edge.sh
+
+origin_pid=""
+edge_pid=""
+stop() {
+  trap - INT TERM EXIT
+  step "stopping"
+  [ -n "$edge_pid" ] && kill "$edge_pid" 2>/dev/null || true
+  [ -n "$origin_pid" ] && kill -INT "$origin_pid" 2>/dev/null || true
+  wait 2>/dev/null || true
+}
+trap stop INT TERM EXIT
+
+step "starting the origin on $ORIGIN_URL (SQLite: data/breakwater.sqlite)"
+BREAKWATER_LOG_FORMAT=${BREAKWATER_LOG_FORMAT:-pretty} \
+  target/debug/breakwater-origin --listen "127.0.0.1:$ORIGIN_PORT" &
+origin_pid=$!
+# Wait on readiness, not a timer: /health answers once the listener is up (seeding included).
+tries=0
+until curl -fsS "$ORIGIN_URL/health" >/dev/null 2>&1; do
+  kill -0 "$origin_pid" 2>/dev/null || die "the origin exited during start-up (is port $ORIGIN_PORT free? set BREAKWATER_ORIGIN_PORT)"
+  tries=$((tries + 1)); [ "$tries" -lt 600 ] || die "the origin did not become ready"
+  sleep 0.1
+done
+
+step "starting the edge (wrangler dev) on http://127.0.0.1:$EDGE_PORT"
+npx wrangler dev --ip 127.0.0.1 --port "$EDGE_PORT" --var "ORIGIN_URL:$ORIGIN_URL" \
+  --persist-to .wrangler/state --show-interactive-dev-session=false &
+edge_pid=$!
+until curl -fsS "http://127.0.0.1:$EDGE_PORT/" >/dev/null 2>&1; do
+  kill -0 "$edge_pid" 2>/dev/null || die "wrangler dev exited during start-up (is port $EDGE_PORT free? set BREAKWATER_EDGE_PORT)"
+  sleep 0.2
+done
+printf '\n\033[1;32mBreakwater is up:\033[0m http://127.0.0.1:%s  (origin %s; Ctrl-C stops both)\n\n' "$EDGE_PORT" "$ORIGIN_URL"
+wait "$edge_pid"

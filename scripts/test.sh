@@ -1,0 +1,34 @@
+#!/bin/sh
+# `make test`: the gates, then every test: unit and property (native), wasm (wasm-bindgen-test
+# under Node), origin API, end to end (origin + wrangler dev), and a deploy dry run.
+set -eu
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+step "gate: cargo fmt --check"
+cargo fmt --all -- --check || die "formatting differs; run: cargo fmt --all"
+
+step "gate: clippy -D warnings (native, all targets)"
+cargo clippy --quiet --workspace --all-targets -- -D warnings
+
+step "gate: clippy -D warnings (wasm32: edge and core)"
+cargo clippy --quiet --target wasm32-unknown-unknown -p breakwater -p breakwater-core --lib --tests -- -D warnings
+
+step "building the edge (assets + wasm)"
+sh scripts/build-edge.sh
+wasm=build/index_bg.wasm
+[ -f "$wasm" ] || die "$wasm was not produced"
+note "wasm: $(wc -c < "$wasm") bytes raw, $(gzip -9c "$wasm" | wc -c) bytes gzipped"
+
+step "tests: unit, property, origin API and end to end (native)"
+cargo test --workspace
+
+step "tests: edge code on JS types (wasm-bindgen-test under Node)"
+need wasm-bindgen-test-runner "run: make setup (it ships with wasm-bindgen-cli)"
+cargo test --target wasm32-unknown-unknown -p breakwater --lib
+
+step "deploy dry run (wrangler deploy --dry-run, offline)"
+npx wrangler deploy --dry-run --outdir target/deploy-dry-run 2>&1 | tee target/deploy-dry-run.log | grep -Ei 'upload|error|warn' || true
+grep -q 'Total Upload' target/deploy-dry-run.log || die "wrangler deploy --dry-run did not report an upload size (see target/deploy-dry-run.log)"
+
+step "all tests passed"

@@ -1,0 +1,86 @@
+//! The edge's one error type, and its one mapping to HTTP (problem+json).
+
+use breakwater_core::config::ConfigError;
+use breakwater_core::intake::{ALLOWED_METHODS, Rejection};
+use breakwater_core::problem::Problem;
+use std::time::Duration;
+
+/// Everything that can stop a request at the edge, by whose fault it was.
+#[derive(Debug, thiserror::Error)]
+pub enum EdgeError {
+    /// The client sent something intake refuses.
+    #[error("rejected at intake: {}", .0.detail())]
+    Rejected(Rejection),
+    /// The client used a method this route does not serve.
+    #[error("method not allowed here; allowed: {allow}")]
+    MethodNotAllowed { allow: &'static str },
+    /// The deployment's configuration is invalid: our fault, no retry helps.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The origin could not be reached (refused, reset, DNS): a retry may help.
+    #[error("origin unreachable: {0}")]
+    OriginUnreachable(String),
+    /// The origin did not answer in time: a retry may help.
+    #[error("origin did not answer within {0:?}")]
+    OriginTimeout(Duration),
+    /// A runtime call failed where it should not (bindings missing, JS exceptions).
+    #[error("edge internal error: {0}")]
+    Internal(String),
+}
+
+impl From<worker::Error> for EdgeError {
+    fn from(e: worker::Error) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl EdgeError {
+    /// The problem body and any extra headers the status requires.
+    pub fn to_problem(&self) -> (Problem, Vec<(&'static str, String)>) {
+        match self {
+            Self::Rejected(r) => {
+                let allow = match r {
+                    Rejection::MethodNotAllowed(_) => vec![("allow", ALLOWED_METHODS.join(", "))],
+                    _ => vec![],
+                };
+                (
+                    Problem::new(r.kind(), r.status(), r.title()).with_detail(r.detail()),
+                    allow,
+                )
+            }
+            Self::MethodNotAllowed { allow } => (
+                Problem::new("method-not-allowed", 405, "Method not allowed")
+                    .with_detail(self.to_string()),
+                vec![("allow", (*allow).to_owned())],
+            ),
+            // Configuration and internal details are for our logs, not for clients.
+            Self::Config(_) => (
+                Problem::new("edge-misconfigured", 500, "Edge misconfigured")
+                    .with_detail("the edge's configuration is invalid; the operator has been told"),
+                vec![],
+            ),
+            Self::OriginUnreachable(_) => (
+                Problem::new("origin-unreachable", 502, "Origin unreachable")
+                    .with_detail("the edge could not connect to the origin; try again shortly"),
+                vec![("retry-after", "5".into())],
+            ),
+            Self::OriginTimeout(t) => (
+                Problem::new("origin-timeout", 504, "Origin timed out").with_detail(format!(
+                    "the origin did not answer within {} ms",
+                    t.as_millis()
+                )),
+                vec![("retry-after", "5".into())],
+            ),
+            Self::Internal(_) => (
+                Problem::new("edge-internal", 500, "Internal error at the edge")
+                    .with_detail("an unexpected error occurred at the edge"),
+                vec![],
+            ),
+        }
+    }
+
+    /// Whether the operator needs to hear about it (logged at error level).
+    pub fn is_ours(&self) -> bool {
+        matches!(self, Self::Config(_) | Self::Internal(_))
+    }
+}

@@ -1,0 +1,59 @@
+//! One request's state as it travels through the pipeline.
+
+use breakwater_core::config::EdgeConfig;
+use breakwater_core::headers::{REQUEST_ID, TRACEPARENT};
+use breakwater_core::intake::{Principal, Route};
+use breakwater_core::timing::ServerTiming;
+use breakwater_core::trace::{self, TraceContext};
+use std::rc::Rc;
+use worker::{Env, Request};
+
+/// What the stages read and fill in. Identity (request id, trace) is assigned before the first
+/// stage runs, so every answer carries it, a rejection included.
+pub struct Exchange {
+    pub req: Request,
+    pub env: Env,
+    pub config: Rc<EdgeConfig>,
+    pub request_id: String,
+    pub trace: TraceContext,
+    /// Set by intake.
+    pub principal: Principal,
+    /// The decoded, normalised path; set by intake.
+    pub path: String,
+    /// Set by intake.
+    pub route: Route,
+    pub timing: ServerTiming,
+}
+
+impl Exchange {
+    pub fn new(req: Request, env: Env, config: Rc<EdgeConfig>) -> Self {
+        let header = |name: &str| req.headers().get(name).ok().flatten();
+        let request_id = trace::request_id(header(REQUEST_ID).as_deref(), random());
+        let trace = TraceContext::continue_or_start(header(TRACEPARENT).as_deref(), random());
+        Self {
+            req,
+            env,
+            config,
+            request_id,
+            trace,
+            principal: Principal::Anonymous,
+            path: String::new(),
+            route: Route::Assets,
+            timing: ServerTiming::new(),
+        }
+    }
+}
+
+/// Random bytes from the runtime's CSPRNG. It cannot fail on Workers; if it ever did, an
+/// all-zero id is still handled (trace ids are made non-zero), so this never panics.
+fn random<const N: usize>() -> [u8; N] {
+    let mut buf = [0; N];
+    let _ = getrandom::fill(&mut buf);
+    buf
+}
+
+/// Milliseconds since the epoch, from the JS clock. On Workers it only advances across I/O,
+/// which is exactly the granularity Server-Timing can observe.
+pub fn now_ms() -> f64 {
+    js_sys::Date::now()
+}

@@ -1,0 +1,133 @@
+//! The request path at the edge: one ordered list of stages, in [`STAGES`]. Each stage either
+//! answers or passes the request on; `finish` then stamps identity and timings on the answer.
+
+use crate::error::EdgeError;
+use crate::exchange::{Exchange, now_ms};
+use crate::{assets, intake, origin, respond};
+use breakwater_core::config::EdgeConfig;
+use breakwater_core::headers::{REQUEST_ID, SERVER_TIMING};
+use breakwater_core::problem::Problem;
+use std::cell::RefCell;
+use std::rc::Rc;
+use worker::{Env, Request, Response, Result};
+
+/// One step of the request path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Request id, trace context, principal; method, size and path validation.
+    Intake,
+    /// The content-hashed front end, served from the `ASSETS` binding.
+    Assets,
+    /// Proxy to the origin with a timeout.
+    Origin,
+}
+
+/// The request path, in order.
+pub const STAGES: [Stage; 3] = [Stage::Intake, Stage::Assets, Stage::Origin];
+
+impl Stage {
+    /// The name used in `Server-Timing` and logs.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Intake => "intake",
+            Self::Assets => "assets",
+            Self::Origin => "origin",
+        }
+    }
+
+    async fn run(self, ex: &mut Exchange) -> std::result::Result<Flow, EdgeError> {
+        match self {
+            Self::Intake => intake::run(ex),
+            Self::Assets => assets::run(ex).await,
+            Self::Origin => origin::run(ex).await,
+        }
+    }
+}
+
+/// What a stage decided.
+pub enum Flow {
+    /// Not mine: pass the request to the next stage.
+    Next,
+    /// The answer.
+    Respond(Response),
+}
+
+/// Runs a request through every stage.
+pub async fn handle(req: Request, env: Env) -> Result<Response> {
+    let config = match config(&env) {
+        Ok(config) => config,
+        Err(e) => {
+            worker::console_error!("{e}");
+            let (problem, extra) = EdgeError::from(e).to_problem();
+            return respond::problem(&problem, &extra);
+        }
+    };
+    let mut ex = Exchange::new(req, env, config);
+    let mut answer = None;
+    for stage in STAGES {
+        let started = now_ms();
+        let outcome = stage.run(&mut ex).await;
+        ex.timing.record(stage.as_str(), now_ms() - started);
+        match outcome {
+            Ok(Flow::Next) => continue,
+            Ok(Flow::Respond(response)) => answer = Some(response),
+            Err(e) => answer = Some(error_response(&ex, stage, &e)?),
+        }
+        break;
+    }
+    let response = match answer {
+        Some(response) => response,
+        // The origin stage always answers; reaching here means a stage was added without one.
+        None => error_response(
+            &ex,
+            Stage::Origin,
+            &EdgeError::Internal("no stage answered".into()),
+        )?,
+    };
+    finish(&ex, response)
+}
+
+fn error_response(ex: &Exchange, stage: Stage, e: &EdgeError) -> Result<Response> {
+    if e.is_ours() {
+        worker::console_error!(
+            "request {} failed in {}: {e}",
+            ex.request_id,
+            stage.as_str()
+        );
+    } else {
+        worker::console_log!(
+            "request {} answered by {}: {e}",
+            ex.request_id,
+            stage.as_str()
+        );
+    }
+    let (problem, extra) = e.to_problem();
+    let problem: Problem = problem
+        .with_instance(ex.path.clone())
+        .with_request_id(ex.request_id.clone());
+    respond::problem(&problem, &extra)
+}
+
+/// Stamps the request id and the stage timings on every answer.
+fn finish(ex: &Exchange, mut response: Response) -> Result<Response> {
+    let headers = response.headers_mut();
+    headers.set(REQUEST_ID, &ex.request_id)?;
+    headers.set(SERVER_TIMING, &ex.timing.header_value())?;
+    Ok(response)
+}
+
+thread_local! {
+    /// Parsed once per isolate: vars cannot change without a new deployment (a new isolate).
+    static CONFIG: RefCell<Option<Rc<EdgeConfig>>> = const { RefCell::new(None) };
+}
+
+fn config(env: &Env) -> std::result::Result<Rc<EdgeConfig>, breakwater_core::config::ConfigError> {
+    if let Some(config) = CONFIG.with_borrow(Clone::clone) {
+        return Ok(config);
+    }
+    let config = Rc::new(EdgeConfig::from_vars(|name| {
+        env.var(name).ok().map(|v| v.to_string())
+    })?);
+    CONFIG.set(Some(config.clone()));
+    Ok(config)
+}

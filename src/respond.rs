@@ -1,0 +1,104 @@
+//! Building responses: the one problem+json writer and the header copy used when relaying.
+
+use breakwater_core::headers::is_hop_by_hop;
+use breakwater_core::problem::{self, Problem};
+use worker::{Headers, Response, ResponseBody, Result};
+
+/// Writes `problem` as `application/problem+json`. Errors are never cached: the condition that
+/// caused one (origin down, a bad request) says nothing about the next request.
+pub fn problem(problem: &Problem, extra: &[(&str, String)]) -> Result<Response> {
+    let headers = Headers::new();
+    headers.set("content-type", problem::CONTENT_TYPE)?;
+    headers.set("cache-control", "no-store")?;
+    for (name, value) in extra {
+        headers.set(name, value)?;
+    }
+    Ok(Response::builder()
+        .with_status(problem.status)
+        .with_headers(headers)
+        .fixed(problem.to_json().into_bytes()))
+}
+
+/// A mutable copy of `from` without hop-by-hop fields (including those its `Connection` names).
+pub fn relay_headers(from: &Headers) -> Result<Headers> {
+    let connection = from.get("connection")?;
+    let out = Headers::new();
+    for (name, value) in from.entries() {
+        if !is_hop_by_hop(&name, connection.as_deref()) {
+            out.append(&name, &value)?;
+        }
+    }
+    Ok(out)
+}
+
+/// Rebuilds `response` with mutable headers (a fetched response's are immutable), keeping status
+/// and the streaming body.
+pub fn rebuild(response: Response, headers: Headers) -> Response {
+    let status = response.status_code();
+    let (_, body) = response.into_parts();
+    Response::builder()
+        .with_status(status)
+        .with_headers(headers)
+        .body(body)
+}
+
+/// An empty body for `HEAD` and `304`.
+pub fn without_body(response: Response) -> Response {
+    let status = response.status_code();
+    let (builder, _) = response.into_parts();
+    builder.with_status(status).body(ResponseBody::Empty)
+}
+
+#[cfg(all(test, target_arch = "wasm32"))]
+mod tests {
+    //! These touch JS `Headers`/`Response`, so they run under wasm-bindgen-test in Node.
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test]
+    async fn problem_response_has_status_type_and_body() {
+        let p = Problem::new("bad-path", 400, "Invalid request path").with_request_id("r1");
+        let mut resp = problem(&p, &[("retry-after", "5".into())]).unwrap();
+        assert_eq!(resp.status_code(), 400);
+        let h = resp.headers();
+        assert_eq!(
+            h.get("content-type").unwrap().as_deref(),
+            Some("application/problem+json")
+        );
+        assert_eq!(h.get("cache-control").unwrap().as_deref(), Some("no-store"));
+        assert_eq!(h.get("retry-after").unwrap().as_deref(), Some("5"));
+        let body: Problem = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+        assert_eq!(body, p);
+    }
+
+    #[wasm_bindgen_test]
+    fn relayed_headers_drop_hop_by_hop_and_connection_listed_fields() {
+        let h = Headers::new();
+        h.set("content-type", "text/plain").unwrap();
+        h.set("connection", "keep-alive, x-private-hop").unwrap();
+        h.set("x-private-hop", "1").unwrap();
+        h.set("keep-alive", "timeout=5").unwrap();
+        h.set("x-request-id", "abc").unwrap();
+        let out = relay_headers(&h).unwrap();
+        assert_eq!(
+            out.get("content-type").unwrap().as_deref(),
+            Some("text/plain")
+        );
+        assert_eq!(out.get("x-request-id").unwrap().as_deref(), Some("abc"));
+        for gone in ["connection", "x-private-hop", "keep-alive"] {
+            assert!(!out.has(gone).unwrap(), "{gone} was relayed");
+        }
+    }
+
+    #[wasm_bindgen_test]
+    async fn rebuilt_response_keeps_status_and_body_with_mutable_headers() {
+        let original = Response::ok("hello").unwrap().with_status(201);
+        let headers = Headers::new();
+        let mut rebuilt = rebuild(original, headers);
+        rebuilt.headers_mut().set("x-added", "yes").unwrap();
+        assert_eq!(rebuilt.status_code(), 201);
+        assert_eq!(rebuilt.text().await.unwrap(), "hello");
+        let mut empty = without_body(Response::ok("body").unwrap());
+        assert_eq!(empty.text().await.unwrap(), "");
+    }
+}

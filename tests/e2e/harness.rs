@@ -1,0 +1,318 @@
+//! Starts and stops the environment the cases run against.
+
+use crate::proxy::FaultProxy;
+use breakwater_assetgen::Options;
+use breakwater_core::assets::Manifest;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How long wrangler dev may take to come up (it starts workerd and loads the wasm).
+const EDGE_READY_TIMEOUT: Duration = Duration::from_secs(120);
+/// The edge's origin timeout in these tests: short, so the stalled-origin case is quick.
+pub const ORIGIN_TIMEOUT_MS: u64 = 1500;
+
+pub struct Env {
+    pub rt: tokio::runtime::Runtime,
+    pub edge: String,
+    pub edge_addr: SocketAddr,
+    pub proxy: FaultProxy,
+    /// The assets manifest of the first build, and of the rebuild the edge serves.
+    pub first_build: Manifest,
+    pub second_build: Manifest,
+    pub dist: PathBuf,
+    edge_process: Mutex<Option<Child>>,
+    origin_stop: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    _tmp: tempfile::TempDir,
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+impl Env {
+    pub fn start() -> Result<Self, String> {
+        let root = repo_root();
+        if !root.join("build/index.js").exists() {
+            return Err(
+                "build/index.js is missing: build the edge first (make build, or make test)".into(),
+            );
+        }
+        let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let (first_build, second_build, dist) = build_assets_twice(&root, tmp.path())?;
+
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let db = format!("sqlite://{}", tmp.path().join("origin.sqlite").display());
+        let (origin_stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (proxy, proxy_addr) = rt.block_on(async {
+            let app = breakwater_origin::Application::build(breakwater_origin::Settings::new(
+                "127.0.0.1:0".parse().unwrap(),
+                db,
+            ))
+            .await
+            .map_err(|e| format!("origin failed to start: {e}"))?;
+            let origin_addr = app.local_addr();
+            tokio::spawn(app.run_until(async move {
+                let _ = stop_rx.await;
+            }));
+            FaultProxy::start(origin_addr)
+                .await
+                .map_err(|e| e.to_string())
+        })?;
+
+        let edge_addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse().unwrap();
+        let child = start_edge(&root, tmp.path(), &dist, edge_addr, proxy_addr)?;
+        Ok(Self {
+            rt,
+            edge: format!("http://{edge_addr}"),
+            edge_addr,
+            proxy,
+            first_build,
+            second_build,
+            dist,
+            edge_process: Mutex::new(Some(child)),
+            origin_stop: Mutex::new(Some(origin_stop)),
+            _tmp: tmp,
+        })
+    }
+
+    pub fn stop(&self) {
+        if let Some(child) = self.edge_process.lock().unwrap().take() {
+            stop_process_group(child);
+        }
+        if let Some(stop) = self.origin_stop.lock().unwrap().take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// A request through reqwest (which normalises URLs; use [`Env::raw`] for hostile paths).
+    pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Result<Reply, String> {
+        self.request("GET", path, headers)
+    }
+
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Reply, String> {
+        self.rt.block_on(async {
+            let client = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap();
+            let method =
+                reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
+            let mut req = client.request(method, format!("{}{path}", self.edge));
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            let resp = req.send().await.map_err(|e| format!("{path}: {e}"))?;
+            let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
+            let body = resp.bytes().await.map_err(|e| e.to_string())?.to_vec();
+            Ok(Reply {
+                status,
+                headers,
+                body,
+            })
+        })
+    }
+
+    /// Sends `request_target` byte for byte, so no client library can normalise it first.
+    pub fn raw(&self, method: &str, request_target: &str) -> Result<(u16, String), String> {
+        let mut stream = TcpStream::connect(self.edge_addr).map_err(|e| e.to_string())?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .map_err(|e| e.to_string())?;
+        write!(
+            stream,
+            "{method} {request_target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.edge_addr
+        )
+        .map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        stream.read_to_end(&mut out).map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&out).into_owned();
+        let status = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("no status line in {text:?}"))?;
+        Ok((status, text))
+    }
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> Result<serde_json::Value, String> {
+        serde_json::from_slice(&self.body)
+            .map_err(|e| format!("body is not JSON ({e}): {}", self.text()))
+    }
+}
+
+/// Builds `static/` into a fresh assets directory, changes the stylesheet, and builds again, so
+/// the edge serves a directory holding two generations of hashed files.
+fn build_assets_twice(root: &Path, tmp: &Path) -> Result<(Manifest, Manifest, PathBuf), String> {
+    let src = tmp.join("static");
+    let dist = tmp.join("dist");
+    copy_dir(&root.join("static"), &src).map_err(|e| format!("copying static/: {e}"))?;
+    let opts = Options {
+        src: src.clone(),
+        out: dist.clone(),
+        keep_builds: 3,
+    };
+    let first = breakwater_assetgen::build(&opts)
+        .map_err(|e| e.to_string())?
+        .manifest;
+    let css = src.join("css/app.css");
+    let mut text = std::fs::read_to_string(&css).map_err(|e| format!("{}: {e}", css.display()))?;
+    text.push_str("\n/* second build */\n");
+    std::fs::write(&css, text).map_err(|e| e.to_string())?;
+    let second = breakwater_assetgen::build(&opts)
+        .map_err(|e| e.to_string())?
+        .manifest;
+    Ok((first, second, dist))
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+fn free_port() -> Result<u16, String> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    Ok(l.local_addr().map_err(|e| e.to_string())?.port())
+}
+
+/// Starts `wrangler dev` and returns once it reports it is ready (its own "Ready on" line), or
+/// fails with its output.
+fn start_edge(
+    root: &Path,
+    tmp: &Path,
+    dist: &Path,
+    addr: SocketAddr,
+    origin: SocketAddr,
+) -> Result<Child, String> {
+    use std::os::unix::process::CommandExt;
+    let bin = root.join("node_modules/.bin");
+    if !bin.join("wrangler").exists() {
+        return Err("node_modules/.bin/wrangler is missing: run make setup".into());
+    }
+    // wrangler needs Node 22, which package.json pins into node_modules/.bin.
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut child = Command::new(bin.join("wrangler"))
+        .current_dir(root)
+        .env("PATH", path)
+        .env("BREAKWATER_PREBUILT", "1")
+        .env("WRANGLER_SEND_METRICS", "false")
+        .args([
+            "dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            &addr.port().to_string(),
+        ])
+        .args(["--inspector-port", &free_port()?.to_string()])
+        .args(["--var", &format!("ORIGIN_URL:http://{origin}")])
+        .args(["--var", &format!("ORIGIN_TIMEOUT_MS:{ORIGIN_TIMEOUT_MS}")])
+        .arg("--assets")
+        .arg(dist)
+        .arg("--persist-to")
+        .arg(tmp.join("wrangler-state"))
+        .args([
+            "--show-interactive-dev-session=false",
+            "--log-level",
+            "info",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("could not run wrangler: {e}"))?;
+
+    let (tx, rx) = mpsc::channel::<String>();
+    for stream in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                if std::env::var_os("E2E_VERBOSE").is_some() {
+                    eprintln!("[wrangler] {line}");
+                }
+                if tx.send(line).is_err() {
+                    // Nobody listens any more; keep draining so wrangler never blocks on a pipe.
+                    continue;
+                }
+            }
+        });
+    }
+    drop(tx);
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + EDGE_READY_TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let ready = line.contains("Ready on");
+                seen.push(line);
+                if ready {
+                    std::thread::spawn(move || for _ in rx {});
+                    return Ok(child);
+                }
+            }
+            Err(_) => {
+                stop_process_group(child);
+                return Err(format!(
+                    "wrangler dev did not become ready:\n{}",
+                    seen.join("\n")
+                ));
+            }
+        }
+    }
+}
+
+/// wrangler starts workerd as its own child; signal the whole group so nothing outlives the run.
+fn stop_process_group(mut child: Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &format!("-{}", child.id())])
+        .status();
+    let _ = child.wait();
+}

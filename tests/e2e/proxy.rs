@@ -1,0 +1,97 @@
+//! A TCP proxy between the edge and the origin that can refuse or stall connections on demand,
+//! so tests can make the origin "down" or "slow" without killing it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Mode {
+    /// Relay bytes both ways.
+    Pass = 0,
+    /// Close the connection before anything reaches the origin (origin down).
+    Refuse = 1,
+    /// Accept and read, but never answer (origin hung).
+    Stall = 2,
+}
+
+#[derive(Clone)]
+pub struct FaultProxy {
+    mode: Arc<AtomicU8>,
+}
+
+impl FaultProxy {
+    /// Listens on a free loopback port and relays to `upstream`. Returns the proxy's address.
+    pub async fn start(
+        upstream: std::net::SocketAddr,
+    ) -> std::io::Result<(Self, std::net::SocketAddr)> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let proxy = Self {
+            mode: Arc::new(AtomicU8::new(Mode::Pass as u8)),
+        };
+        let mode = proxy.mode.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(relay(client, upstream, mode.clone()));
+            }
+        });
+        Ok((proxy, addr))
+    }
+
+    pub fn set(&self, mode: Mode) {
+        self.mode.store(mode as u8, Ordering::SeqCst);
+    }
+
+    fn current(mode: &AtomicU8) -> Mode {
+        match mode.load(Ordering::SeqCst) {
+            1 => Mode::Refuse,
+            2 => Mode::Stall,
+            _ => Mode::Pass,
+        }
+    }
+}
+
+/// The mode is checked on every chunk the edge sends, so a pooled keep-alive connection obeys a
+/// mode switch on its next request just like a new connection does.
+async fn relay(mut client: TcpStream, upstream: std::net::SocketAddr, mode: Arc<AtomicU8>) {
+    if FaultProxy::current(&mode) == Mode::Refuse {
+        return; // dropping the socket closes it
+    }
+    let Ok(server) = TcpStream::connect(upstream).await else {
+        return;
+    };
+    let (mut server_read, mut server_write) = server.into_split();
+    let back = tokio::spawn(async move {
+        let (mut client_read, mut client_write) = client.split();
+        let downstream = async {
+            let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+        };
+        let upstream = async {
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                let n = match client_read.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => n,
+                };
+                match FaultProxy::current(&mode) {
+                    Mode::Pass => {
+                        if server_write.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                    Mode::Refuse => return,
+                    // Swallow the request and keep reading until the edge gives up.
+                    Mode::Stall => continue,
+                }
+            }
+        };
+        tokio::select! {
+            _ = downstream => {},
+            _ = upstream => {},
+        }
+    });
+    let _ = back.await;
+}
