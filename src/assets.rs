@@ -8,7 +8,7 @@ use crate::error::EdgeError;
 use crate::exchange::{Exchange, now_ms};
 use crate::pipeline::Flow;
 use crate::respond;
-use breakwater_core::assets::{Entry, MANIFEST_PATH, Manifest};
+use breakwater_core::assets::{MANIFEST_PATH, Manifest, NOT_FOUND_PATH, REVALIDATE};
 use breakwater_core::conditional;
 use breakwater_core::intake::Route;
 use std::cell::RefCell;
@@ -17,8 +17,6 @@ use worker::{Env, Headers, Method, Response};
 
 /// The binding that holds the built front end.
 const BINDING: &str = "ASSETS";
-/// Served with status 404 for any path the manifest does not list.
-const NOT_FOUND_PAGE: &str = "/404.html";
 /// How long an isolate trusts its copy of the manifest. In production the manifest only changes
 /// with a deployment (new isolates); the short reload lets `make dev` pick up rebuilt assets.
 const MANIFEST_TTL_MS: f64 = 2_000.0;
@@ -32,27 +30,16 @@ pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
         return Err(EdgeError::MethodNotAllowed { allow: "GET, HEAD" });
     }
     let manifest = manifest(&ex.env).await?;
-    let path = if ex.path.ends_with('/') {
-        format!("{}index.html", ex.path)
-    } else {
-        ex.path.clone()
-    };
-    let (path, entry, status) = match manifest.lookup(&path) {
-        Some(entry) => (path, entry, 200),
-        None => match manifest.lookup(NOT_FOUND_PAGE) {
-            Some(entry) => (NOT_FOUND_PAGE.to_owned(), entry, 404),
-            None => {
-                return Err(EdgeError::Internal(format!(
-                    "{NOT_FOUND_PAGE} is missing from the asset manifest"
-                )));
-            }
-        },
-    };
+    let chosen = choose(&manifest, &ex.path)?;
 
-    let headers = entry_headers(entry)?;
+    let headers = Headers::new();
+    headers.set("content-type", &chosen.content_type)?;
+    headers.set("cache-control", chosen.cache_control)?;
+    headers.set("etag", &chosen.etag)?;
+    headers.set("x-content-type-options", "nosniff")?;
     let if_none_match = ex.req.headers().get("if-none-match")?;
-    if status == 200
-        && if_none_match.is_some_and(|inm| conditional::if_none_match(&inm, &entry.etag()))
+    if chosen.status == 200
+        && if_none_match.is_some_and(|inm| conditional::if_none_match(&inm, &chosen.etag))
     {
         return Ok(Flow::Respond(
             Response::builder()
@@ -64,15 +51,16 @@ pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
     let fetched = ex
         .env
         .assets(BINDING)?
-        .fetch(asset_url(&path), None)
+        .fetch(asset_url(&chosen.path), None)
         .await?;
     if fetched.status_code() != 200 {
         return Err(EdgeError::Internal(format!(
-            "manifest lists {path} but {BINDING} answered {}",
+            "manifest lists {} but {BINDING} answered {}",
+            chosen.path,
             fetched.status_code()
         )));
     }
-    let response = respond::rebuild(fetched, headers).with_status(status);
+    let response = respond::rebuild(fetched, headers).with_status(chosen.status);
     Ok(Flow::Respond(if method == Method::Head {
         respond::without_body(response)
     } else {
@@ -80,14 +68,43 @@ pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
     }))
 }
 
-/// The headers every representation of `entry` carries, 304s included.
-fn entry_headers(entry: &Entry) -> worker::Result<Headers> {
-    let headers = Headers::new();
-    headers.set("content-type", &entry.content_type)?;
-    headers.set("cache-control", entry.cache_control())?;
-    headers.set("etag", &entry.etag())?;
-    headers.set("x-content-type-options", "nosniff")?;
-    Ok(headers)
+/// The file to serve for a request path, and how.
+struct Chosen {
+    path: String,
+    status: u16,
+    content_type: String,
+    cache_control: &'static str,
+    etag: String,
+}
+
+/// Manifest entries are served as listed; the manifest itself (scripts read it) revalidates;
+/// anything else is the 404 page.
+fn choose(manifest: &Manifest, path: &str) -> Result<Chosen, EdgeError> {
+    if path == MANIFEST_PATH {
+        return Ok(Chosen {
+            path: MANIFEST_PATH.to_owned(),
+            status: 200,
+            content_type: "application/json".to_owned(),
+            cache_control: REVALIDATE,
+            etag: manifest.etag(),
+        });
+    }
+    let (file, status) = match manifest.resolve(path) {
+        Some((file, _)) => (file, 200),
+        None => (NOT_FOUND_PATH, 404),
+    };
+    let entry = manifest.lookup(file).ok_or_else(|| {
+        EdgeError::Internal(format!(
+            "{NOT_FOUND_PATH} is missing from the asset manifest"
+        ))
+    })?;
+    Ok(Chosen {
+        path: file.to_owned(),
+        status,
+        content_type: entry.content_type.clone(),
+        cache_control: entry.cache_control(),
+        etag: entry.etag(),
+    })
 }
 
 /// The assets binding ignores the host; any absolute URL with the path will do.

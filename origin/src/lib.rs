@@ -1,1 +1,22 @@
-//! placeholder
+//! breakwater-origin: the reference origin behind the Breakwater edge.
+//!
+//! `main` only parses flags and wires these modules together; tests build the very same server
+//! through [`Application::build`], so what they exercise is what runs in production.
+
+pub mod cli;
+pub mod db;
+pub mod error;
+pub mod pagination;
+pub mod problem_layer;
+pub mod product;
+pub mod request_id;
+pub mod routes;
+pub mod seed;
+pub mod shutdown;
+pub mod startup;
+pub mod telemetry;
+
+pub use db::Db;
+pub use error::ApiError;
+pub use product::Product;
+pub use startup::{Application, Settings, StartupError};

@@ -1,0 +1,157 @@
+//! The database handle: a SQLite pool by default, a Postgres pool by URL.
+//!
+//! An enum rather than `sqlx::Any`, so each backend keeps its own types, options and migrations;
+//! queries are written once with `$n` placeholders, which both backends accept, and dispatched
+//! with [`on_pool!`](crate::db::on_pool).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+/// SQLite allows one writer at a time; a handful of connections covers concurrent readers (WAL).
+const SQLITE_POOL_SIZE: u32 = 8;
+/// Per origin instance; instances times this must stay under the server's `max_connections`.
+const POSTGRES_POOL_SIZE: u32 = 16;
+/// How long a request waits for a free connection before `/ready` or a query gives up (→ 503).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long SQLite waits on a lock held by another writer before failing.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Server-side bound on any one Postgres statement, below the request timeout.
+const POSTGRES_STATEMENT_TIMEOUT: &str = "5s";
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// A connection pool to one of the supported databases. Cheap to clone (the pool is shared).
+#[derive(Debug, Clone)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to whichever pool `$db` holds. Each arm is type-checked on
+/// its own, so the same query text serves both backends without generic trait bounds.
+macro_rules! on_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite($pool) => $body,
+            $crate::db::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// Why a database URL could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("unsupported database URL scheme in {0:?} (expected sqlite: or postgres:)")]
+    UnsupportedScheme(String),
+    #[error("cannot create the directory for the SQLite file {path}")]
+    CreateDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot connect to the database")]
+    Connect(#[from] sqlx::Error),
+}
+
+impl Db {
+    /// Opens a pool for `url` (`sqlite:` or `postgres:`/`postgresql:`). A SQLite file and its
+    /// parent directory are created when missing, so the default URL works on a fresh checkout.
+    pub async fn connect(url: &str) -> Result<Db, ConnectError> {
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // NORMAL is durable under WAL except for the last commits on power loss.
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                .foreign_keys(true);
+            let file = options.get_filename();
+            if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|source| ConnectError::CreateDir {
+                    path: file.display().to_string(),
+                    source,
+                })?;
+            }
+            let pool = SqlitePoolOptions::new()
+                .max_connections(SQLITE_POOL_SIZE)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options)
+                .await?;
+            Ok(Db::Sqlite(pool))
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = PgConnectOptions::from_str(url)?
+                .options([("statement_timeout", POSTGRES_STATEMENT_TIMEOUT)]);
+            let pool = PgPoolOptions::new()
+                .max_connections(POSTGRES_POOL_SIZE)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options)
+                .await?;
+            Ok(Db::Postgres(pool))
+        } else {
+            // Only the scheme: the rest may hold a password.
+            let scheme = url.split(':').next().unwrap_or_default().to_owned();
+            Err(ConnectError::UnsupportedScheme(scheme))
+        }
+    }
+
+    /// Applies the migrations of this backend that have not run yet.
+    pub async fn migrate(&self) -> Result<(), MigrateError> {
+        match self {
+            Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
+            Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
+        }
+    }
+
+    /// A round trip to the database, for readiness.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(drop))
+    }
+
+    /// Closes the pool: waits for checked-out connections to come back, then closes them all.
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await)
+    }
+
+    /// `sqlite` or `postgres`, for logs.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn unknown_schemes_are_refused_without_echoing_credentials() {
+        let err = Db::connect("mysql://root:hunter2@db/shop")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ConnectError::UnsupportedScheme(_)));
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_missing_sqlite_file_and_directory_are_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("nested/deeper/db.sqlite");
+        let db = Db::connect(&format!("sqlite://{}", file.display()))
+            .await
+            .unwrap();
+        db.migrate().await.unwrap();
+        db.ping().await.unwrap();
+        assert!(file.exists());
+        db.close().await;
+    }
+}

@@ -1,0 +1,85 @@
+//! The product of the public catalogue, its id, and the queries that read it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::db::{Db, on_pool};
+use crate::error::ApiError;
+
+/// One catalogue entry, as stored and as served.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct Product {
+    pub id: i64,
+    pub sku: String,
+    pub name: String,
+    pub description: String,
+    pub category: String,
+    pub price_cents: i64,
+    pub currency: String,
+    pub stock: i64,
+}
+
+/// A product id taken from a URL: a positive integer, so a query is only ever run for a value
+/// that could exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ProductId(i64);
+
+impl ProductId {
+    /// Parses the `{id}` path segment.
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        match raw.parse::<i64>() {
+            Ok(id) if id > 0 => Ok(Self(id)),
+            _ => Err(ApiError::InvalidPath {
+                parameter: "id",
+                reason: "must be a positive integer".to_owned(),
+            }),
+        }
+    }
+
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+const COLUMNS: &str = "id, sku, name, description, category, price_cents, currency, stock";
+
+/// How many products the catalogue holds.
+pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
+    let sql = "SELECT COUNT(*) FROM products";
+    on_pool!(db, pool => sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await)
+}
+
+/// Up to `limit` products in id order, skipping the first `offset`.
+pub async fn page(db: &Db, limit: i64, offset: i64) -> Result<Vec<Product>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM products ORDER BY id LIMIT $1 OFFSET $2");
+    on_pool!(db, pool => {
+        sqlx::query_as::<_, Product>(&sql)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(pool)
+            .await
+    })
+}
+
+/// The product with this id, if there is one.
+pub async fn by_id(db: &Db, id: ProductId) -> Result<Option<Product>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM products WHERE id = $1");
+    on_pool!(db, pool => {
+        sqlx::query_as::<_, Product>(&sql)
+            .bind(id.get())
+            .fetch_optional(pool)
+            .await
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_positive_integers_are_ids() {
+        assert_eq!(ProductId::parse("42").unwrap().get(), 42);
+        for bad in ["0", "-1", "abc", "", "1.0", " 1", "99999999999999999999"] {
+            assert!(ProductId::parse(bad).is_err(), "accepted {bad:?}");
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! The router: one module per resource, and the layers every request passes through.
+
+mod health;
+mod products;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::get;
+use tower::ServiceBuilder;
+use tower_http::LatencyUnit;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::db::Db;
+use crate::error::ApiError;
+use crate::{problem_layer, request_id, telemetry};
+
+/// Longest a request may take end to end; below the edge's own origin timeout, so the edge sees
+/// our 504 problem rather than a dropped connection.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest request body accepted. Nothing takes a body yet; this bounds what a client can make
+/// us buffer.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// What handlers share.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub db: Db,
+}
+
+/// The whole HTTP surface of the origin.
+pub fn router(state: AppState) -> Router {
+    // Outermost first: the request id exists before the span is opened, and the problem layer
+    // sits outside timeout, panic and body limit so their bare responses become problems too.
+    // Two `layer` calls, because axum turns each response back into its own `Response` in
+    // between, which `from_fn` needs.
+    let outer = ServiceBuilder::new()
+        .map_request(request_id::drop_unsafe_incoming)
+        .layer(SetRequestIdLayer::x_request_id(request_id::MintRequestId))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(telemetry::request_span)
+                .on_response(
+                    DefaultOnResponse::new()
+                        .level(Level::INFO)
+                        .latency_unit(LatencyUnit::Millis),
+                ),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(axum::middleware::from_fn(problem_layer::render));
+    let inner = ServiceBuilder::new()
+        .layer(CatchPanicLayer::new())
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ));
+
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/api/products", get(products::list))
+        .route("/api/products/{id}", get(products::show))
+        .fallback(|| async { ApiError::RouteNotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .with_state(state)
+        .layer(inner)
+        .layer(outer)
+}

@@ -1,0 +1,183 @@
+//! The catalogue: paging, single products, and their cache headers.
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+
+use crate::helpers::{TestApp, assert_problem, spawn_app};
+
+fn ids(page: &Value) -> Vec<i64> {
+    page["items"]
+        .as_array()
+        .expect("items is an array")
+        .iter()
+        .map(|p| p["id"].as_i64().expect("numeric id"))
+        .collect()
+}
+
+/// Pages needed for `total` items, `per_page` at a time.
+fn pages(total: i64, per_page: i64) -> i64 {
+    (total as u64).div_ceil(per_page as u64) as i64
+}
+
+async fn total(app: &TestApp) -> i64 {
+    app.get_json("/api/products").await["total"]
+        .as_i64()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_first_page_has_the_default_size_and_cache_headers() {
+    let app = spawn_app().await;
+    let response = app.get("/api/products").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["cache-control"],
+        "public, max-age=60, stale-while-revalidate=30"
+    );
+    assert_eq!(response.headers()["cache-tag"], "products");
+    let page: Value = response.json().await.unwrap();
+
+    assert_eq!(page["page"], 1);
+    assert_eq!(page["per_page"], 24);
+    assert_eq!(page["items"].as_array().unwrap().len(), 24);
+    let total = page["total"].as_i64().unwrap();
+    assert!(total >= 10_000, "only {total} products");
+    assert_eq!(page["total_pages"].as_i64().unwrap(), pages(total, 24));
+    // page=1 spelled out is the same page.
+    assert_eq!(app.get_json("/api/products?page=1").await, page);
+}
+
+#[tokio::test]
+async fn walking_every_page_yields_every_product_once_in_id_order() {
+    let app = spawn_app().await;
+    let total = total(&app).await;
+    let total_pages = pages(total, 100);
+    let mut seen = Vec::new();
+    for page in 1..=total_pages {
+        let body = app
+            .get_json(&format!("/api/products?page={page}&per_page=100"))
+            .await;
+        assert_eq!(body["total_pages"], total_pages);
+        seen.extend(ids(&body));
+    }
+    assert_eq!(seen.len() as i64, total);
+    assert!(
+        seen.windows(2).all(|w| w[0] < w[1]),
+        "not strictly ordered by id"
+    );
+    assert_eq!(seen.iter().collect::<HashSet<_>>().len(), seen.len());
+    let skus: HashSet<String> = HashSet::from_iter(
+        app.get_json("/api/products?page=2&per_page=50").await["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["sku"].as_str().unwrap().to_owned()),
+    );
+    assert_eq!(skus.len(), 50, "SKUs repeat within a page");
+}
+
+#[tokio::test]
+async fn the_last_page_is_partial_and_past_the_end_is_empty() {
+    let app = spawn_app().await;
+    let per_page = 7; // does not divide 10 000, so the last page is partial
+    let total = total(&app).await;
+    let last = pages(total, per_page);
+
+    let body = app
+        .get_json(&format!("/api/products?page={last}&per_page={per_page}"))
+        .await;
+    let expected = total - (last - 1) * per_page;
+    assert_eq!(ids(&body).len() as i64, expected);
+
+    let past = app
+        .get_json(&format!(
+            "/api/products?page={}&per_page={per_page}",
+            last + 1
+        ))
+        .await;
+    assert!(ids(&past).is_empty());
+    assert_eq!(past["total"], total);
+    let far = app.get_json("/api/products?page=4294967295").await;
+    assert!(ids(&far).is_empty());
+}
+
+#[tokio::test]
+async fn per_page_is_bounded() {
+    let app = spawn_app().await;
+    assert_eq!(
+        ids(&app.get_json("/api/products?per_page=1").await).len(),
+        1
+    );
+    assert_eq!(
+        ids(&app.get_json("/api/products?per_page=100").await).len(),
+        100
+    );
+    for bad in ["0", "101", "-5", "ten", ""] {
+        let response = app.get(&format!("/api/products?per_page={bad}")).await;
+        let problem = assert_problem(response, 400).await;
+        assert!(
+            problem["detail"].as_str().unwrap().contains("per_page"),
+            "{problem}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_page_is_a_problem_naming_the_parameter() {
+    let app = spawn_app().await;
+    for bad in ["0", "-1", "abc", "", "1.5", "4294967296", "%FF"] {
+        let response = app.get(&format!("/api/products?page={bad}")).await;
+        let problem = assert_problem(response, 400).await;
+        assert!(
+            problem["detail"].as_str().unwrap().contains("page"),
+            "{problem}"
+        );
+        assert_eq!(problem["instance"], "/api/products");
+    }
+    // Parameters the origin does not know are not errors (cache busters, tracking tags).
+    assert_eq!(
+        app.get("/api/products?utm_source=mail&x=").await.status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_product_by_id_is_the_same_as_its_list_entry() {
+    let app = spawn_app().await;
+    let listed = app.get_json("/api/products?page=3&per_page=10").await["items"][4].clone();
+    let id = listed["id"].as_i64().unwrap();
+
+    let response = app.get(&format!("/api/products/{id}")).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "public, max-age=300");
+    assert_eq!(response.headers()["cache-tag"], format!("product:{id}"));
+    let single: Value = response.json().await.unwrap();
+    assert_eq!(single, listed);
+    for field in ["sku", "name", "description", "category", "currency"] {
+        assert!(!single[field].as_str().unwrap().is_empty(), "{field} empty");
+    }
+    assert!(single["price_cents"].as_i64().unwrap() > 0);
+    assert!(single["stock"].as_i64().unwrap() >= 0);
+}
+
+#[tokio::test]
+async fn an_unknown_id_is_404_and_a_malformed_one_400() {
+    let app = spawn_app().await;
+    let beyond = total(&app).await + 1;
+    let problem = assert_problem(app.get(&format!("/api/products/{beyond}")).await, 404).await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&beyond.to_string())
+    );
+
+    for bad in ["abc", "-3", "0", "1.5", "99999999999999999999"] {
+        let problem = assert_problem(app.get(&format!("/api/products/{bad}")).await, 400).await;
+        assert!(
+            problem["detail"].as_str().unwrap().contains("id"),
+            "{problem}"
+        );
+    }
+}
