@@ -5,7 +5,10 @@ use crate::harness::Env;
 use sha2::{Digest, Sha256};
 
 pub const CASES: [(&str, crate::Case); 8] = [
-    ("assets::manifest_is_served_for_scripts", manifest_is_served_for_scripts),
+    (
+        "assets::manifest_is_served_for_scripts",
+        manifest_is_served_for_scripts,
+    ),
     (
         "assets::front_page_revalidates_with_a_strong_etag",
         front_page_revalidates_with_a_strong_etag,
@@ -58,12 +61,19 @@ fn front_page_revalidates_with_a_strong_etag(env: &Env) -> Result<(), String> {
 fn manifest_is_served_for_scripts(env: &Env) -> Result<(), String> {
     let r = env.get("/asset-manifest.json", &[])?;
     check(r.status == 200, || format!("status {}", r.status))?;
-    check(r.header("cache-control") == Some("no-cache"), || format!("{:?}", r.header("cache-control")))?;
-    let served = breakwater_core::assets::Manifest::from_json(&r.text()).map_err(|e| e.to_string())?;
-    check(served.current() == env.second_build.current(), || "served manifest is not the latest build's".into())?;
+    check(r.header("cache-control") == Some("no-cache"), || {
+        format!("{:?}", r.header("cache-control"))
+    })?;
+    let served =
+        breakwater_core::assets::Manifest::from_json(&r.text()).map_err(|e| e.to_string())?;
+    check(served.current() == env.second_build.current(), || {
+        "served manifest is not the latest build's".into()
+    })?;
     let etag = r.header("etag").ok_or("no etag")?;
     let again = env.get("/asset-manifest.json", &[("if-none-match", etag)])?;
-    check(again.status == 304, || format!("revalidation was {}", again.status))
+    check(again.status == 304, || {
+        format!("revalidation was {}", again.status)
+    })
 }
 
 fn if_none_match_gives_304(env: &Env) -> Result<(), String> {

@@ -310,9 +310,22 @@ fn start_edge(
 }
 
 /// wrangler starts workerd as its own child; signal the whole group so nothing outlives the run.
+/// SIGINT is wrangler's Ctrl-C path (it stops workerd itself); SIGKILL follows if it lingers.
 fn stop_process_group(mut child: Child) {
+    let group = format!("-{}", child.id());
     let _ = Command::new("kill")
-        .args(["-TERM", &format!("-{}", child.id())])
+        .args(["-s", "INT", "--", &group])
+        .status();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::park_timeout(Duration::from_millis(50));
+    }
+    // Also reaps workerd if wrangler exited without stopping it.
+    let _ = Command::new("kill")
+        .args(["-s", "KILL", "--", &group])
         .status();
     let _ = child.wait();
 }
