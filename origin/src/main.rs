@@ -16,7 +16,14 @@ async fn main() -> ExitCode {
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!(error = %error, "breakwater-origin stopped with an error");
+            // The whole chain: "cannot listen on …: Address already in use".
+            let mut reason = error.to_string();
+            let mut source = error.source();
+            while let Some(cause) = source {
+                reason.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            tracing::error!(error = %reason, "breakwater-origin stopped with an error");
             ExitCode::FAILURE
         }
     }

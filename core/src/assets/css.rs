@@ -122,7 +122,8 @@ pub(crate) fn starts_with_ci(bytes: &[u8], i: usize, needle: &[u8]) -> bool {
         .is_some_and(|s| s.eq_ignore_ascii_case(needle))
 }
 
-fn find(src: &str, from: usize, needle: &str) -> Option<usize> {
+/// The byte offset of `needle` in `src` at or after `from`.
+pub(crate) fn find(src: &str, from: usize, needle: &str) -> Option<usize> {
     src.get(from..)?.find(needle).map(|at| from + at)
 }
 

@@ -6,7 +6,7 @@
 //! rewrite byte for byte. A full HTML5 parser would multiply the wasm size of the core for no gain
 //! in what gets rewritten.
 
-use super::css::{rewrite_css, starts_with_ci};
+use super::css::{find, rewrite_css, starts_with_ci};
 use super::reference::rewrite_reference;
 use super::splice::Splice;
 
@@ -224,10 +224,6 @@ fn find_close(bytes: &[u8], mut i: usize, name: &str) -> usize {
         i += 1;
     }
     bytes.len()
-}
-
-fn find(src: &str, from: usize, needle: &str) -> Option<usize> {
-    src.get(from..)?.find(needle).map(|at| from + at)
 }
 
 #[cfg(test)]

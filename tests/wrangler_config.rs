@@ -1,0 +1,72 @@
+//! `wrangler.toml` itself is checked: its `[vars]` must parse into a valid edge configuration, and
+//! every binding the architecture names must be declared, so a bad edit fails here, not at deploy.
+#![cfg(not(target_arch = "wasm32"))]
+
+use breakwater_core::config::EdgeConfig;
+
+fn wrangler() -> toml::Table {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/wrangler.toml")).unwrap();
+    text.parse().expect("wrangler.toml is valid TOML")
+}
+
+#[test]
+fn vars_make_a_valid_edge_config() {
+    let config = wrangler();
+    let vars = config["vars"].as_table().expect("[vars]");
+    let parsed =
+        EdgeConfig::from_vars(|name| vars.get(name).and_then(|v| v.as_str()).map(str::to_owned));
+    let parsed = parsed.unwrap_or_else(|e| panic!("wrangler.toml {e}"));
+    assert!(parsed.origin_prefixes.iter().any(|p| p == "/api/"));
+}
+
+#[test]
+fn declares_every_binding_of_the_architecture() {
+    let config = wrangler();
+    let names = |key: &str, field: &str| -> Vec<String> {
+        let mut out = Vec::new();
+        let mut node = Some(&config[key.split('.').next().unwrap()]);
+        for part in key.split('.').skip(1) {
+            node = node.and_then(|n| n.get(part));
+        }
+        for item in node.and_then(|n| n.as_array()).into_iter().flatten() {
+            out.push(item[field].as_str().unwrap().to_owned());
+        }
+        out
+    };
+    assert_eq!(config["assets"]["binding"].as_str(), Some("ASSETS"));
+    assert_eq!(
+        config["assets"]["run_worker_first"].as_bool(),
+        Some(true),
+        "the worker must decide what is served"
+    );
+    assert_eq!(names("kv_namespaces", "binding"), ["CACHE_KV"]);
+    let objects = names("durable_objects.bindings", "name");
+    for binding in ["RATE_LIMITER", "IDEMPOTENCY", "CONTROL"] {
+        assert!(objects.iter().any(|o| o == binding), "{binding} missing");
+    }
+    let migrated: Vec<&str> = config["migrations"][0]["new_sqlite_classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    for class in names("durable_objects.bindings", "class_name") {
+        assert!(
+            migrated.contains(&class.as_str()),
+            "class {class} has no migration"
+        );
+    }
+    assert_eq!(names("queues.producers", "binding"), ["EVENTS"]);
+    let consumer = &config["queues"]["consumers"][0];
+    assert!(
+        consumer["dead_letter_queue"]
+            .as_str()
+            .is_some_and(|q| !q.is_empty()),
+        "EVENTS needs a DLQ"
+    );
+    assert!(
+        !config["triggers"]["crons"].as_array().unwrap().is_empty(),
+        "no cron trigger"
+    );
+}
