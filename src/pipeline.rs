@@ -125,9 +125,9 @@ fn config(env: &Env) -> std::result::Result<Rc<EdgeConfig>, breakwater_core::con
     if let Some(config) = CONFIG.with_borrow(Clone::clone) {
         return Ok(config);
     }
-    let config = Rc::new(EdgeConfig::from_vars(|name| {
-        env.var(name).ok().map(|v| v.to_string())
-    })?);
+    let config = EdgeConfig::from_vars(|name| env.var(name).ok().map(|v| v.to_string()))?
+        .with_cache_policy(env.object_var::<serde_json::Value>("CACHE_POLICY").ok())?;
+    let config = Rc::new(config);
     CONFIG.set(Some(config.clone()));
     Ok(config)
 }

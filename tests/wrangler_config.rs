@@ -3,6 +3,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use breakwater_core::config::EdgeConfig;
+use breakwater_core::policy::CachePolicy;
 
 fn wrangler() -> toml::Table {
     let text =
@@ -18,6 +19,22 @@ fn vars_make_a_valid_edge_config() {
         EdgeConfig::from_vars(|name| vars.get(name).and_then(|v| v.as_str()).map(str::to_owned));
     let parsed = parsed.unwrap_or_else(|e| panic!("wrangler.toml {e}"));
     assert!(parsed.origin_prefixes.iter().any(|p| p == "/api/"));
+}
+
+#[test]
+fn cache_policy_is_valid() {
+    let config = wrangler();
+    let raw = serde_json::to_value(&config["vars"]["CACHE_POLICY"]).expect("TOML converts to JSON");
+    let policy = CachePolicy::from_value(raw).unwrap_or_else(|e| panic!("wrangler.toml {e}"));
+    let products = policy
+        .route("/api/products/1")
+        .expect("products are cacheable");
+    assert_ne!(products.mode, breakwater_core::policy::Mode::Bypass);
+    assert!(
+        policy
+            .route("/api/cart")
+            .is_some_and(|r| r.mode == breakwater_core::policy::Mode::Bypass)
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The edge's configuration, parsed once from `wrangler.toml` `[vars]` into values that can only
 //! be valid. A bad value fails with the variable's name and the reason.
 
+use crate::policy::{CachePolicy, PolicyError};
 use std::time::Duration;
 
 /// Validated edge settings.
@@ -12,6 +13,8 @@ pub struct EdgeConfig {
     pub origin_timeout: Duration,
     /// Path prefixes proxied to the origin; everything else is a static asset.
     pub origin_prefixes: Vec<String>,
+    /// Per-route cache policy; empty (nothing cached) until [`EdgeConfig::with_cache_policy`].
+    pub cache: CachePolicy,
 }
 
 /// A configuration variable that is missing or invalid.
@@ -28,6 +31,20 @@ impl ConfigError {
             field,
             reason: reason.into(),
         }
+    }
+}
+
+impl From<PolicyError> for ConfigError {
+    fn from(e: PolicyError) -> Self {
+        Self::new(
+            "CACHE_POLICY",
+            format!(
+                "{}{}{}",
+                e.at.trim_start_matches('.'),
+                if e.at.is_empty() { "" } else { ": " },
+                e.reason
+            ),
+        )
     }
 }
 
@@ -61,7 +78,20 @@ impl EdgeConfig {
             origin_url,
             origin_timeout,
             origin_prefixes,
+            cache: CachePolicy::default(),
         })
+    }
+
+    /// Adds the `CACHE_POLICY` object var (wrangler passes TOML tables as JSON objects). Without
+    /// one, nothing is cached.
+    pub fn with_cache_policy(
+        mut self,
+        raw: Option<serde_json::Value>,
+    ) -> Result<Self, ConfigError> {
+        if let Some(raw) = raw {
+            self.cache = CachePolicy::from_value(raw)?;
+        }
+        Ok(self)
     }
 }
 
@@ -173,6 +203,25 @@ mod tests {
             assert_eq!(err.field, *field, "{vars:?}");
             assert!(err.to_string().contains(field));
         }
+    }
+
+    #[test]
+    fn a_bad_cache_policy_is_a_config_error_naming_the_route() {
+        let base = parse(&[("ORIGIN_URL", "http://x")]).unwrap();
+        let bad = serde_json::json!({"routes": [{"prefix": "/a", "mode": "force"}]});
+        let err = base.clone().with_cache_policy(Some(bad)).unwrap_err();
+        assert_eq!(err.field, "CACHE_POLICY");
+        assert!(
+            err.reason.starts_with("routes[0] (\"/a\").ttl.ceiling: "),
+            "{err}"
+        );
+        assert!(
+            base.with_cache_policy(None)
+                .unwrap()
+                .cache
+                .routes
+                .is_empty()
+        );
     }
 
     #[test]

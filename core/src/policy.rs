@@ -1,0 +1,447 @@
+//! Per-route cache policy, configured in `wrangler.toml` under `[vars.CACHE_POLICY]`, and the
+//! cache key it implies.
+//!
+//! Parsed once into values that can only be valid; a bad policy fails with the route and field it
+//! is about and the reason, e.g. `CACHE_POLICY.routes[1] ("/api/cart").ttl.floor: 90 exceeds the
+//! ceiling 60`.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// What the edge does with the origin's caching headers on a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// The origin's headers decide (RFC 9111), clamped by the TTL floor/ceiling if given.
+    Honor,
+    /// Cache for `ttl.ceiling` seconds whatever the origin says, unless the response is private
+    /// (`private`, `no-store`, `Set-Cookie`, or a request with credentials): forcing never leaks.
+    Force,
+    /// Never read or fill any tier.
+    Bypass,
+}
+
+impl Mode {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Honor => "honor",
+            Self::Force => "force",
+            Self::Bypass => "bypass",
+        }
+    }
+}
+
+/// A cache tier, in lookup order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    /// The isolate's own memory.
+    Memory,
+    /// The data centre's Cache API.
+    CacheApi,
+    /// Workers KV, global and eventually consistent: only for routes that can bear staleness.
+    Kv,
+}
+
+impl Tier {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Memory => "memory",
+            Self::CacheApi => "cache-api",
+            Self::Kv => "kv",
+        }
+    }
+}
+
+/// Bounds on the freshness lifetime, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Ttl {
+    pub floor: u32,
+    pub ceiling: Option<u32>,
+}
+
+impl Ttl {
+    /// Clamps an origin-derived lifetime into `[floor, ceiling]`.
+    pub fn clamp(&self, lifetime: u32) -> u32 {
+        let raised = lifetime.max(self.floor);
+        self.ceiling.map_or(raised, |c| raised.min(c))
+    }
+}
+
+/// How a request URL and headers become a cache key.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KeyRules {
+    /// Sort query parameters, so `?a=1&b=2` and `?b=2&a=1` share an entry.
+    pub sort_query: bool,
+    /// Parameters to drop (tracking); a trailing `*` matches a prefix (`utm_*`).
+    pub drop_params: Vec<String>,
+    /// Request headers that become part of the key (lower-case). Everything else is unkeyed and is
+    /// therefore never forwarded to the origin on cacheable routes.
+    pub headers: Vec<String>,
+}
+
+/// The policy of one route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutePolicy {
+    pub prefix: String,
+    pub mode: Mode,
+    pub ttl: Ttl,
+    /// RFC 5861 windows the edge grants on top of the origin's (seconds).
+    pub stale_while_revalidate: u32,
+    pub stale_if_error: u32,
+    pub tiers: Vec<Tier>,
+    pub key: KeyRules,
+}
+
+/// Every route's policy; the first route whose prefix matches wins.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CachePolicy {
+    pub routes: Vec<RoutePolicy>,
+}
+
+/// A policy that cannot be used, with the place it is about.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("CACHE_POLICY{at}: {reason}")]
+pub struct PolicyError {
+    /// Where in the policy, e.g. `.routes[1] ("/api/cart").ttl.floor`.
+    pub at: String,
+    pub reason: String,
+}
+
+/// Longest lifetime or window accepted: a year, like an immutable asset.
+const MAX_SECONDS: u32 = 31_536_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    routes: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    prefix: String,
+    #[serde(default = "honor")]
+    mode: Mode,
+    #[serde(default)]
+    ttl: RawTtl,
+    #[serde(default)]
+    stale_while_revalidate: u32,
+    #[serde(default)]
+    stale_if_error: u32,
+    #[serde(default = "default_tiers")]
+    tiers: Vec<Tier>,
+    #[serde(default)]
+    key: RawKey,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTtl {
+    #[serde(default)]
+    floor: u32,
+    ceiling: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawKey {
+    #[serde(default)]
+    sort_query: bool,
+    #[serde(default)]
+    drop_params: Vec<String>,
+    #[serde(default)]
+    headers: Vec<String>,
+}
+
+fn honor() -> Mode {
+    Mode::Honor
+}
+
+fn default_tiers() -> Vec<Tier> {
+    vec![Tier::Memory, Tier::CacheApi]
+}
+
+impl CachePolicy {
+    /// Parses the `CACHE_POLICY` var (a JSON object: wrangler turns the TOML table into one).
+    pub fn from_value(value: Value) -> Result<Self, PolicyError> {
+        let raw: RawPolicy = serde_json::from_value(value).map_err(|e| PolicyError {
+            at: String::new(),
+            reason: e.to_string(),
+        })?;
+        let mut routes = Vec::with_capacity(raw.routes.len());
+        for (i, value) in raw.routes.into_iter().enumerate() {
+            let prefix = value
+                .get("prefix")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+                .to_owned();
+            let at = |field: &str| format!(".routes[{i}] ({prefix:?}){field}");
+            let raw: RawRoute = serde_json::from_value(value).map_err(|e| PolicyError {
+                at: at(""),
+                reason: e.to_string(),
+            })?;
+            let fail = |field: &str, reason: String| PolicyError {
+                at: at(field),
+                reason,
+            };
+            if !raw.prefix.starts_with('/') {
+                return Err(fail(".prefix", "must start with '/'".into()));
+            }
+            if routes
+                .iter()
+                .any(|r: &RoutePolicy| raw.prefix.starts_with(&r.prefix))
+            {
+                return Err(fail(
+                    ".prefix",
+                    "is shadowed by an earlier route with a shorter prefix".into(),
+                ));
+            }
+            for (field, v) in [
+                (".ttl.floor", Some(raw.ttl.floor)),
+                (".ttl.ceiling", raw.ttl.ceiling),
+                (".stale_while_revalidate", Some(raw.stale_while_revalidate)),
+                (".stale_if_error", Some(raw.stale_if_error)),
+            ] {
+                if v.is_some_and(|v| v > MAX_SECONDS) {
+                    return Err(fail(
+                        field,
+                        format!("{} exceeds a year ({MAX_SECONDS} s)", v.unwrap_or(0)),
+                    ));
+                }
+            }
+            if let Some(ceiling) = raw.ttl.ceiling
+                && raw.ttl.floor > ceiling
+            {
+                return Err(fail(
+                    ".ttl.floor",
+                    format!("{} exceeds the ceiling {ceiling}", raw.ttl.floor),
+                ));
+            }
+            if raw.mode == Mode::Force && raw.ttl.ceiling.is_none_or(|c| c == 0) {
+                return Err(fail(
+                    ".ttl.ceiling",
+                    "mode \"force\" needs a ceiling > 0: it is the TTL".into(),
+                ));
+            }
+            let mut tiers = raw.tiers;
+            tiers.sort();
+            tiers.dedup();
+            if raw.mode != Mode::Bypass && tiers.is_empty() {
+                return Err(fail(
+                    ".tiers",
+                    "is empty; use mode \"bypass\" to disable caching".into(),
+                ));
+            }
+            let mut headers = Vec::with_capacity(raw.key.headers.len());
+            for h in raw.key.headers {
+                let lower = h.to_ascii_lowercase();
+                if lower.is_empty()
+                    || !lower
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                {
+                    return Err(fail(".key.headers", format!("{h:?} is not a header name")));
+                }
+                if matches!(lower.as_str(), "authorization" | "cookie") {
+                    return Err(fail(
+                        ".key.headers",
+                        format!(
+                            "{h:?} would key on credentials; private routes must bypass the shared cache"
+                        ),
+                    ));
+                }
+                headers.push(lower);
+            }
+            headers.sort();
+            headers.dedup();
+            if let Some(bad) = raw
+                .key
+                .drop_params
+                .iter()
+                .find(|p| p.is_empty() || p[..p.len() - 1].contains('*'))
+            {
+                return Err(fail(
+                    ".key.drop_params",
+                    format!("{bad:?}: only a trailing '*' is allowed"),
+                ));
+            }
+            routes.push(RoutePolicy {
+                prefix: raw.prefix,
+                mode: raw.mode,
+                ttl: Ttl {
+                    floor: raw.ttl.floor,
+                    ceiling: raw.ttl.ceiling,
+                },
+                stale_while_revalidate: raw.stale_while_revalidate,
+                stale_if_error: raw.stale_if_error,
+                tiers,
+                key: KeyRules {
+                    sort_query: raw.key.sort_query,
+                    drop_params: raw.key.drop_params,
+                    headers,
+                },
+            });
+        }
+        Ok(Self { routes })
+    }
+
+    /// The policy for `path`, if any route covers it. Uncovered paths are not cached.
+    pub fn route(&self, path: &str) -> Option<&RoutePolicy> {
+        self.routes.iter().find(|r| path.starts_with(&r.prefix))
+    }
+}
+
+impl KeyRules {
+    /// The cache key for a request: path, normalised query and the keyed headers' values.
+    /// `header` looks up a request header by lower-case name.
+    pub fn key(&self, path: &str, query: &str, header: impl Fn(&str) -> Option<String>) -> String {
+        let mut params: Vec<&str> = query
+            .trim_start_matches('?')
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .filter(|p| !self.dropped(p.split('=').next().unwrap_or(p)))
+            .collect();
+        if self.sort_query {
+            params.sort_unstable();
+        }
+        let mut key = path.to_owned();
+        if !params.is_empty() {
+            key.push('?');
+            key.push_str(&params.join("&"));
+        }
+        for name in &self.headers {
+            // Whitespace runs collapse: they are not semantic in these headers.
+            let value = header(name).map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "));
+            key.push_str(&format!("\n{name}: {}", value.unwrap_or_default()));
+        }
+        key
+    }
+
+    fn dropped(&self, name: &str) -> bool {
+        self.drop_params
+            .iter()
+            .any(|rule| match rule.strip_suffix('*') {
+                Some(prefix) => name.starts_with(prefix),
+                None => name == rule,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: Value) -> Result<CachePolicy, PolicyError> {
+        CachePolicy::from_value(v)
+    }
+
+    #[test]
+    fn defaults_and_first_match() {
+        let p = parse(json!({"routes": [
+            {"prefix": "/api/products", "ttl": {"floor": 10, "ceiling": 600}, "tiers": ["kv", "memory", "kv"]},
+            {"prefix": "/api/cart", "mode": "bypass"}
+        ]}))
+        .unwrap();
+        let products = p.route("/api/products/7").unwrap();
+        assert_eq!(products.mode, Mode::Honor);
+        assert_eq!(
+            products.tiers,
+            vec![Tier::Memory, Tier::Kv],
+            "sorted into lookup order, deduplicated"
+        );
+        assert_eq!(products.ttl.clamp(5), 10);
+        assert_eq!(products.ttl.clamp(6000), 600);
+        assert_eq!(p.route("/api/cart").unwrap().mode, Mode::Bypass);
+        assert!(p.route("/api/orders").is_none());
+    }
+
+    #[test]
+    fn every_bad_policy_names_the_route_and_field() {
+        let cases = [
+            (
+                json!({"routes": [{"prefix": "api"}]}),
+                ".routes[0] (\"api\").prefix",
+            ),
+            (
+                json!({"routes": [{"prefix": "/a", "ttl": {"floor": 90, "ceiling": 60}}]}),
+                ".routes[0] (\"/a\").ttl.floor",
+            ),
+            (
+                json!({"routes": [{"prefix": "/a", "mode": "force"}]}),
+                ".routes[0] (\"/a\").ttl.ceiling",
+            ),
+            (
+                json!({"routes": [{"prefix": "/a", "tiers": []}]}),
+                ".routes[0] (\"/a\").tiers",
+            ),
+            (
+                json!({"routes": [{"prefix": "/a", "key": {"headers": ["Cookie"]}}]}),
+                ".key.headers",
+            ),
+            (
+                json!({"routes": [{"prefix": "/a", "key": {"headers": ["bad header"]}}]}),
+                ".key.headers",
+            ),
+            (
+                json!({"routes": [{"prefix": "/a", "key": {"drop_params": ["u*m"]}}]}),
+                ".key.drop_params",
+            ),
+            (
+                json!({"routes": [{"prefix": "/a", "stale_if_error": 40000000}]}),
+                ".stale_if_error",
+            ),
+            (
+                json!({"routes": [{"prefix": "/a"}, {"prefix": "/a/b"}]}),
+                ".routes[1] (\"/a/b\").prefix",
+            ),
+            (
+                json!({"routes": [{"prefix": "/a", "mode": "sometimes"}]}),
+                ".routes[0] (\"/a\")",
+            ),
+            (
+                json!({"routes": [{"prefix": "/a", "tll": 3}]}),
+                ".routes[0] (\"/a\")",
+            ),
+            (json!({"rutes": []}), ""),
+        ];
+        for (policy, at) in cases {
+            let err = parse(policy.clone()).unwrap_err();
+            assert!(
+                err.at.ends_with(at) && err.to_string().starts_with("CACHE_POLICY"),
+                "{policy}: {err}"
+            );
+        }
+        let unknown = parse(json!({"routes": [{"prefix": "/a", "tll": 3}]})).unwrap_err();
+        assert!(
+            unknown.reason.contains("tll"),
+            "names the unknown field: {unknown}"
+        );
+    }
+
+    #[test]
+    fn key_normalisation() {
+        let rules = KeyRules {
+            sort_query: true,
+            drop_params: vec!["utm_*".into(), "fbclid".into()],
+            headers: vec!["accept-language".into()],
+        };
+        let h = |name: &str| (name == "accept-language").then(|| "en-GB,  en".to_owned());
+        let a = rules.key("/p", "?b=2&utm_source=x&a=1&fbclid=z", h);
+        let b = rules.key("/p", "a=1&b=2", h);
+        assert_eq!(a, b);
+        assert_eq!(a, "/p?a=1&b=2\naccept-language: en-GB, en");
+        let other_lang = rules.key("/p", "a=1&b=2", |_| Some("fr".into()));
+        assert_ne!(a, other_lang, "a keyed header separates entries");
+        let unsorted = KeyRules {
+            sort_query: false,
+            ..KeyRules::default()
+        };
+        assert_ne!(
+            unsorted.key("/p", "a=1&b=2", |_| None),
+            unsorted.key("/p", "b=2&a=1", |_| None)
+        );
+        assert_eq!(unsorted.key("/p", "", |_| None), "/p");
+    }
+}
