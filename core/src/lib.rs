@@ -9,6 +9,7 @@ pub mod conditional;
 pub mod config;
 pub mod headers;
 pub mod intake;
+pub mod memtier;
 pub mod policy;
 pub mod problem;
 pub mod timing;
