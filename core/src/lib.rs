@@ -12,5 +12,6 @@ pub mod intake;
 pub mod memtier;
 pub mod policy;
 pub mod problem;
+pub mod singleflight;
 pub mod timing;
 pub mod trace;
