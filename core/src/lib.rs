@@ -5,6 +5,7 @@
 //! and run unchanged inside the wasm32 edge worker.
 
 pub mod assets;
+pub mod cache;
 pub mod conditional;
 pub mod config;
 pub mod headers;
