@@ -2,6 +2,7 @@
 //! decisions. The request path is the ordered list of stages in [`pipeline::STAGES`].
 
 mod assets;
+mod cache;
 mod error;
 mod exchange;
 mod intake;

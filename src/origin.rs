@@ -9,14 +9,32 @@ use breakwater_core::headers::{REQUEST_ID, TRACEPARENT};
 use breakwater_core::intake::{self, Limits};
 use futures_util::future::{Either, select};
 use std::pin::pin;
-use worker::{AbortController, Delay, Fetch, Method, Request, RequestInit, RequestRedirect};
+use worker::{
+    AbortController, Delay, Fetch, Method, Request, RequestInit, RequestRedirect, Response,
+};
 
 pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
+    Ok(Flow::Respond(fetch(ex, None).await?))
+}
+
+/// The one proxy to the origin, used by this stage and by the cache stage on a miss.
+///
+/// `keep_only`: on cacheable routes the cache stage passes the keyed request headers; every other
+/// end-to-end header is then withheld, so one client's unkeyed headers (conditionals, odd
+/// `Accept`s) cannot shape a response that is stored and served to everyone.
+pub async fn fetch(ex: &mut Exchange, keep_only: Option<&[String]>) -> Result<Response, EdgeError> {
     let raw_url = ex.req.inner().url();
     let (raw_path, query) = intake::split_raw_url(&raw_url);
     let url = format!("{}{raw_path}{query}", ex.config.origin_url);
 
     let headers = respond::relay_headers(ex.req.headers())?;
+    if let Some(keyed) = keep_only {
+        for (name, _) in ex.req.headers().entries() {
+            if !keyed.iter().any(|k| k.eq_ignore_ascii_case(&name)) && name != "host" {
+                headers.delete(&name)?;
+            }
+        }
+    }
     // The origin's own host, not the edge's; the edge's travels as X-Forwarded-Host.
     if let Some(host) = ex.req.headers().get("host")? {
         headers.set("x-forwarded-host", &host)?;
@@ -56,7 +74,7 @@ pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
     {
         Either::Left((Ok(response), _)) => {
             let headers = respond::relay_headers(response.headers())?;
-            Ok(Flow::Respond(respond::rebuild(response, headers)))
+            Ok(respond::rebuild(response, headers))
         }
         Either::Left((Err(e), _)) => Err(EdgeError::OriginUnreachable(e.to_string())),
         Either::Right(_) => {

@@ -3,7 +3,7 @@
 
 use crate::error::EdgeError;
 use crate::exchange::{Exchange, now_ms};
-use crate::{assets, intake, origin, respond};
+use crate::{assets, cache, intake, origin, respond};
 use breakwater_core::config::EdgeConfig;
 use breakwater_core::headers::{REQUEST_ID, SERVER_TIMING};
 use breakwater_core::problem::Problem;
@@ -18,12 +18,14 @@ pub enum Stage {
     Intake,
     /// The content-hashed front end, served from the `ASSETS` binding.
     Assets,
+    /// GET/HEAD on routes with a cache policy: the isolate-memory tier, single-flight misses.
+    Cache,
     /// Proxy to the origin with a timeout.
     Origin,
 }
 
 /// The request path, in order.
-pub const STAGES: [Stage; 3] = [Stage::Intake, Stage::Assets, Stage::Origin];
+pub const STAGES: [Stage; 4] = [Stage::Intake, Stage::Assets, Stage::Cache, Stage::Origin];
 
 impl Stage {
     /// The name used in `Server-Timing` and logs.
@@ -31,6 +33,7 @@ impl Stage {
         match self {
             Self::Intake => "intake",
             Self::Assets => "assets",
+            Self::Cache => "cache",
             Self::Origin => "origin",
         }
     }
@@ -39,6 +42,7 @@ impl Stage {
         match self {
             Self::Intake => intake::run(ex),
             Self::Assets => assets::run(ex).await,
+            Self::Cache => cache::run(ex).await,
             Self::Origin => origin::run(ex).await,
         }
     }

@@ -9,6 +9,8 @@
 #[cfg(not(target_arch = "wasm32"))]
 mod assets;
 #[cfg(not(target_arch = "wasm32"))]
+mod cache;
+#[cfg(not(target_arch = "wasm32"))]
 mod harness;
 #[cfg(not(target_arch = "wasm32"))]
 mod pipeline;
@@ -56,6 +58,7 @@ fn cases() -> Vec<(&'static str, Case)> {
     let mut all: Vec<(&'static str, Case)> = Vec::new();
     all.extend(assets::CASES);
     all.extend(pipeline::CASES);
+    all.extend(cache::CASES);
     all
 }
 

@@ -2,7 +2,7 @@
 //! so tests can make the origin "down" or "slow" without killing it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -20,6 +20,9 @@ pub enum Mode {
 #[derive(Clone)]
 pub struct FaultProxy {
     mode: Arc<AtomicU8>,
+    /// GET requests relayed to the origin, counted by request line (`GET /`), so tests can show
+    /// how many reached the origin (the edge's cache and single-flight).
+    gets: Arc<AtomicU64>,
 }
 
 impl FaultProxy {
@@ -31,11 +34,13 @@ impl FaultProxy {
         let addr = listener.local_addr()?;
         let proxy = Self {
             mode: Arc::new(AtomicU8::new(Mode::Pass as u8)),
+            gets: Arc::new(AtomicU64::new(0)),
         };
         let mode = proxy.mode.clone();
+        let gets = proxy.gets.clone();
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                tokio::spawn(relay(client, upstream, mode.clone()));
+                tokio::spawn(relay(client, upstream, mode.clone(), gets.clone()));
             }
         });
         Ok((proxy, addr))
@@ -43,6 +48,11 @@ impl FaultProxy {
 
     pub fn set(&self, mode: Mode) {
         self.mode.store(mode as u8, Ordering::SeqCst);
+    }
+
+    /// GET requests relayed to the origin so far.
+    pub fn gets(&self) -> u64 {
+        self.gets.load(Ordering::SeqCst)
     }
 
     fn current(mode: &AtomicU8) -> Mode {
@@ -56,7 +66,12 @@ impl FaultProxy {
 
 /// The mode is checked on every chunk the edge sends, so a pooled keep-alive connection obeys a
 /// mode switch on its next request just like a new connection does.
-async fn relay(mut client: TcpStream, upstream: std::net::SocketAddr, mode: Arc<AtomicU8>) {
+async fn relay(
+    mut client: TcpStream,
+    upstream: std::net::SocketAddr,
+    mode: Arc<AtomicU8>,
+    gets: Arc<AtomicU64>,
+) {
     if FaultProxy::current(&mode) == Mode::Refuse {
         return; // dropping the socket closes it
     }
@@ -78,6 +93,9 @@ async fn relay(mut client: TcpStream, upstream: std::net::SocketAddr, mode: Arc<
                 };
                 match FaultProxy::current(&mode) {
                     Mode::Pass => {
+                        // A request line starts a chunk: the edge writes each request whole.
+                        let lines = buf[..n].windows(5).filter(|w| w == b"GET /").count();
+                        gets.fetch_add(lines as u64, Ordering::SeqCst);
                         if server_write.write_all(&buf[..n]).await.is_err() {
                             return;
                         }
