@@ -151,6 +151,7 @@ fn concurrent_misses_make_one_origin_fetch(env: &Env) -> Result<(), String> {
         check(status == 200, || format!("status {status}"))?;
         statuses.push(cs);
     }
+    eprintln!("    single-flight: {N} concurrent cold GETs made {fetched} origin fetch(es)");
     // Not exactly 1: a request that arrives after the leader stored is a hit, but one that
     // arrives before workerd dispatches the leader could lead too.
     check(fetched <= 3, || {
