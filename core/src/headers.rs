@@ -4,8 +4,6 @@
 pub const REQUEST_ID: &str = "x-request-id";
 /// W3C Trace Context.
 pub const TRACEPARENT: &str = "traceparent";
-/// W3C Trace Context vendor state, forwarded untouched.
-pub const TRACESTATE: &str = "tracestate";
 /// Per-stage timings for the browser's devtools.
 pub const SERVER_TIMING: &str = "server-timing";
 /// The client address as Cloudflare saw it; the only trusted source of the client IP.
