@@ -53,19 +53,11 @@ impl Tier {
     }
 }
 
-/// Bounds on the freshness lifetime, in seconds.
+/// Bounds on the freshness lifetime, in seconds (applied by `cache::Entry::lifetime`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Ttl {
     pub floor: u32,
     pub ceiling: Option<u32>,
-}
-
-impl Ttl {
-    /// Clamps an origin-derived lifetime into `[floor, ceiling]`.
-    pub fn clamp(&self, lifetime: u32) -> u32 {
-        let raised = lifetime.max(self.floor);
-        self.ceiling.map_or(raised, |c| raised.min(c))
-    }
 }
 
 /// How a request URL and headers become a cache key.
@@ -351,8 +343,13 @@ mod tests {
             vec![Tier::Memory, Tier::Kv],
             "sorted into lookup order, deduplicated"
         );
-        assert_eq!(products.ttl.clamp(5), 10);
-        assert_eq!(products.ttl.clamp(6000), 600);
+        assert_eq!(
+            products.ttl,
+            Ttl {
+                floor: 10,
+                ceiling: Some(600)
+            }
+        );
         assert_eq!(p.route("/api/cart").unwrap().mode, Mode::Bypass);
         assert!(p.route("/api/orders").is_none());
     }

@@ -75,6 +75,8 @@ fn options(route: &RoutePolicy) -> CacheOptions<'_> {
         keyed_headers: &route.key.headers,
         stale_while_revalidate: u64::from(route.stale_while_revalidate),
         stale_if_error: u64::from(route.stale_if_error),
+        min_lifetime: u64::from(route.ttl.floor),
+        max_lifetime: route.ttl.ceiling.map(u64::from),
         ..CacheOptions::default()
     }
 }

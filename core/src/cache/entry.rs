@@ -105,15 +105,21 @@ impl Entry {
         ResponseDirectives::for_shared_cache(&self.headers, opts.target_list)
     }
 
-    /// The freshness lifetime (RFC 9111 §4.2.1).
+    /// The freshness lifetime (RFC 9111 §4.2.1), then clamped into the route policy's
+    /// `[min_lifetime, max_lifetime]`.
     pub fn lifetime(&self, opts: &CacheOptions<'_>) -> Lifetime {
-        freshness_lifetime(
+        let mut lifetime = freshness_lifetime(
             self.status,
             &self.headers,
             &self.directives(opts),
             self.response_time,
             opts.heuristic_max,
-        )
+        );
+        lifetime.seconds = lifetime.seconds.max(opts.min_lifetime);
+        if let Some(ceiling) = opts.max_lifetime {
+            lifetime.seconds = lifetime.seconds.min(ceiling);
+        }
+        lifetime
     }
 
     /// The age at `now` (RFC 9111 §4.2.3).
@@ -147,6 +153,34 @@ mod tests {
 
     fn t(s: u64) -> Timestamp {
         Timestamp::from_secs(s)
+    }
+
+    #[test]
+    fn route_policy_clamps_the_lifetime() {
+        let req_headers = HeaderList::default();
+        let req = RequestHead::new("GET", &req_headers);
+        // (origin Cache-Control, floor, ceiling) -> lifetime
+        let cases = [
+            ("max-age=60", 0, None, 60),
+            ("max-age=60", 300, None, 300),
+            ("max-age=6000", 0, Some(600), 600),
+            ("max-age=6000", 10, Some(600), 600),
+            ("max-age=5", 10, Some(600), 10),
+        ];
+        for (cc, floor, ceiling, want) in cases {
+            let resp: HeaderList = [("Cache-Control", cc)].into_iter().collect();
+            let opts = CacheOptions {
+                min_lifetime: floor,
+                max_lifetime: ceiling,
+                ..CacheOptions::default()
+            };
+            let entry = Entry::store(&req, 200, &resp, t(1000), t(1000), &opts).unwrap();
+            assert_eq!(
+                entry.lifetime(&opts).seconds,
+                want,
+                "{cc} floor {floor} ceiling {ceiling:?}"
+            );
+        }
     }
 
     #[test]

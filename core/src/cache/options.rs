@@ -34,6 +34,11 @@ pub struct CacheOptions<'a> {
     pub stale_while_revalidate: u64,
     /// A `stale-if-error` window granted the same way.
     pub stale_if_error: u64,
+    /// The route policy's floor on a stored entry's lifetime (seconds): an operator override of
+    /// the origin's headers, applied after RFC 9111 computed the lifetime.
+    pub min_lifetime: u64,
+    /// The route policy's ceiling on a stored entry's lifetime, if any.
+    pub max_lifetime: Option<u64>,
 }
 
 impl Default for CacheOptions<'_> {
@@ -47,6 +52,8 @@ impl Default for CacheOptions<'_> {
             heuristic_max: DEFAULT_HEURISTIC_MAX,
             stale_while_revalidate: 0,
             stale_if_error: 0,
+            min_lifetime: 0,
+            max_lifetime: None,
         }
     }
 }
