@@ -117,9 +117,11 @@ async fn cached(
         return from_origin(response, &Status::Miss(None));
     }
 
+    // A leader is given the origin timeout plus a margin before followers stop trusting it.
+    let origin_timeout_ms = ex.config.origin_timeout.as_millis() as u64;
     let timeouts = Timeouts {
-        max_leader_age_ms: config_ms(ex) + 1000,
-        max_follower_wait_ms: config_ms(ex),
+        max_leader_age_ms: origin_timeout_ms + 1000,
+        max_follower_wait_ms: origin_timeout_ms,
     };
     let leader = match flight::join(&key, now_ms() as u64, timeouts) {
         Role::Lead(leader) => leader,
@@ -185,10 +187,6 @@ async fn cached(
     };
     drop(leader);
     from_stored(&stored, now(), false, &status)
-}
-
-fn config_ms(ex: &Exchange) -> u64 {
-    ex.config.origin_timeout.as_millis() as u64
 }
 
 /// The origin proxy, timed under its own `Server-Timing` name.

@@ -28,15 +28,12 @@ impl Status {
     /// The `Cache-Status` member, e.g. `breakwater; fwd=miss; detail=no-store`.
     pub fn header_value(&self) -> String {
         let (params, detail) = match self {
-            Self::Hit(detail) => ("hit", *detail),
+            // A plain fresh hit names the tier that answered.
+            Self::Hit(detail) => ("hit", detail.or(Some("memory"))),
             Self::Collapsed => ("fwd=miss; collapsed", Some("memory")),
             Self::Stored => ("fwd=miss; stored", None),
             Self::Miss(detail) => ("fwd=miss", *detail),
             Self::Bypass(detail) => ("fwd=bypass", Some(*detail)),
-        };
-        let detail = match (self, detail) {
-            (Self::Hit(None), _) => Some("memory"),
-            (_, d) => d,
         };
         match detail {
             Some(d) => format!("{CACHE_NAME}; {params}; detail={d}"),
@@ -79,12 +76,10 @@ pub fn from_origin(mut response: Response, status: &Status) -> Result<Response, 
 pub fn only_if_cached() -> Result<Response, EdgeError> {
     let problem = Problem::new("not-cached", 504, "Not cached")
         .with_detail("only-if-cached was requested and no stored response can answer");
-    let mut response = respond::problem(&problem, &[])?;
-    response.headers_mut().set(
-        "cache-status",
-        &format!("{CACHE_NAME}; fwd=miss; detail=only-if-cached"),
-    )?;
-    Ok(response)
+    from_origin(
+        respond::problem(&problem, &[])?,
+        &Status::Miss(Some("only-if-cached")),
+    )
 }
 
 #[cfg(all(test, target_arch = "wasm32"))]
