@@ -5,6 +5,7 @@
 //! and run unchanged inside the wasm32 edge worker.
 
 pub mod assets;
+pub mod auth;
 pub mod cache;
 pub mod conditional;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod intake;
 pub mod memtier;
 pub mod policy;
 pub mod problem;
+pub mod purge;
 pub mod singleflight;
 pub mod timing;
 pub mod trace;

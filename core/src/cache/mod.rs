@@ -14,6 +14,7 @@
 //! | `Vary` | [`keyed_vary_fields`], [`SecondaryKey`] | RFC 9111 §4.1 |
 //! | `HEAD` | [`CacheMethod`], [`freshen_with_head`] | RFC 9111 §4.3.5 |
 //! | Invalidation | [`invalidations`] | RFC 9111 §4.4 |
+//! | One format for every tier | [`Record`], [`encode`], [`decode`], [`storage_key`], [`retention`] | — |
 //!
 //! The flow at the edge: look the key up; no entry → [`lookup_miss`]; an entry → [`lookup()`]
 //! says serve, serve-and-revalidate, or revalidate with [`conditional_headers`]. The origin's
@@ -32,6 +33,7 @@ mod invalidation;
 mod lookup;
 mod message;
 mod options;
+mod record;
 mod storable;
 mod targeted;
 mod uri;
@@ -59,6 +61,7 @@ pub use lookup::{
 };
 pub use message::{HeaderList, RequestHead};
 pub use options::{CacheOptions, DEFAULT_HEURISTIC_MAX, DEFAULT_TARGETS};
+pub use record::{DecodeError, Record, decode, encode, retention, storage_key};
 pub use storable::{NotStorable, Storable, UNDERSTOOD, headers_to_store, storability};
 pub use validation::{
     Revalidated, ValidationResponse, answers_not_modified, conditional_headers, update_from_304,
