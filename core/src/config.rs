@@ -15,6 +15,13 @@ pub struct EdgeConfig {
     pub origin_prefixes: Vec<String>,
     /// Per-route cache policy; empty (nothing cached) until [`EdgeConfig::with_cache_policy`].
     pub cache: CachePolicy,
+    /// Bytes the isolate-memory tier may hold (0 turns the tier off).
+    pub memory_tier_bytes: usize,
+    /// How long an isolate trusts its copy of the purge log before asking `CONTROL` again: the
+    /// longest a purge can take to reach an isolate that did not issue it.
+    pub purge_sync: Duration,
+    /// Paths (with query) the cron trigger keeps warm: refreshed before they expire.
+    pub warm: Vec<String>,
 }
 
 /// A configuration variable that is missing or invalid.
@@ -50,35 +57,46 @@ impl From<PolicyError> for ConfigError {
 
 pub const DEFAULT_ORIGIN_TIMEOUT_MS: u64 = 10_000;
 const MAX_ORIGIN_TIMEOUT_MS: u64 = 120_000;
+/// Isolates get 128 MiB in all; a quarter leaves room for requests in flight and the wasm heap.
+pub const DEFAULT_MEMORY_TIER_BYTES: u64 = 32 * 1024 * 1024;
+const MAX_MEMORY_TIER_BYTES: u64 = 64 * 1024 * 1024;
+pub const DEFAULT_PURGE_SYNC_MS: u64 = 1_000;
+const MAX_PURGE_SYNC_MS: u64 = 60_000;
+/// Paths the cron trigger may warm in one run (each is one origin request at most).
+const MAX_WARM_PATHS: usize = 50;
 
 impl EdgeConfig {
     /// Reads every setting through `var` (a lookup into the worker's environment).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let origin_url = parse_origin_url(var("ORIGIN_URL"))?;
-        let origin_timeout = match var("ORIGIN_TIMEOUT_MS") {
-            None => Duration::from_millis(DEFAULT_ORIGIN_TIMEOUT_MS),
-            Some(raw) => {
-                let ms: u64 = raw.trim().parse().map_err(|_| {
-                    ConfigError::new(
-                        "ORIGIN_TIMEOUT_MS",
-                        format!("{raw:?} is not a whole number of milliseconds"),
-                    )
-                })?;
-                if ms == 0 || ms > MAX_ORIGIN_TIMEOUT_MS {
-                    return Err(ConfigError::new(
-                        "ORIGIN_TIMEOUT_MS",
-                        format!("{ms} is outside 1..={MAX_ORIGIN_TIMEOUT_MS}"),
-                    ));
-                }
-                Duration::from_millis(ms)
-            }
-        };
+        let origin_timeout = Duration::from_millis(parse_number(
+            "ORIGIN_TIMEOUT_MS",
+            var("ORIGIN_TIMEOUT_MS"),
+            DEFAULT_ORIGIN_TIMEOUT_MS,
+            1..=MAX_ORIGIN_TIMEOUT_MS,
+        )?);
+        let memory_tier_bytes = parse_number(
+            "CACHE_MEMORY_BYTES",
+            var("CACHE_MEMORY_BYTES"),
+            DEFAULT_MEMORY_TIER_BYTES,
+            0..=MAX_MEMORY_TIER_BYTES,
+        )? as usize;
+        let purge_sync = Duration::from_millis(parse_number(
+            "PURGE_SYNC_MS",
+            var("PURGE_SYNC_MS"),
+            DEFAULT_PURGE_SYNC_MS,
+            0..=MAX_PURGE_SYNC_MS,
+        )?);
+        let warm = parse_warm(var("CACHE_WARM").as_deref().unwrap_or(""))?;
         let origin_prefixes = parse_prefixes(var("ORIGIN_PREFIXES").as_deref().unwrap_or("/api/"))?;
         Ok(Self {
             origin_url,
             origin_timeout,
             origin_prefixes,
             cache: CachePolicy::default(),
+            memory_tier_bytes,
+            purge_sync,
+            warm,
         })
     }
 
@@ -93,6 +111,45 @@ impl EdgeConfig {
         }
         Ok(self)
     }
+}
+
+/// A whole number in `range`, or `default` when the variable is unset.
+fn parse_number(
+    field: &'static str,
+    raw: Option<String>,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
+    let Some(raw) = raw else { return Ok(default) };
+    let n: u64 = raw
+        .trim()
+        .parse()
+        .map_err(|_| ConfigError::new(field, format!("{raw:?} is not a whole number")))?;
+    if !range.contains(&n) {
+        return Err(ConfigError::new(
+            field,
+            format!("{n} is outside {}..={}", range.start(), range.end()),
+        ));
+    }
+    Ok(n)
+}
+
+/// `CACHE_WARM`: whitespace-separated paths, each starting with `/`.
+fn parse_warm(raw: &str) -> Result<Vec<String>, ConfigError> {
+    let paths: Vec<String> = raw.split_whitespace().map(str::to_owned).collect();
+    if let Some(bad) = paths.iter().find(|p| !p.starts_with('/')) {
+        return Err(ConfigError::new(
+            "CACHE_WARM",
+            format!("{bad:?} must be a path starting with '/'"),
+        ));
+    }
+    if paths.len() > MAX_WARM_PATHS {
+        return Err(ConfigError::new(
+            "CACHE_WARM",
+            format!("lists {} paths; at most {MAX_WARM_PATHS}", paths.len()),
+        ));
+    }
+    Ok(paths)
 }
 
 fn parse_origin_url(raw: Option<String>) -> Result<String, ConfigError> {
@@ -168,6 +225,19 @@ mod tests {
             Duration::from_millis(DEFAULT_ORIGIN_TIMEOUT_MS)
         );
         assert_eq!(c.origin_prefixes, vec!["/api/".to_owned()]);
+        assert_eq!(c.memory_tier_bytes as u64, DEFAULT_MEMORY_TIER_BYTES);
+        assert_eq!(c.purge_sync, Duration::from_millis(DEFAULT_PURGE_SYNC_MS));
+        assert!(c.warm.is_empty());
+    }
+
+    #[test]
+    fn the_warm_list_is_whitespace_separated() {
+        let c = parse(&[
+            ("ORIGIN_URL", "http://x"),
+            ("CACHE_WARM", " /api/products?page=1\n /api/products/1 "),
+        ])
+        .unwrap();
+        assert_eq!(c.warm, ["/api/products?page=1", "/api/products/1"]);
     }
 
     #[test]
@@ -184,6 +254,18 @@ mod tests {
             (
                 &[("ORIGIN_URL", "http://x"), ("ORIGIN_TIMEOUT_MS", "0")],
                 "ORIGIN_TIMEOUT_MS",
+            ),
+            (
+                &[("ORIGIN_URL", "http://x"), ("CACHE_MEMORY_BYTES", "lots")],
+                "CACHE_MEMORY_BYTES",
+            ),
+            (
+                &[("ORIGIN_URL", "http://x"), ("PURGE_SYNC_MS", "600000")],
+                "PURGE_SYNC_MS",
+            ),
+            (
+                &[("ORIGIN_URL", "http://x"), ("CACHE_WARM", "/a api/b")],
+                "CACHE_WARM",
             ),
             (
                 &[("ORIGIN_URL", "http://x"), ("ORIGIN_PREFIXES", "api")],

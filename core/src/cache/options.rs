@@ -39,6 +39,10 @@ pub struct CacheOptions<'a> {
     pub min_lifetime: u64,
     /// The route policy's ceiling on a stored entry's lifetime, if any.
     pub max_lifetime: Option<u64>,
+    /// The route is in `force` mode: store responses the origin marked `no-store` or gave no
+    /// freshness, for the policy's lifetime. Never overrides `private`, `Set-Cookie` or
+    /// credentials: force is for public content whose origin sends poor headers.
+    pub force: bool,
 }
 
 impl Default for CacheOptions<'_> {
@@ -54,6 +58,7 @@ impl Default for CacheOptions<'_> {
             stale_if_error: 0,
             min_lifetime: 0,
             max_lifetime: None,
+            force: false,
         }
     }
 }

@@ -146,7 +146,7 @@ pub(crate) fn check(
     if directives.must_understand && !understood {
         return Err(NotStorable::MustUnderstand);
     }
-    if directives.no_store && !(directives.must_understand && understood) {
+    if directives.no_store && !(directives.must_understand && understood) && !opts.force {
         return Err(NotStorable::NoStore);
     }
     if directives.private == Some(FieldScope::All) {
@@ -168,7 +168,8 @@ pub(crate) fn check(
         return Err(NotStorable::SetCookie);
     }
     let has_validator = headers.contains("etag") || headers.contains("last-modified");
-    if has_explicit_expiration(headers, directives)
+    if opts.force
+        || has_explicit_expiration(headers, directives)
         || directives.public
         || (is_heuristically_cacheable(status) && has_validator)
     {
@@ -182,6 +183,36 @@ pub(crate) fn check(
 mod tests {
     use super::*;
     use NotStorable::*;
+
+    #[test]
+    fn force_overrides_no_store_and_missing_freshness_but_never_privacy() {
+        let none = HeaderList::new();
+        let request = RequestHead::new("GET", &none);
+        let force = CacheOptions {
+            force: true,
+            ..CacheOptions::default()
+        };
+        let verdict = |headers: &[(&str, &str)], opts: &CacheOptions| {
+            storability(&request, 200, &h(headers), opts)
+        };
+        for headers in [&[("cache-control", "no-store")][..], &[]] {
+            assert_eq!(verdict(headers, &force), Storable::Store, "{headers:?}");
+            assert_ne!(verdict(headers, &CacheOptions::default()), Storable::Store);
+        }
+        assert_eq!(
+            verdict(&[("cache-control", "private")], &force),
+            Storable::NotStorable(Private)
+        );
+        assert_eq!(
+            verdict(&[("set-cookie", "a=b")], &force),
+            Storable::NotStorable(SetCookie)
+        );
+        let auth = h(&[("authorization", "Bearer x")]);
+        assert_eq!(
+            storability(&RequestHead::new("GET", &auth), 200, &none, &force),
+            Storable::NotStorable(Credentials)
+        );
+    }
 
     fn h(pairs: &[(&str, &str)]) -> HeaderList {
         pairs.iter().copied().collect()
