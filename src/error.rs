@@ -3,6 +3,7 @@
 use breakwater_core::config::ConfigError;
 use breakwater_core::intake::{ALLOWED_METHODS, Rejection};
 use breakwater_core::problem::Problem;
+use breakwater_core::purge::PurgeError;
 use std::time::Duration;
 
 /// Everything that can stop a request at the edge, by whose fault it was.
@@ -14,6 +15,18 @@ pub enum EdgeError {
     /// The client used a method this route does not serve.
     #[error("method not allowed here; allowed: {allow}")]
     MethodNotAllowed { allow: &'static str },
+    /// An operator endpoint was called without the right bearer token.
+    #[error("missing or wrong bearer token")]
+    Unauthorized,
+    /// An operator endpoint was called but no token is configured to open it.
+    #[error("the admin endpoints are disabled: set the ADMIN_TOKEN secret to enable them")]
+    AdminDisabled,
+    /// The request body is not what the endpoint reads.
+    #[error("invalid request body: {0}")]
+    InvalidBody(String),
+    /// A purge request that names nothing, too much, or malformed items.
+    #[error(transparent)]
+    InvalidPurge(#[from] PurgeError),
     /// The deployment's configuration is invalid: our fault, no retry helps.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -52,6 +65,28 @@ impl EdgeError {
                 Problem::new("method-not-allowed", 405, "Method not allowed")
                     .with_detail(self.to_string()),
                 vec![("allow", (*allow).to_owned())],
+            ),
+            Self::Unauthorized => (
+                Problem::new("unauthorized", 401, "Unauthorized").with_detail(self.to_string()),
+                vec![(
+                    "www-authenticate",
+                    r#"Bearer realm="breakwater-admin""#.to_owned(),
+                )],
+            ),
+            Self::AdminDisabled => (
+                Problem::new("admin-disabled", 403, "Admin endpoints disabled")
+                    .with_detail(self.to_string()),
+                vec![],
+            ),
+            Self::InvalidBody(_) => (
+                Problem::new("invalid-body", 400, "Invalid request body")
+                    .with_detail(self.to_string()),
+                vec![],
+            ),
+            Self::InvalidPurge(_) => (
+                Problem::new("invalid-purge", 422, "Invalid purge request")
+                    .with_detail(self.to_string()),
+                vec![],
             ),
             // Configuration and internal details are for our logs, not for clients.
             Self::Config(_) => (

@@ -6,13 +6,15 @@ use breakwater_core::intake::{Principal, Route};
 use breakwater_core::timing::ServerTiming;
 use breakwater_core::trace::{self, TraceContext};
 use std::rc::Rc;
-use worker::{Env, Request};
+use worker::{Context, Env, Request};
 
 /// What the stages read and fill in. Identity (request id, trace) is assigned before the first
 /// stage runs, so every answer carries it, a rejection included.
 pub struct Exchange {
     pub req: Request,
     pub env: Env,
+    /// For work that outlives the answer (`wait_until`): tier writes, background refreshes.
+    pub ctx: Rc<Context>,
     pub config: Rc<EdgeConfig>,
     pub request_id: String,
     pub trace: TraceContext,
@@ -26,13 +28,14 @@ pub struct Exchange {
 }
 
 impl Exchange {
-    pub fn new(req: Request, env: Env, config: Rc<EdgeConfig>) -> Self {
+    pub fn new(req: Request, env: Env, ctx: Context, config: Rc<EdgeConfig>) -> Self {
         let header = |name: &str| req.headers().get(name).ok().flatten();
         let request_id = trace::request_id(header(REQUEST_ID).as_deref(), random());
         let trace = TraceContext::continue_or_start(header(TRACEPARENT).as_deref(), random());
         Self {
             req,
             env,
+            ctx: Rc::new(ctx),
             config,
             request_id,
             trace,
@@ -46,7 +49,7 @@ impl Exchange {
 
 /// Random bytes from the runtime's CSPRNG. It cannot fail on Workers; if it ever did, an
 /// all-zero id is still handled (trace ids are made non-zero), so this never panics.
-fn random<const N: usize>() -> [u8; N] {
+pub fn random<const N: usize>() -> [u8; N] {
     let mut buf = [0; N];
     let _ = getrandom::fill(&mut buf);
     buf

@@ -1,17 +1,21 @@
 //! Breakwater's edge worker: thin adapters from the Workers runtime to `breakwater-core`
 //! decisions. The request path is the ordered list of stages in [`pipeline::STAGES`].
 
+mod admin;
 mod assets;
 mod cache;
+mod control;
 mod error;
 mod exchange;
 mod intake;
 mod objects;
 mod origin;
 pub mod pipeline;
+mod purge;
 mod respond;
 
-pub use objects::{Control, Idempotency, RateLimiter};
+pub use control::Control;
+pub use objects::{Idempotency, RateLimiter};
 use worker::{
     Context, Env, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent, event,
 };
@@ -22,14 +26,17 @@ fn start() {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    pipeline::handle(req, env).await
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    pipeline::handle(req, env, ctx).await
 }
 
-/// Cron trigger: cache warming and maintenance land here (issue: cache tiering).
+/// Cron trigger: refreshes the warm set (`CACHE_WARM`) before it expires.
 #[event(scheduled)]
-async fn scheduled(event: ScheduledEvent, _env: Env, _ctx: ScheduleContext) {
-    worker::console_log!("cron {}: no scheduled work configured yet", event.cron());
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    match pipeline::config(&env) {
+        Ok(config) => cache::warm(&env, &config).await,
+        Err(e) => worker::console_error!("cron {}: {e}", event.cron()),
+    }
 }
 
 /// `EVENTS` queue consumer. Write-behind is not implemented yet, so every message is retried

@@ -1,5 +1,5 @@
 //! Durable Object classes declared in `wrangler.toml`. Their behaviour arrives with later issues
-//! (rate limiting, idempotency, control state); until then each answers `501` problem+json, so a
+//! (rate limiting, idempotency); until then each answers `501` problem+json, so a
 //! binding that is called early fails loudly instead of pretending to work.
 
 use crate::respond;
@@ -41,9 +41,4 @@ placeholder_object!(
     Idempotency,
     "IDEMPOTENCY",
     "Idempotency records, one object per (principal, key)."
-);
-placeholder_object!(
-    Control,
-    "CONTROL",
-    "Cluster-wide control state: tag generations, breaker, burn rate."
 );

@@ -2,70 +2,179 @@
 //! and trace context. An unreachable origin is `502`, a slow one `504`, both as problem+json.
 
 use crate::error::EdgeError;
-use crate::exchange::Exchange;
+use crate::exchange::{Exchange, random};
 use crate::pipeline::Flow;
-use crate::respond;
-use breakwater_core::headers::{REQUEST_ID, TRACEPARENT};
+use crate::{purge, respond};
+use breakwater_core::cache::{HeaderList, invalidations, is_safe_method};
+use breakwater_core::config::EdgeConfig;
+use breakwater_core::headers::{REQUEST_ID, TRACEPARENT, is_hop_by_hop};
 use breakwater_core::intake::{self, Limits};
+use breakwater_core::purge::{MAX_ITEMS, PurgeRequest, parse_tags};
+use breakwater_core::trace::{self, TraceContext};
 use futures_util::future::{Either, select};
 use std::pin::pin;
+use std::time::Duration;
 use worker::{
-    AbortController, Delay, Fetch, Method, Request, RequestInit, RequestRedirect, Response,
+    AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response,
 };
 
 pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
-    Ok(Flow::Respond(fetch(ex, None).await?))
+    let response = fetch(ex, None).await?;
+    if !is_safe_method(ex.req.method().as_ref()) {
+        purge_after_write(ex, &response).await;
+    }
+    Ok(Flow::Respond(response))
+}
+
+/// A write the origin accepted makes stored responses stale: the tags it names in `Cache-Tag`,
+/// and the target URI with any same-origin `Location`/`Content-Location` (RFC 9111 §4.4). The
+/// purge completes before the answer leaves, so the writer's next read is fresh. If it fails
+/// the write still stands: the entries then live out their (short) lifetimes, and it is logged.
+async fn purge_after_write(ex: &Exchange, response: &Response) {
+    let headers: HeaderList = response.headers().entries().collect();
+    let url = ex.req.inner().url();
+    let status = response.status_code();
+    let uris = invalidations(ex.req.method().as_ref(), status, &url, &headers);
+    if uris.is_empty() {
+        return;
+    }
+    let mut request = PurgeRequest {
+        tags: headers
+            .get("cache-tag")
+            .map(|v| parse_tags(&v))
+            .unwrap_or_default(),
+        keys: uris
+            .iter()
+            .map(|uri| {
+                let (path, query) = intake::split_raw_url(uri);
+                ex.config.cache.url_key(path, query)
+            })
+            .collect(),
+        prefixes: Vec::new(),
+    };
+    request
+        .tags
+        .truncate(MAX_ITEMS - request.keys.len().min(MAX_ITEMS));
+    let outcome = match request.validate() {
+        Ok(()) => purge::purge(&ex.env, &request)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = outcome {
+        worker::console_error!(
+            "request {}: purge after {status} write failed: {e}",
+            ex.request_id
+        );
+    }
 }
 
 /// The one proxy to the origin, used by this stage and by the cache stage on a miss.
-///
-/// `keep_only`: on cacheable routes the cache stage passes the keyed request headers; every other
-/// end-to-end header is then withheld, so one client's unkeyed headers (conditionals, odd
-/// `Accept`s) cannot shape a response that is stored and served to everyone.
 pub async fn fetch(ex: &mut Exchange, keep_only: Option<&[String]>) -> Result<Response, EdgeError> {
-    let raw_url = ex.req.inner().url();
-    let (raw_path, query) = intake::split_raw_url(&raw_url);
-    let url = format!("{}{raw_path}{query}", ex.config.origin_url);
+    let outbound = Outbound::from_exchange(ex, keep_only).await?;
+    send(&outbound, ex.config.origin_timeout).await
+}
 
-    let headers = respond::relay_headers(ex.req.headers())?;
-    if let Some(keyed) = keep_only {
-        for (name, _) in ex.req.headers().entries() {
-            if !keyed.iter().any(|k| k.eq_ignore_ascii_case(&name)) && name != "host" {
-                headers.delete(&name)?;
-            }
+/// A request for the origin, owned, so a background refresh can send it after the client's
+/// request is answered.
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    pub url: String,
+    pub method: Method,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+}
+
+impl Outbound {
+    /// A `GET` of `path_and_query` on the origin that no client sent (the cron trigger's), with
+    /// a fresh request id and trace.
+    pub fn internal(config: &EdgeConfig, path_and_query: &str) -> Self {
+        let request_id = trace::request_id(None, random());
+        let trace = TraceContext::continue_or_start(None, random());
+        Self {
+            url: format!("{}{path_and_query}", config.origin_url),
+            method: Method::Get,
+            headers: vec![
+                (REQUEST_ID.into(), request_id),
+                (TRACEPARENT.into(), trace.to_header()),
+            ],
+            body: None,
         }
     }
-    // The origin's own host, not the edge's; the edge's travels as X-Forwarded-Host.
-    if let Some(host) = ex.req.headers().get("host")? {
-        headers.set("x-forwarded-host", &host)?;
-    }
-    headers.delete("host")?;
-    headers.set(REQUEST_ID, &ex.request_id)?;
-    headers.set(TRACEPARENT, &ex.trace.to_header())?;
 
-    let method = ex.req.method();
+    /// The client's request, addressed to the origin.
+    ///
+    /// `keep_only`: on cacheable routes the cache stage passes the keyed request headers; every
+    /// other end-to-end header is then withheld, so one client's unkeyed headers (conditionals,
+    /// odd `Accept`s) cannot shape a response that is stored and served to everyone.
+    pub async fn from_exchange(
+        ex: &mut Exchange,
+        keep_only: Option<&[String]>,
+    ) -> Result<Self, EdgeError> {
+        let raw_url = ex.req.inner().url();
+        let (raw_path, query) = intake::split_raw_url(&raw_url);
+        let url = format!("{}{raw_path}{query}", ex.config.origin_url);
+
+        let incoming = ex.req.headers();
+        let connection = incoming.get("connection")?;
+        let mut headers: Vec<(String, String)> = incoming
+            .entries()
+            .filter(|(name, _)| !is_hop_by_hop(name, connection.as_deref()) && name != "host")
+            .filter(|(name, _)| {
+                keep_only.is_none_or(|keyed| keyed.iter().any(|k| k.eq_ignore_ascii_case(name)))
+            })
+            .collect();
+        // The origin's own host, not the edge's; the edge's travels as X-Forwarded-Host.
+        if let Some(host) = incoming.get("host")? {
+            headers.push(("x-forwarded-host".into(), host));
+        }
+        headers.push((REQUEST_ID.into(), ex.request_id.clone()));
+        headers.push((TRACEPARENT.into(), ex.trace.to_header()));
+
+        let method = ex.req.method();
+        let body = if matches!(method, Method::Get | Method::Head) {
+            None
+        } else {
+            // Buffered, so the limit holds even without a Content-Length (chunked uploads).
+            let body = ex.req.bytes().await?;
+            let max = Limits::default().max_body_bytes;
+            if body.len() as u64 > max {
+                return Err(EdgeError::Rejected(intake::Rejection::BodyTooLarge {
+                    len: body.len() as u64,
+                    max,
+                }));
+            }
+            Some(body)
+        };
+        Ok(Self {
+            url,
+            method,
+            headers,
+            body,
+        })
+    }
+}
+
+/// Sends `outbound`, answering `502` if the origin cannot be reached and `504` if its response
+/// head takes longer than `timeout`. The response comes back with mutable headers, hop-by-hop
+/// fields removed.
+pub async fn send(outbound: &Outbound, timeout: Duration) -> Result<Response, EdgeError> {
+    let headers = Headers::new();
+    for (name, value) in &outbound.headers {
+        headers.append(name, value)?;
+    }
     let mut init = RequestInit::new();
-    init.with_method(method.clone())
+    init.with_method(outbound.method.clone())
         .with_headers(headers)
         .with_redirect(RequestRedirect::Manual);
-    if !matches!(method, Method::Get | Method::Head) {
-        // Buffered, so the limit holds even without a Content-Length (chunked uploads).
-        let body = ex.req.bytes().await?;
-        let max = Limits::default().max_body_bytes;
-        if body.len() as u64 > max {
-            return Err(EdgeError::Rejected(intake::Rejection::BodyTooLarge {
-                len: body.len() as u64,
-                max,
-            }));
-        }
+    if let Some(body) = &outbound.body {
         init.with_body(Some(js_sys::Uint8Array::from(body.as_slice()).into()));
     }
-    let request = Request::new_with_init(&url, &init)?;
+    let request = Request::new_with_init(&outbound.url, &init)?;
 
     let controller = AbortController::default();
     let signal = controller.signal();
     let fetch = Fetch::Request(request);
-    let timeout = ex.config.origin_timeout;
     match select(
         pin!(fetch.send_with_signal(&signal)),
         pin!(Delay::from(timeout)),

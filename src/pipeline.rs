@@ -3,35 +3,45 @@
 
 use crate::error::EdgeError;
 use crate::exchange::{Exchange, now_ms};
-use crate::{assets, cache, intake, origin, respond};
-use breakwater_core::config::EdgeConfig;
+use crate::{admin, assets, cache, intake, origin, respond};
+use breakwater_core::config::{ConfigError, EdgeConfig};
 use breakwater_core::headers::{REQUEST_ID, SERVER_TIMING};
 use breakwater_core::problem::Problem;
 use std::cell::RefCell;
 use std::rc::Rc;
-use worker::{Env, Request, Response, Result};
+use worker::{Context, Env, Request, Response, Result};
 
 /// One step of the request path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
     /// Request id, trace context, principal; method, size and path validation.
     Intake,
+    /// Operator endpoints (`/_breakwater/...`), behind the admin token.
+    Admin,
     /// The content-hashed front end, served from the `ASSETS` binding.
     Assets,
-    /// GET/HEAD on routes with a cache policy: the isolate-memory tier, single-flight misses.
+    /// GET/HEAD on routes with a cache policy: memory, Cache API and KV tiers, single-flight
+    /// misses, stale serving.
     Cache,
     /// Proxy to the origin with a timeout.
     Origin,
 }
 
 /// The request path, in order.
-pub const STAGES: [Stage; 4] = [Stage::Intake, Stage::Assets, Stage::Cache, Stage::Origin];
+pub const STAGES: [Stage; 5] = [
+    Stage::Intake,
+    Stage::Admin,
+    Stage::Assets,
+    Stage::Cache,
+    Stage::Origin,
+];
 
 impl Stage {
     /// The name used in `Server-Timing` and logs.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Intake => "intake",
+            Self::Admin => "admin",
             Self::Assets => "assets",
             Self::Cache => "cache",
             Self::Origin => "origin",
@@ -41,6 +51,7 @@ impl Stage {
     async fn run(self, ex: &mut Exchange) -> std::result::Result<Flow, EdgeError> {
         match self {
             Self::Intake => intake::run(ex),
+            Self::Admin => admin::run(ex).await,
             Self::Assets => assets::run(ex).await,
             Self::Cache => cache::run(ex).await,
             Self::Origin => origin::run(ex).await,
@@ -57,7 +68,7 @@ pub enum Flow {
 }
 
 /// Runs a request through every stage.
-pub async fn handle(req: Request, env: Env) -> Result<Response> {
+pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let config = match config(&env) {
         Ok(config) => config,
         Err(e) => {
@@ -66,7 +77,7 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
             return respond::problem(&problem, &extra);
         }
     };
-    let mut ex = Exchange::new(req, env, config);
+    let mut ex = Exchange::new(req, env, ctx, config);
     let mut answer = None;
     for stage in STAGES {
         let started = now_ms();
@@ -125,12 +136,24 @@ thread_local! {
     static CONFIG: RefCell<Option<Rc<EdgeConfig>>> = const { RefCell::new(None) };
 }
 
-fn config(env: &Env) -> std::result::Result<Rc<EdgeConfig>, breakwater_core::config::ConfigError> {
+pub fn config(
+    env: &Env,
+) -> std::result::Result<Rc<EdgeConfig>, breakwater_core::config::ConfigError> {
     if let Some(config) = CONFIG.with_borrow(Clone::clone) {
         return Ok(config);
     }
+    // A table in wrangler.toml arrives as an object; `--var CACHE_POLICY:<json>` as a string.
+    let policy = match env.var("CACHE_POLICY") {
+        Ok(json) => Some(
+            serde_json::from_str(&json.to_string()).map_err(|e| ConfigError {
+                field: "CACHE_POLICY",
+                reason: format!("is not valid JSON: {e}"),
+            })?,
+        ),
+        Err(_) => env.object_var::<serde_json::Value>("CACHE_POLICY").ok(),
+    };
     let config = EdgeConfig::from_vars(|name| env.var(name).ok().map(|v| v.to_string()))?
-        .with_cache_policy(env.object_var::<serde_json::Value>("CACHE_POLICY").ok())?;
+        .with_cache_policy(policy)?;
     let config = Rc::new(config);
     CONFIG.set(Some(config.clone()));
     Ok(config)

@@ -282,6 +282,20 @@ impl CachePolicy {
     pub fn route(&self, path: &str) -> Option<&RoutePolicy> {
         self.routes.iter().find(|r| path.starts_with(&r.prefix))
     }
+
+    /// The key a purge of the URL `path` + `query` names: the route's key rules applied to the
+    /// URL, without the keyed-header part, so one URL purge covers every header variant
+    /// ([`crate::purge::PurgeLog::is_purged`] compares keys up to that part). A path no route
+    /// covers keeps its query as given.
+    pub fn url_key(&self, path: &str, query: &str) -> String {
+        match self.route(path) {
+            Some(route) => {
+                let key = route.key.key(path, query, |_| None);
+                key.split('\n').next().unwrap_or_default().to_owned()
+            }
+            None => format!("{path}{query}"),
+        }
+    }
 }
 
 impl KeyRules {
@@ -440,5 +454,19 @@ mod tests {
             unsorted.key("/p", "b=2&a=1", |_| None)
         );
         assert_eq!(unsorted.key("/p", "", |_| None), "/p");
+    }
+
+    #[test]
+    fn a_url_purge_key_is_the_route_key_without_header_lines() {
+        let policy = parse(json!({"routes": [{
+            "prefix": "/api/", "mode": "honor",
+            "key": {"sort_query": true, "drop_params": ["utm_*"], "headers": ["accept-language"]}
+        }]}))
+        .unwrap();
+        assert_eq!(
+            policy.url_key("/api/p", "?b=2&utm_source=x&a=1"),
+            "/api/p?a=1&b=2"
+        );
+        assert_eq!(policy.url_key("/other", "?b=2&a=1"), "/other?b=2&a=1");
     }
 }

@@ -88,12 +88,14 @@ impl PurgeRequest {
     }
 }
 
-/// The tags a response names in `Cache-Tag` (comma-separated, as Cloudflare reads it).
+/// The valid tags a response names in `Cache-Tag` (comma-separated, as Cloudflare reads it);
+/// malformed ones are skipped, so what comes back always passes [`PurgeRequest::validate`].
 pub fn parse_tags(value: &str) -> Vec<String> {
     value
         .split(',')
         .map(str::trim)
         .filter(|t| !t.is_empty() && t.len() <= MAX_ITEM_BYTES)
+        .filter(|t| t.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_owned)
         .collect()
 }
@@ -141,8 +143,10 @@ impl PurgeLog {
         stamped: u64,
     ) -> bool {
         let later = |epoch: Option<&u64>| epoch.is_some_and(|&e| e > stamped);
+        // A URL purge names the key without its keyed-header lines: it covers every variant.
+        let url = key.split('\n').next().unwrap_or(key);
         stamped < self.floor
-            || later(self.keys.get(key))
+            || later(self.keys.get(url))
             || tags.into_iter().any(|t| later(self.tags.get(t)))
             || self
                 .prefixes
@@ -214,6 +218,7 @@ mod tests {
         log.purge(&request(&[], &["/api/products?page=2"], &[]));
         assert!(log.is_purged("/api/products?page=2", [], 0));
         assert!(!log.is_purged("/api/products?page=20", [], 0));
+        assert!(log.is_purged("/api/products?page=2\naccept-language: de", [], 0));
         log.purge(&request(&[], &[], &["/api/products/"]));
         assert!(log.is_purged("/api/products/99", [], 1));
         assert!(!log.is_purged("/api/products", [], 1));

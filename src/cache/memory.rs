@@ -3,43 +3,81 @@
 //!
 //! Borrows never outlive a call here, so no `RefCell` borrow is ever held across an `.await`.
 
-use breakwater_core::cache::Entry;
+use breakwater_core::cache::{Entry, Record};
 use breakwater_core::memtier::MemoryTier;
+use breakwater_core::purge::{PurgeLog, parse_tags};
 use std::cell::RefCell;
 use std::rc::Rc;
 
-/// Bytes the tier may hold. Isolates get 128 MiB in all; a quarter of that leaves room for
-/// requests in flight and the wasm heap's own overhead.
-const CAPACITY: usize = 32 * 1024 * 1024;
 /// A typical API response with its headers; sizes the admission sketch.
 const TYPICAL_ENTRY: usize = 8 * 1024;
 
-/// A stored response: its RFC 9111 entry (status, headers, times) and the body.
+/// A stored response as every tier holds it: the record (key, purge epoch, RFC 9111 entry) and
+/// the body. Memory keeps it decoded; the Cache API and KV keep it encoded.
 #[derive(Debug)]
 pub struct Stored {
-    pub entry: Entry,
+    pub record: Record,
     pub body: Rc<[u8]>,
 }
 
+impl Stored {
+    pub fn entry(&self) -> &Entry {
+        &self.record.entry
+    }
+
+    /// True when a purge recorded since this response was fetched covers it.
+    pub fn is_purged(&self, log: &PurgeLog) -> bool {
+        let tags = self
+            .entry()
+            .headers()
+            .get("cache-tag")
+            .map(|v| parse_tags(&v))
+            .unwrap_or_default();
+        log.is_purged(
+            &self.record.key,
+            tags.iter().map(String::as_str),
+            self.record.epoch,
+        )
+    }
+
+    /// Bytes it occupies: body, header fields and key.
+    fn size(&self) -> usize {
+        let headers: usize = self
+            .entry()
+            .headers()
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + 4)
+            .sum();
+        self.body.len() + headers + self.record.key.len()
+    }
+}
+
 thread_local! {
-    static TIER: RefCell<MemoryTier<Rc<Stored>>> =
-        RefCell::new(MemoryTier::new(CAPACITY, TYPICAL_ENTRY));
+    /// Created on first store, sized by `CACHE_MEMORY_BYTES` (vars are fixed for an isolate).
+    static TIER: RefCell<Option<MemoryTier<Rc<Stored>>>> = const { RefCell::new(None) };
 }
 
-/// The stored response for `key`, if any (freshness is the caller's decision).
+/// The stored response for `key`, if any (freshness and purges are the caller's decision).
 pub fn get(key: &str) -> Option<Rc<Stored>> {
-    TIER.with_borrow_mut(|tier| tier.get(key).cloned())
+    TIER.with_borrow_mut(|tier| tier.as_mut()?.get(key).cloned())
 }
 
-/// Stores `stored` under `key`, sized as body plus header bytes. Returns whether it was kept:
-/// an entry over the tier's per-entry limit is refused.
-pub fn put(key: &str, stored: Rc<Stored>) -> bool {
-    let headers: usize = stored
-        .entry
-        .headers()
-        .iter()
-        .map(|(n, v)| n.len() + v.len() + 4)
-        .sum();
-    let bytes = stored.body.len() + headers + key.len();
-    TIER.with_borrow_mut(|tier| tier.insert(key.to_owned(), stored, bytes).is_ok())
+/// Stores `stored` under its key in a tier of `capacity` bytes. Returns whether it was kept:
+/// admission may prefer what is already there, and an oversized entry is refused.
+pub fn put(stored: Rc<Stored>, capacity: usize) -> bool {
+    if capacity == 0 {
+        return false;
+    }
+    let bytes = stored.size();
+    let key = stored.record.key.clone();
+    TIER.with_borrow_mut(|tier| {
+        tier.get_or_insert_with(|| MemoryTier::new(capacity, TYPICAL_ENTRY))
+            .insert(key, stored, bytes)
+            .is_ok()
+    })
+}
+
+/// Drops `key` (a purged entry).
+pub fn remove(key: &str) {
+    TIER.with_borrow_mut(|tier| tier.as_mut().map(|t| t.remove(key)));
 }

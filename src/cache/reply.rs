@@ -3,7 +3,8 @@
 use super::memory::Stored;
 use crate::error::EdgeError;
 use crate::respond;
-use breakwater_core::cache::Timestamp;
+use breakwater_core::cache::{HeaderList, RequestHead, Timestamp, answers_not_modified};
+use breakwater_core::policy::Tier;
 use breakwater_core::problem::Problem;
 use worker::{Headers, Response};
 
@@ -12,10 +13,15 @@ const CACHE_NAME: &str = "breakwater";
 
 /// What the cache did with a request.
 pub enum Status {
-    /// Served from the memory tier; the detail says why when it is not a plain fresh hit.
-    Hit(Option<&'static str>),
-    /// Served from what a concurrent request for the same key just stored.
-    Collapsed,
+    /// Served from `tier`; the detail says why when it is not a plain fresh hit.
+    Hit {
+        tier: Tier,
+        detail: Option<&'static str>,
+    },
+    /// Served from what a concurrent request for the same key just stored in `tier`.
+    Collapsed(Tier),
+    /// A stored response the origin confirmed with `304`, stored again and served.
+    Revalidated,
     /// Fetched from the origin and stored.
     Stored,
     /// Fetched from the origin, not stored; the detail names the reason.
@@ -25,15 +31,23 @@ pub enum Status {
 }
 
 impl Status {
-    /// The `Cache-Status` member, e.g. `breakwater; fwd=miss; detail=no-store`.
+    /// The `Cache-Status` member, e.g. `breakwater; hit; detail=kv` or
+    /// `breakwater; fwd=miss; detail=no-store`. A hit's detail is the tier, then the reason a
+    /// stale entry could be served, if any (`memory.stale-while-revalidate`).
     pub fn header_value(&self) -> String {
         let (params, detail) = match self {
-            // A plain fresh hit names the tier that answered.
-            Self::Hit(detail) => ("hit", detail.or(Some("memory"))),
-            Self::Collapsed => ("fwd=miss; collapsed", Some("memory")),
+            Self::Hit { tier, detail } => (
+                "hit",
+                Some(match detail {
+                    Some(d) => format!("{}.{d}", tier.as_str()),
+                    None => tier.as_str().to_owned(),
+                }),
+            ),
+            Self::Collapsed(tier) => ("fwd=miss; collapsed", Some(tier.as_str().to_owned())),
+            Self::Revalidated => ("fwd=stale; fwd-status=304; stored", None),
             Self::Stored => ("fwd=miss; stored", None),
-            Self::Miss(detail) => ("fwd=miss", *detail),
-            Self::Bypass(detail) => ("fwd=bypass", Some(*detail)),
+            Self::Miss(detail) => ("fwd=miss", detail.map(str::to_owned)),
+            Self::Bypass(detail) => ("fwd=bypass", Some((*detail).to_owned())),
         };
         match detail {
             Some(d) => format!("{CACHE_NAME}; {params}; detail={d}"),
@@ -42,26 +56,45 @@ impl Status {
     }
 }
 
-/// Answers from a stored response, with its current `Age` (RFC 9111 §5.1).
+/// Answers `request` from a stored response, with its current `Age` (RFC 9111 §5.1): `304` when
+/// the client's own conditional matches it (§4.3.2), no body for `HEAD`.
 pub fn from_stored(
     stored: &Stored,
+    request: &RequestHead<'_>,
     now: Timestamp,
-    head: bool,
     status: &Status,
 ) -> Result<Response, EdgeError> {
     let headers = Headers::new();
-    for (name, value) in stored.entry.headers_at(now).iter() {
+    for (name, value) in stored.entry().headers_at(now).iter() {
         headers.append(name, value)?;
     }
     headers.set("cache-status", &status.header_value())?;
+    let not_modified = answers_not_modified(request, stored.entry());
     let builder = Response::builder()
-        .with_status(stored.entry.status())
+        .with_status(if not_modified {
+            304
+        } else {
+            stored.entry().status()
+        })
         .with_headers(headers);
-    Ok(if head {
+    Ok(if not_modified || request.method == "HEAD" {
         builder.empty()
     } else {
         builder.fixed(stored.body.to_vec())
     })
+}
+
+/// The stored body under `headers` the origin just sent for this response alone (a `304` made it
+/// unstorable): sent once, never stored.
+pub fn relay(status: u16, headers: &HeaderList, body: &[u8]) -> Result<Response, EdgeError> {
+    let out = Headers::new();
+    for (name, value) in headers.iter() {
+        out.append(name, value)?;
+    }
+    Ok(Response::builder()
+        .with_status(status)
+        .with_headers(out)
+        .fixed(body.to_vec()))
 }
 
 /// Relays the origin's response (already rebuilt with mutable headers) with a `Cache-Status`.
@@ -86,16 +119,33 @@ pub fn only_if_cached() -> Result<Response, EdgeError> {
 mod tests {
     //! These build JS `Response`s, so they run under wasm-bindgen-test in Node.
     use super::*;
-    use breakwater_core::cache::{CacheOptions, Entry, HeaderList, RequestHead};
+    use breakwater_core::cache::{CacheOptions, Entry, HeaderList, Record};
     use wasm_bindgen_test::wasm_bindgen_test;
 
     #[wasm_bindgen_test]
     fn cache_status_uses_rfc_9211_syntax() {
         let cases = [
-            (Status::Hit(None), "breakwater; hit; detail=memory"),
             (
-                Status::Hit(Some("stale-if-error")),
-                "breakwater; hit; detail=stale-if-error",
+                Status::Hit {
+                    tier: Tier::Memory,
+                    detail: None,
+                },
+                "breakwater; hit; detail=memory",
+            ),
+            (
+                Status::Hit {
+                    tier: Tier::Kv,
+                    detail: Some("stale-if-error"),
+                },
+                "breakwater; hit; detail=kv.stale-if-error",
+            ),
+            (
+                Status::Collapsed(Tier::CacheApi),
+                "breakwater; fwd=miss; collapsed; detail=cache-api",
+            ),
+            (
+                Status::Revalidated,
+                "breakwater; fwd=stale; fwd-status=304; stored",
             ),
             (Status::Stored, "breakwater; fwd=miss; stored"),
             (
@@ -132,10 +182,19 @@ mod tests {
         )
         .unwrap();
         let stored = Stored {
-            entry,
+            record: Record {
+                key: "/k".into(),
+                epoch: 0,
+                entry,
+            },
             body: b"hello".as_slice().into(),
         };
-        let mut r = from_stored(&stored, t(110), false, &Status::Hit(None)).unwrap();
+        let hit = Status::Hit {
+            tier: Tier::Memory,
+            detail: None,
+        };
+        let get = RequestHead::new("GET", &none);
+        let mut r = from_stored(&stored, &get, t(110), &hit).unwrap();
         assert_eq!(r.status_code(), 200);
         assert_eq!(r.headers().get("age").unwrap().as_deref(), Some("10"));
         assert_eq!(
@@ -143,7 +202,15 @@ mod tests {
             Some("breakwater; hit; detail=memory")
         );
         assert_eq!(r.text().await.unwrap(), "hello");
-        let mut head = from_stored(&stored, t(110), true, &Status::Hit(None)).unwrap();
+        let mut head =
+            from_stored(&stored, &RequestHead::new("HEAD", &none), t(110), &hit).unwrap();
         assert_eq!(head.text().await.unwrap(), "");
+        let etag_less: HeaderList = [("If-Modified-Since", "Thu, 01 Jan 1970 00:01:40 GMT")]
+            .into_iter()
+            .collect();
+        let mut not_modified =
+            from_stored(&stored, &RequestHead::new("GET", &etag_less), t(110), &hit).unwrap();
+        assert_eq!(not_modified.status_code(), 304);
+        assert_eq!(not_modified.text().await.unwrap(), "");
     }
 }
