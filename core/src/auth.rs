@@ -34,7 +34,10 @@ mod tests {
         assert_eq!(bearer_token("Bearer abc"), Some("abc"));
         assert_eq!(bearer_token("bearer  abc "), Some("abc"));
         assert_eq!(bearer_token("Basic abc"), None);
-        assert_eq!(bearer_token("Bearer"), None);
+        assert_eq!(bearer_token("BEARER abc"), Some("abc"));
+        for bad in ["Bearer", "Bearer ", "Bearerabc", "abc"] {
+            assert_eq!(bearer_token(bad), None, "{bad:?}");
+        }
         assert_eq!(bearer_token("Bearer a b"), None);
     }
 

@@ -1,5 +1,6 @@
 //! Command-line flags and their `BREAKWATER_*` environment variables.
 
+use std::fmt;
 use std::net::SocketAddr;
 
 use clap::Parser;
@@ -9,7 +10,7 @@ use crate::telemetry::LogFormat;
 
 /// Flags of the `breakwater-origin` binary. Every one has a default, so the origin runs with no
 /// configuration at all.
-#[derive(Debug, Clone, Parser)]
+#[derive(Clone, Parser)]
 #[command(name = "breakwater-origin", version, about)]
 pub struct Cli {
     /// Address to listen on (port 0 picks a free port).
@@ -23,12 +24,37 @@ pub struct Cli {
     /// Log line format; the filter comes from `RUST_LOG` (default `info`).
     #[arg(long, env = "BREAKWATER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,
+
+    /// Bearer token that authorises admin writes (`PUT /api/products/{id}` with
+    /// `Authorization: Bearer <token>`): at least 16 characters of letters, digits and
+    /// `-._~+/`, optionally ending in `=`. Unset, admin writes answer 403. Prefer the environment
+    /// variable: command lines are visible to other users of the machine.
+    #[arg(long, env = "BREAKWATER_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+}
+
+/// By hand, so that the admin token never reaches a log line.
+impl fmt::Debug for Cli {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cli")
+            .field("listen", &self.listen)
+            .field("database_url", &self.database_url)
+            .field("log_format", &self.log_format)
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 impl Cli {
     /// The server settings these flags describe.
     pub fn settings(&self) -> Settings {
-        Settings::new(self.listen, self.database_url.clone())
+        Settings {
+            admin_token: self.admin_token.clone(),
+            ..Settings::new(self.listen, self.database_url.clone())
+        }
     }
 }
 
@@ -52,6 +78,19 @@ mod tests {
         assert_eq!(settings.listen, "0.0.0.0:9000".parse().unwrap());
         assert_eq!(settings.database_url, "postgres://db/shop");
         assert_eq!(cli.log_format, LogFormat::Pretty);
+        assert_eq!(settings.admin_token, None);
+    }
+
+    #[test]
+    fn the_admin_token_flag_reaches_the_settings_but_never_debug_output() {
+        let token = "flag-token-0123456789";
+        let cli = Cli::try_parse_from(["breakwater-origin", "--admin-token", token]).unwrap();
+        let settings = cli.settings();
+        assert_eq!(settings.admin_token.as_deref(), Some(token));
+        for debug in [format!("{cli:?}"), format!("{settings:?}")] {
+            assert!(!debug.contains(token), "{debug}");
+            assert!(debug.contains("<redacted>"), "{debug}");
+        }
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! The origin's one error type and the one place it becomes an HTTP response.
 
+use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use breakwater_core::problem::{self, Problem};
+
+use crate::admin;
 
 /// Everything a request can fail with. Each variant says whose fault it is through its status
 /// (4xx: the client's, 5xx: ours or the database's) and [`ApiError::is_retryable`] says whether
@@ -21,6 +24,28 @@ pub enum ApiError {
     },
     #[error("product {0} does not exist")]
     ProductNotFound(i64),
+    #[error(
+        "admin writes are disabled: start the origin with --admin-token or \
+         BREAKWATER_ADMIN_TOKEN to enable them"
+    )]
+    AdminWritesDisabled,
+    /// Missing, malformed and wrong credentials look the same to the client.
+    #[error("this request needs the admin bearer token")]
+    Unauthorized,
+    #[error("the request body must be JSON, sent with `Content-Type: application/json`")]
+    UnsupportedMediaType,
+    #[error("the request body is not valid JSON: {0}")]
+    MalformedBody(String),
+    /// Well-formed JSON that does not describe a valid request (wrong type, unknown field, ...).
+    #[error("{0}")]
+    InvalidBody(String),
+    #[error("field `{field}` {reason}")]
+    InvalidField { field: &'static str, reason: String },
+    #[error("the resource's current ETag does not satisfy If-Match / If-None-Match")]
+    PreconditionFailed,
+    /// A write lost every compare-and-swap attempt to concurrent writes.
+    #[error("the resource kept changing while this write was applied; try again")]
+    WriteConflict,
     #[error("no resource at this path")]
     RouteNotFound,
     #[error("this method is not allowed on this resource")]
@@ -47,9 +72,26 @@ impl ApiError {
             StatusCode::NOT_FOUND => Self::RouteNotFound,
             StatusCode::METHOD_NOT_ALLOWED => Self::MethodNotAllowed,
             StatusCode::PAYLOAD_TOO_LARGE => Self::BodyTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
             StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => Self::Timeout,
             StatusCode::INTERNAL_SERVER_ERROR => Self::Internal,
             other => Self::Other(other),
+        }
+    }
+
+    /// The error a rejected JSON body stands for, with serde's message as the detail: it names
+    /// the offending field and what was expected there.
+    pub fn from_json_rejection(rejection: JsonRejection) -> Self {
+        let reason = |error: &dyn std::error::Error| {
+            error
+                .source()
+                .map_or_else(|| error.to_string(), ToString::to_string)
+        };
+        match rejection {
+            JsonRejection::MissingJsonContentType(_) => Self::UnsupportedMediaType,
+            JsonRejection::JsonSyntaxError(error) => Self::MalformedBody(reason(&error)),
+            JsonRejection::JsonDataError(error) => Self::InvalidBody(reason(&error)),
+            other => Self::from_status(other.status()),
         }
     }
 
@@ -57,6 +99,13 @@ impl ApiError {
         match self {
             Self::InvalidQuery { .. } | Self::InvalidPath { .. } => StatusCode::BAD_REQUEST,
             Self::ProductNotFound(_) | Self::RouteNotFound => StatusCode::NOT_FOUND,
+            Self::AdminWritesDisabled => StatusCode::FORBIDDEN,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::MalformedBody(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidBody(_) | Self::InvalidField { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Self::WriteConflict => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
@@ -68,8 +117,10 @@ impl ApiError {
 
     /// True when the same request may succeed later (the edge may retry or serve stale).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Timeout | Self::Database(_))
-            || matches!(self, Self::Other(s) if s.is_server_error())
+        matches!(
+            self,
+            Self::Timeout | Self::Database(_) | Self::WriteConflict
+        ) || matches!(self, Self::Other(s) if s.is_server_error())
     }
 
     /// The problem `type` slug clients branch on.
@@ -77,6 +128,13 @@ impl ApiError {
         match self {
             Self::InvalidQuery { .. } | Self::InvalidPath { .. } => "invalid-parameter",
             Self::ProductNotFound(_) | Self::RouteNotFound => "not-found",
+            Self::AdminWritesDisabled => "admin-writes-disabled",
+            Self::Unauthorized => "unauthorized",
+            Self::UnsupportedMediaType => "unsupported-media-type",
+            Self::MalformedBody(_) => "malformed-body",
+            Self::InvalidBody(_) | Self::InvalidField { .. } => "invalid-body",
+            Self::PreconditionFailed => "precondition-failed",
+            Self::WriteConflict => "write-conflict",
             Self::MethodNotAllowed => "method-not-allowed",
             Self::BodyTooLarge => "payload-too-large",
             Self::Timeout => "origin-timeout",
@@ -106,6 +164,12 @@ impl IntoResponse for ApiError {
         }
         let problem = self.to_problem();
         let mut response = self.status().into_response();
+        if let Self::Unauthorized = self {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(admin::CHALLENGE),
+            );
+        }
         write_problem(&mut response, problem);
         response
     }
@@ -150,6 +214,34 @@ mod tests {
             // 408 (tower-http's timeout default) is reported as our 504: the client did nothing wrong.
             let expected = if code == 408 { 504 } else { code };
             assert_eq!(mapped.as_u16(), expected);
+        }
+    }
+
+    #[test]
+    fn a_401_carries_the_bearer_challenge_and_other_errors_none() {
+        let response = ApiError::Unauthorized.into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            response.headers()[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"breakwater-admin\""
+        );
+        let forbidden = ApiError::AdminWritesDisabled.into_response();
+        assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+        assert!(!forbidden.headers().contains_key(header::WWW_AUTHENTICATE));
+    }
+
+    #[test]
+    fn only_a_lost_write_race_among_write_errors_is_retryable() {
+        assert!(ApiError::WriteConflict.is_retryable());
+        for error in [
+            ApiError::PreconditionFailed,
+            ApiError::Unauthorized,
+            ApiError::InvalidField {
+                field: "name",
+                reason: "must not be empty".into(),
+            },
+        ] {
+            assert!(!error.is_retryable(), "{error:?}");
         }
     }
 

@@ -3,12 +3,15 @@
 //! `main` only parses flags and wires these modules together; tests build the very same server
 //! through [`Application::build`], so what they exercise is what runs in production.
 
+pub mod admin;
 pub mod cli;
+pub mod conditional;
 pub mod db;
 pub mod error;
 pub mod pagination;
 pub mod problem_layer;
 pub mod product;
+pub mod product_patch;
 pub mod request_id;
 pub mod routes;
 pub mod seed;

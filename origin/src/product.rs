@@ -1,4 +1,4 @@
-//! The product of the public catalogue, its id, and the queries that read it.
+//! The product of the public catalogue, its id, and the queries that read and write it.
 
 use serde::{Deserialize, Serialize};
 
@@ -69,6 +69,41 @@ pub async fn by_id(db: &Db, id: ProductId) -> Result<Option<Product>, sqlx::Erro
             .fetch_optional(pool)
             .await
     })
+}
+
+/// Writes `updated` over its row only if the row still holds exactly `current`, and says whether
+/// it did. An optimistic compare-and-swap in one statement (both backends, no row locks): a write
+/// that landed between reading `current` and this call is never overwritten, so a precondition
+/// checked against `current` (its ETag) still holds when the row changes.
+pub async fn replace(db: &Db, current: &Product, updated: &Product) -> Result<bool, sqlx::Error> {
+    debug_assert_eq!(current.id, updated.id, "replace keeps the id");
+    let sql = "UPDATE products \
+         SET sku = $2, name = $3, description = $4, category = $5, price_cents = $6, \
+             currency = $7, stock = $8 \
+         WHERE id = $1 AND sku = $9 AND name = $10 AND description = $11 AND category = $12 \
+           AND price_cents = $13 AND currency = $14 AND stock = $15";
+    let rows = on_pool!(db, pool => {
+        sqlx::query(sql)
+            .bind(current.id)
+            .bind(&updated.sku)
+            .bind(&updated.name)
+            .bind(&updated.description)
+            .bind(&updated.category)
+            .bind(updated.price_cents)
+            .bind(&updated.currency)
+            .bind(updated.stock)
+            .bind(&current.sku)
+            .bind(&current.name)
+            .bind(&current.description)
+            .bind(&current.category)
+            .bind(current.price_cents)
+            .bind(&current.currency)
+            .bind(current.stock)
+            .execute(pool)
+            .await?
+            .rows_affected()
+    });
+    Ok(rows == 1)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Building the server: settings in, a bound listener with a migrated, seeded database out.
 //! `main` and the tests both go through [`Application::build`].
 
+use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -8,6 +9,7 @@ use std::time::Instant;
 use axum::Router;
 use tokio::net::TcpListener;
 
+use crate::admin::{AdminToken, InvalidAdminToken};
 use crate::db::{self, Db};
 use crate::routes::{self, AppState};
 use crate::seed;
@@ -19,20 +21,39 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/breakwater.sqlite";
 
 /// What the server needs to start. Build it with [`Settings::new`] or
 /// `Settings { .., ..Settings::default() }` so that fields added later do not break callers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Settings {
     /// Address to bind; port 0 asks the OS for a free port (see [`Application::local_addr`]).
     pub listen: SocketAddr,
     /// `sqlite://...` or `postgres://...`.
     pub database_url: String,
+    /// The bearer token admin writes must present; `None` disables admin writes (they answer
+    /// 403). Checked by [`Application::build`] (see [`AdminToken::parse`]).
+    pub admin_token: Option<String>,
 }
 
 impl Settings {
+    /// Settings with admin writes disabled.
     pub fn new(listen: SocketAddr, database_url: impl Into<String>) -> Self {
         Self {
             listen,
             database_url: database_url.into(),
+            admin_token: None,
         }
+    }
+}
+
+/// By hand, so that the admin token never reaches a log line.
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("database_url", &self.database_url)
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
     }
 }
 
@@ -50,6 +71,8 @@ impl Default for Settings {
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
+    #[error("invalid admin token (--admin-token / BREAKWATER_ADMIN_TOKEN)")]
+    AdminToken(#[from] InvalidAdminToken),
     #[error(transparent)]
     Connect(#[from] db::ConnectError),
     #[error("cannot apply database migrations")]
@@ -73,9 +96,17 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects, migrates, seeds an empty catalogue, and binds the listener, in that order, so a
-    /// bound port means the server can answer.
+    /// Checks the admin token, connects, migrates, seeds an empty catalogue, and binds the
+    /// listener, in that order, so a bound port means the server can answer.
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        let admin_token = settings
+            .admin_token
+            .as_deref()
+            .map(AdminToken::parse)
+            .transpose()?;
+        if admin_token.is_none() {
+            tracing::info!("admin writes disabled: no BREAKWATER_ADMIN_TOKEN configured");
+        }
         let db = Db::connect(&settings.database_url).await?;
         db.migrate().await?;
 
@@ -100,7 +131,10 @@ impl Application {
             .await
             .map_err(bind_error)?;
         let local_addr = listener.local_addr().map_err(bind_error)?;
-        let router = routes::router(AppState { db: db.clone() });
+        let router = routes::router(AppState {
+            db: db.clone(),
+            admin_token,
+        });
         Ok(Application {
             listener,
             local_addr,

@@ -17,6 +17,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use crate::admin::AdminToken;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::{problem_layer, request_id, telemetry};
@@ -24,14 +25,16 @@ use crate::{problem_layer, request_id, telemetry};
 /// Longest a request may take end to end; below the edge's own origin timeout, so the edge sees
 /// our 504 problem rather than a dropped connection.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// Largest request body accepted. Nothing takes a body yet; this bounds what a client can make
-/// us buffer.
+/// Largest request body accepted: a product update is well under 8 KiB; this bounds what a client
+/// can make us buffer.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// What handlers share.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub db: Db,
+    /// `None` when admin writes are disabled.
+    pub admin_token: Option<AdminToken>,
 }
 
 /// The whole HTTP surface of the origin.
@@ -66,7 +69,10 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/api/products", get(products::list))
-        .route("/api/products/{id}", get(products::show))
+        .route(
+            "/api/products/{id}",
+            get(products::show).put(products::update),
+        )
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)

@@ -1,23 +1,50 @@
-//! The public catalogue: `GET /api/products` (paged) and `GET /api/products/{id}`.
+//! The catalogue: `GET /api/products` (paged), `GET /api/products/{id}`, and the admin's
+//! `PUT /api/products/{id}`.
+//!
+//! Reads carry what a shared cache (the edge) needs: `Cache-Control`, a strong `ETag` to
+//! revalidate with (see [`crate::conditional`]), and a `Cache-Tag` for every product shown, so
+//! that the purge after a write drops exactly the responses that showed the product. A write
+//! names those tags in its own `Cache-Tag`.
 
 use axum::Json;
-use axum::extract::{Path, State, rejection::PathRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{Path, State};
 use axum::http::header::{self, HeaderName};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, HeaderValue, Method};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::AppState;
+use crate::admin::Admin;
+use crate::conditional::{ETag, Precondition, Preconditions};
+use crate::db::Db;
 use crate::error::ApiError;
 use crate::pagination::Pagination;
 use crate::product::{self, Product, ProductId};
+use crate::product_patch::{ProductPatch, ProductPatchBody};
 
-/// The header the edge reads to know which purges invalidate this response.
+/// Cache tags, comma-separated (Cloudflare's header). On a read: the tags the response is stored
+/// under. On a successful write: the tags the edge must purge because of it.
 const CACHE_TAG: HeaderName = HeaderName::from_static("cache-tag");
-/// Listings change whenever any product does, so they are kept briefly and refreshed in the
-/// background.
-const LIST_CACHE_CONTROL: &str = "public, max-age=60, stale-while-revalidate=30";
-/// A single product is purged by its tag on change, so it can live longer.
-const ITEM_CACHE_CONTROL: &str = "public, max-age=300";
+/// On every listing page, so that one purge can drop them all.
+const PRODUCTS_TAG: &str = "products";
+
+/// A product: the edge keeps it 5 minutes, because a write purges it by tag the moment it
+/// changes; browsers, which no purge reaches, keep it 1 minute. Past that, the edge may answer
+/// from the stale copy for 60 s while it revalidates, and for 10 minutes while the origin fails.
+const ITEM_CACHE_CONTROL: &str =
+    "public, max-age=60, s-maxage=300, stale-while-revalidate=60, stale-if-error=600";
+/// A listing page: half the product's lifetimes, because a page also goes stale without any
+/// product on it being written (products added or removed shift the pages and change `total`),
+/// which no product tag announces. Same 10-minute cover for an origin outage.
+const LIST_CACHE_CONTROL: &str =
+    "public, max-age=30, s-maxage=60, stale-while-revalidate=30, stale-if-error=600";
+/// A write's answer describes one moment: no cache may keep or replay it.
+const WRITE_CACHE_CONTROL: &str = "no-store";
+/// Compare-and-swap attempts an update makes before answering 409. Losing one means another write
+/// landed in between; in a rarely written catalogue, losing three in a row means a hot row, and
+/// the client is better placed to decide what to do than a loop here.
+const WRITE_ATTEMPTS: usize = 3;
 
 /// One page of the catalogue.
 #[derive(Debug, Serialize)]
@@ -33,8 +60,10 @@ pub struct ProductPage {
 /// a client that raced a shrinking catalogue still gets `total` to recover with.
 pub async fn list(
     State(state): State<AppState>,
+    method: Method,
+    preconditions: Preconditions,
     pagination: Pagination,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     let total = product::count(&state.db).await?;
     let items = product::page(
         &state.db,
@@ -42,6 +71,10 @@ pub async fn list(
         pagination.offset(),
     )
     .await?;
+    let tags = std::iter::once(PRODUCTS_TAG.to_owned())
+        .chain(items.iter().map(|p| product_tag(p.id)))
+        .collect::<Vec<_>>()
+        .join(", ");
     let body = ProductPage {
         page: pagination.page(),
         per_page: pagination.per_page(),
@@ -49,33 +82,106 @@ pub async fn list(
         total_pages: pagination.total_pages(total),
         items,
     };
-    Ok((
-        [
-            (header::CACHE_CONTROL, LIST_CACHE_CONTROL.to_owned()),
-            (CACHE_TAG, "products".to_owned()),
-        ],
-        Json(body),
-    ))
+    preconditions.read_response(
+        &method,
+        cache_fields(LIST_CACHE_CONTROL, &tags),
+        to_json(&body)?,
+    )
 }
 
 /// `GET /api/products/{id}`.
 pub async fn show(
     State(state): State<AppState>,
+    method: Method,
+    preconditions: Preconditions,
     path: Result<Path<String>, PathRejection>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
+    let id = product_id(path)?;
+    let product = find(&state.db, id).await?;
+    preconditions.read_response(
+        &method,
+        cache_fields(ITEM_CACHE_CONTROL, &product_tag(id.get())),
+        to_json(&product)?,
+    )
+}
+
+/// `PUT /api/products/{id}` (admin): a partial update, `If-Match` honoured. Answers the updated
+/// product with its new `ETag`, uncacheable, and a `Cache-Tag` naming what the edge must purge.
+///
+/// Checked in this order: token, id, body, existence, preconditions. The precondition is checked
+/// against the row the compare-and-swap then replaces, so no write that lands in between is lost.
+pub async fn update(
+    _admin: Admin,
+    State(state): State<AppState>,
+    preconditions: Preconditions,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<Json<ProductPatchBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let id = product_id(path)?;
+    let Json(body) = body.map_err(ApiError::from_json_rejection)?;
+    let patch = ProductPatch::parse(body)?;
+    for _ in 0..WRITE_ATTEMPTS {
+        let current = find(&state.db, id).await?;
+        let etag = ETag::of(&to_json(&current)?);
+        match preconditions.evaluate(&Method::PUT, &etag) {
+            Precondition::Proceed => {}
+            Precondition::NotModified | Precondition::Failed => {
+                return Err(ApiError::PreconditionFailed);
+            }
+        }
+        let updated = patch.apply(current.clone());
+        if product::replace(&state.db, &current, &updated).await? {
+            tracing::info!(product = id.get(), "product updated");
+            let json = to_json(&updated)?;
+            let mut fields = cache_fields(
+                WRITE_CACHE_CONTROL,
+                &format!("{}, {PRODUCTS_TAG}", product_tag(id.get())),
+            );
+            fields.insert(header::ETAG, ETag::of(&json).to_header_value());
+            fields.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            return Ok((fields, json).into_response());
+        }
+    }
+    Err(ApiError::WriteConflict)
+}
+
+/// The `{id}` path segment, parsed.
+fn product_id(path: Result<Path<String>, PathRejection>) -> Result<ProductId, ApiError> {
     let Path(raw) = path.map_err(|rejection| ApiError::InvalidPath {
         parameter: "id",
         reason: rejection.body_text(),
     })?;
-    let id = ProductId::parse(&raw)?;
-    let product = product::by_id(&state.db, id)
+    ProductId::parse(&raw)
+}
+
+async fn find(db: &Db, id: ProductId) -> Result<Product, ApiError> {
+    product::by_id(db, id)
         .await?
-        .ok_or(ApiError::ProductNotFound(id.get()))?;
-    Ok((
-        [
-            (header::CACHE_CONTROL, ITEM_CACHE_CONTROL.to_owned()),
-            (CACHE_TAG, format!("product:{}", id.get())),
-        ],
-        Json(product),
-    ))
+        .ok_or(ApiError::ProductNotFound(id.get()))
+}
+
+/// The cache tag of one product.
+fn product_tag(id: i64) -> String {
+    format!("product:{id}")
+}
+
+fn cache_fields(cache_control: &'static str, tags: &str) -> HeaderMap {
+    let mut fields = HeaderMap::new();
+    fields.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(cache_control),
+    );
+    fields.insert(
+        CACHE_TAG,
+        HeaderValue::from_str(tags).expect("tags are ASCII words, digits and separators"),
+    );
+    fields
+}
+
+/// The exact bytes sent, which the ETag is computed from.
+fn to_json(value: &impl Serialize) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(value).map_err(|_| ApiError::Internal)
 }

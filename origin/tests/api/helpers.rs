@@ -9,6 +9,9 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// The admin token every test origin is started with, unless a test asks for none.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
 /// A running origin and what a test needs to talk to it and stop it.
 pub struct TestApp {
     pub address: String,
@@ -22,20 +25,33 @@ pub struct TestApp {
     server: JoinHandle<io::Result<()>>,
 }
 
-/// An origin over a fresh database in a new temporary directory.
+/// An origin over a fresh database in a new temporary directory, admin writes enabled with
+/// [`ADMIN_TOKEN`].
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with_admin_token(Some(ADMIN_TOKEN)).await
+}
+
+/// Like [`spawn_app`], with this admin token (`None`: admin writes disabled).
+pub async fn spawn_app_with_admin_token(admin_token: Option<&str>) -> TestApp {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let mut app = spawn_app_in(dir.path()).await;
+    let mut app = start(dir.path(), admin_token).await;
     app.dir = Some(dir);
     app
 }
 
 /// An origin over `dir/origin.sqlite`, which may already exist (to test restarts).
 pub async fn spawn_app_in(dir: &Path) -> TestApp {
+    start(dir, Some(ADMIN_TOKEN)).await
+}
+
+async fn start(dir: &Path, admin_token: Option<&str>) -> TestApp {
     let database_file = dir.join("origin.sqlite");
     let settings = Settings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: format!("sqlite://{}", database_file.display()),
+        admin_token: admin_token.map(str::to_owned),
+        ..Settings::new(
+            "127.0.0.1:0".parse().unwrap(),
+            format!("sqlite://{}", database_file.display()),
+        )
     };
     let app = Application::build(settings).await.expect("origin builds");
     let address = format!("http://{}", app.local_addr());
@@ -63,6 +79,23 @@ impl TestApp {
             .send()
             .await
             .expect("request reaches the origin")
+    }
+
+    /// A `GET` with extra header fields.
+    pub async fn get_with(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let mut request = self.client.get(format!("{}{path}", self.address));
+        for (name, value) in fields {
+            request = request.header(*name, *value);
+        }
+        request.send().await.expect("request reaches the origin")
+    }
+
+    /// A `PUT` of `body` as JSON with the admin token; add to it or send it as is.
+    pub fn admin_put(&self, path: &str, body: &serde_json::Value) -> reqwest::RequestBuilder {
+        self.client
+            .put(format!("{}{path}", self.address))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(body)
     }
 
     pub async fn get_json(&self, path: &str) -> serde_json::Value {

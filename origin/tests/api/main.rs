@@ -3,5 +3,6 @@
 mod health;
 mod helpers;
 mod lifecycle;
+mod product_updates;
 mod products;
 mod protocol;

@@ -1,10 +1,30 @@
-//! The catalogue: paging, single products, and their cache headers.
+//! The catalogue: paging, single products, their cache headers and conditional GETs.
 
 use std::collections::HashSet;
 
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use crate::helpers::{TestApp, assert_problem, spawn_app};
+
+const ITEM_CACHE_CONTROL: &str =
+    "public, max-age=60, s-maxage=300, stale-while-revalidate=60, stale-if-error=600";
+const LIST_CACHE_CONTROL: &str =
+    "public, max-age=30, s-maxage=60, stale-while-revalidate=30, stale-if-error=600";
+
+/// The documented ETag scheme, computed independently: the first 128 bits of the SHA-256 of
+/// the body, lowercase hex, quoted.
+pub fn etag_of(body: &[u8]) -> String {
+    let hex: String = Sha256::digest(body)[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("\"{hex}\"")
+}
+
+fn header(response: &reqwest::Response, name: &str) -> String {
+    response.headers()[name].to_str().unwrap().to_owned()
+}
 
 fn ids(page: &Value) -> Vec<i64> {
     page["items"]
@@ -31,12 +51,16 @@ async fn the_first_page_has_the_default_size_and_cache_headers() {
     let app = spawn_app().await;
     let response = app.get("/api/products").await;
     assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.headers()["cache-control"],
-        "public, max-age=60, stale-while-revalidate=30"
-    );
-    assert_eq!(response.headers()["cache-tag"], "products");
-    let page: Value = response.json().await.unwrap();
+    assert_eq!(response.headers()["cache-control"], LIST_CACHE_CONTROL);
+    let tags = header(&response, "cache-tag");
+    let etag = header(&response, "etag");
+    let bytes = response.bytes().await.unwrap();
+    assert_eq!(etag, etag_of(&bytes));
+    let page: Value = serde_json::from_slice(&bytes).unwrap();
+    let expected_tags: Vec<String> = std::iter::once("products".to_owned())
+        .chain(ids(&page).iter().map(|id| format!("product:{id}")))
+        .collect();
+    assert_eq!(tags, expected_tags.join(", "));
 
     assert_eq!(page["page"], 1);
     assert_eq!(page["per_page"], 24);
@@ -150,9 +174,13 @@ async fn a_product_by_id_is_the_same_as_its_list_entry() {
 
     let response = app.get(&format!("/api/products/{id}")).await;
     assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["cache-control"], "public, max-age=300");
+    assert_eq!(response.headers()["cache-control"], ITEM_CACHE_CONTROL);
     assert_eq!(response.headers()["cache-tag"], format!("product:{id}"));
-    let single: Value = response.json().await.unwrap();
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let etag = header(&response, "etag");
+    let bytes = response.bytes().await.unwrap();
+    assert_eq!(etag, etag_of(&bytes));
+    let single: Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(single, listed);
     for field in ["sku", "name", "description", "category", "currency"] {
         assert!(!single[field].as_str().unwrap().is_empty(), "{field} empty");
@@ -180,4 +208,81 @@ async fn an_unknown_id_is_404_and_a_malformed_one_400() {
             "{problem}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_matching_if_none_match_is_a_304_with_the_fields_of_the_200() {
+    let app = spawn_app().await;
+    for path in ["/api/products/42", "/api/products?page=2&per_page=5"] {
+        let full = app.get(path).await;
+        assert_eq!(full.status(), 200);
+        let etag = header(&full, "etag");
+        let weak = format!("W/{etag}");
+        let list = format!("\"0000\", {etag}");
+        for if_none_match in [etag.as_str(), &weak, &list, "*"] {
+            let response = app
+                .get_with(path, &[("if-none-match", if_none_match)])
+                .await;
+            assert_eq!(
+                response.status(),
+                304,
+                "{path} If-None-Match: {if_none_match}"
+            );
+            for name in ["etag", "cache-control", "cache-tag"] {
+                assert_eq!(
+                    response.headers()[name],
+                    full.headers()[name],
+                    "{path} {name}"
+                );
+            }
+            assert!(response.bytes().await.unwrap().is_empty());
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_head_revalidates_like_a_get() {
+    let app = spawn_app().await;
+    let etag = header(&app.get("/api/products/7").await, "etag");
+    let response = app
+        .client
+        .head(format!("{}/api/products/7", app.address))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 304);
+    assert_eq!(header(&response, "etag"), etag);
+}
+
+#[tokio::test]
+async fn a_non_matching_if_none_match_is_a_full_200() {
+    let app = spawn_app().await;
+    let other_page = header(&app.get("/api/products?page=2").await, "etag");
+    let other_product = header(&app.get("/api/products/2").await, "etag");
+    for (path, stale) in [
+        ("/api/products", other_page.as_str()),
+        ("/api/products/1", other_product.as_str()),
+        ("/api/products/1", "not-a-quoted-tag"),
+    ] {
+        let response = app.get_with(path, &[("if-none-match", stale)]).await;
+        assert_eq!(response.status(), 200, "{path} If-None-Match: {stale}");
+        let etag = header(&response, "etag");
+        assert_ne!(etag, stale);
+        assert_eq!(etag, etag_of(&response.bytes().await.unwrap()));
+    }
+}
+
+#[tokio::test]
+async fn a_get_whose_if_match_fails_is_412() {
+    let app = spawn_app().await;
+    let etag = header(&app.get("/api/products/3").await, "etag");
+    let response = app
+        .get_with("/api/products/3", &[("if-match", "\"0000\"")])
+        .await;
+    assert_problem(response, 412).await;
+    let matching = app
+        .get_with("/api/products/3", &[("if-match", &etag)])
+        .await;
+    assert_eq!(matching.status(), 200);
 }
