@@ -180,7 +180,9 @@ async fn cached(
             status,
             writes,
         } => {
-            ex.ctx.wait_until(writes);
+            // Awaited, not deferred: a miss already waits on the origin, and the next request,
+            // in any isolate, should find what this one paid for.
+            writes.await;
             from_stored(&stored, &request, now(), &status)
         }
         Filled::ServedStale { stored, detail } => {

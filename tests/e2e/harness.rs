@@ -15,6 +15,22 @@ use std::time::Duration;
 const EDGE_READY_TIMEOUT: Duration = Duration::from_secs(120);
 /// The edge's origin timeout in these tests: short, so the stalled-origin case is quick.
 pub const ORIGIN_TIMEOUT_MS: u64 = 1500;
+/// The edge's admin token (`ADMIN_TOKEN`) and the origin's (`BREAKWATER_ADMIN_TOKEN`): distinct,
+/// so a test shows which one a request needed.
+pub const EDGE_ADMIN_TOKEN: &str = "edge-admin-token-for-e2e";
+pub const ORIGIN_ADMIN_TOKEN: &str = "origin-admin-token-for-e2e";
+/// Paths the cron trigger keeps warm in these tests.
+pub const WARM_PATH: &str = "/api/products/9007";
+
+/// Routes the cases add in front of `wrangler.toml`'s cache policy (first match wins), each on a
+/// product id no other case uses: a route per lower tier, and one whose entries are stale at
+/// once (TTL ceiling 0) but within stale-while-revalidate.
+const TEST_ROUTES: &str = r#"[
+    {"prefix": "/api/products/9001", "mode": "honor", "tiers": ["cache_api"]},
+    {"prefix": "/api/products/9002", "mode": "honor", "tiers": ["kv"]},
+    {"prefix": "/api/products/9003", "mode": "honor", "ttl": {"floor": 0, "ceiling": 0},
+     "stale_while_revalidate": 60, "tiers": ["memory"]}
+]"#;
 
 pub struct Env {
     pub rt: tokio::runtime::Runtime,
@@ -25,6 +41,7 @@ pub struct Env {
     pub first_build: Manifest,
     pub second_build: Manifest,
     pub dist: PathBuf,
+    proxy_addr: SocketAddr,
     edge_process: Mutex<Option<Child>>,
     origin_stop: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
     _tmp: tempfile::TempDir,
@@ -53,12 +70,13 @@ impl Env {
         let db = format!("sqlite://{}", tmp.path().join("origin.sqlite").display());
         let (origin_stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (proxy, proxy_addr) = rt.block_on(async {
-            let app = breakwater_origin::Application::build(breakwater_origin::Settings::new(
-                "127.0.0.1:0".parse().unwrap(),
-                db,
-            ))
-            .await
-            .map_err(|e| format!("origin failed to start: {e}"))?;
+            let settings = breakwater_origin::Settings {
+                admin_token: Some(ORIGIN_ADMIN_TOKEN.into()),
+                ..breakwater_origin::Settings::new("127.0.0.1:0".parse().unwrap(), db)
+            };
+            let app = breakwater_origin::Application::build(settings)
+                .await
+                .map_err(|e| format!("origin failed to start: {e}"))?;
             let origin_addr = app.local_addr();
             tokio::spawn(app.run_until(async move {
                 let _ = stop_rx.await;
@@ -78,10 +96,29 @@ impl Env {
             first_build,
             second_build,
             dist,
+            proxy_addr,
             edge_process: Mutex::new(Some(child)),
             origin_stop: Mutex::new(Some(origin_stop)),
             _tmp: tmp,
         })
+    }
+
+    /// Stops the edge and starts it again on the same address and state directory: a new
+    /// isolate (empty memory tier) over the same Cache API, KV and Durable Object storage.
+    pub fn restart_edge(&self) -> Result<(), String> {
+        let mut process = self.edge_process.lock().unwrap();
+        if let Some(child) = process.take() {
+            stop_process_group(child);
+        }
+        let root = repo_root();
+        *process = Some(start_edge(
+            &root,
+            self._tmp.path(),
+            &self.dist,
+            self.edge_addr,
+            self.proxy_addr,
+        )?);
+        Ok(())
     }
 
     pub fn stop(&self) {
@@ -104,6 +141,17 @@ impl Env {
         path: &str,
         headers: &[(&str, &str)],
     ) -> Result<Reply, String> {
+        self.send(method, path, headers, None)
+    }
+
+    /// A request with an optional body.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Result<Reply, String> {
         self.rt.block_on(async {
             let client = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -114,6 +162,9 @@ impl Env {
             let mut req = client.request(method, format!("{}{path}", self.edge));
             for (k, v) in headers {
                 req = req.header(*k, *v);
+            }
+            if let Some(body) = body {
+                req = req.body(body.to_owned());
             }
             let resp = req.send().await.map_err(|e| format!("{path}: {e}"))?;
             let status = resp.status().as_u16();
@@ -250,6 +301,11 @@ fn start_edge(
         .args(["--inspector-port", &free_port()?.to_string()])
         .args(["--var", &format!("ORIGIN_URL:http://{origin}")])
         .args(["--var", &format!("ORIGIN_TIMEOUT_MS:{ORIGIN_TIMEOUT_MS}")])
+        .args(["--var", &format!("ADMIN_TOKEN:{EDGE_ADMIN_TOKEN}")])
+        .args(["--var", &format!("CACHE_WARM:{WARM_PATH}")])
+        .args(["--var", &format!("CACHE_POLICY:{}", cache_policy(root)?)])
+        // Exposes /__scheduled, so a case can fire the cron trigger.
+        .arg("--test-scheduled")
         .arg("--assets")
         .arg(dist)
         .arg("--persist-to")
@@ -307,6 +363,25 @@ fn start_edge(
             }
         }
     }
+}
+
+/// `wrangler.toml`'s cache policy with [`TEST_ROUTES`] in front, as the JSON `--var` takes.
+fn cache_policy(root: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(root.join("wrangler.toml")).map_err(|e| e.to_string())?;
+    let config: toml::Value = toml::from_str(&text).map_err(|e| e.to_string())?;
+    let mut policy: serde_json::Value = config
+        .get("vars")
+        .and_then(|v| v.get("CACHE_POLICY"))
+        .ok_or("wrangler.toml has no [vars.CACHE_POLICY]")?
+        .clone()
+        .try_into()
+        .map_err(|e: toml::de::Error| e.to_string())?;
+    let mut routes: Vec<serde_json::Value> =
+        serde_json::from_str(TEST_ROUTES).map_err(|e| e.to_string())?;
+    let configured = policy["routes"].as_array().cloned().unwrap_or_default();
+    routes.extend(configured);
+    policy["routes"] = serde_json::Value::Array(routes);
+    Ok(policy.to_string())
 }
 
 /// wrangler starts workerd as its own child; signal the whole group so nothing outlives the run.

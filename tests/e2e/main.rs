@@ -16,6 +16,8 @@ mod harness;
 mod pipeline;
 #[cfg(not(target_arch = "wasm32"))]
 mod proxy;
+#[cfg(not(target_arch = "wasm32"))]
+mod tiers;
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
@@ -59,6 +61,7 @@ fn cases() -> Vec<(&'static str, Case)> {
     all.extend(assets::CASES);
     all.extend(pipeline::CASES);
     all.extend(cache::CASES);
+    all.extend(tiers::CASES);
     all
 }
 

@@ -52,6 +52,10 @@ async fn the_first_page_has_the_default_size_and_cache_headers() {
     let response = app.get("/api/products").await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["cache-control"], LIST_CACHE_CONTROL);
+    assert_eq!(
+        response.headers()["cdn-cache-control"],
+        "max-age=60, stale-while-revalidate=30, stale-if-error=600"
+    );
     let tags = header(&response, "cache-tag");
     let etag = header(&response, "etag");
     let bytes = response.bytes().await.unwrap();
@@ -175,6 +179,10 @@ async fn a_product_by_id_is_the_same_as_its_list_entry() {
     let response = app.get(&format!("/api/products/{id}")).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["cache-control"], ITEM_CACHE_CONTROL);
+    assert_eq!(
+        response.headers()["cdn-cache-control"],
+        "max-age=300, stale-while-revalidate=60, stale-if-error=600"
+    );
     assert_eq!(response.headers()["cache-tag"], format!("product:{id}"));
     assert_eq!(response.headers()["content-type"], "application/json");
     let etag = header(&response, "etag");
