@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 ORIGIN_PORT=${BREAKWATER_ORIGIN_PORT:-8080}
 EDGE_PORT=${BREAKWATER_EDGE_PORT:-8787}
 ORIGIN_URL="http://127.0.0.1:$ORIGIN_PORT"
+# Admin tokens for this session (origin writes, edge purges), unless given.
+ORIGIN_ADMIN_TOKEN=${BREAKWATER_ADMIN_TOKEN:-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')}
+EDGE_ADMIN_TOKEN=${ADMIN_TOKEN:-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')}
 
 step "building the origin"
 cargo build --quiet -p breakwater-origin
@@ -25,7 +28,7 @@ stop() {
 trap stop INT TERM EXIT
 
 step "starting the origin on $ORIGIN_URL (SQLite: data/breakwater.sqlite)"
-BREAKWATER_LOG_FORMAT=${BREAKWATER_LOG_FORMAT:-pretty} \
+BREAKWATER_LOG_FORMAT=${BREAKWATER_LOG_FORMAT:-pretty} BREAKWATER_ADMIN_TOKEN="$ORIGIN_ADMIN_TOKEN" \
   target/debug/breakwater-origin --listen "127.0.0.1:$ORIGIN_PORT" &
 origin_pid=$!
 # Wait on readiness, not a timer: /health answers once the listener is up (seeding included).
@@ -38,11 +41,15 @@ done
 
 step "starting the edge (wrangler dev) on http://127.0.0.1:$EDGE_PORT"
 npx wrangler dev --ip 127.0.0.1 --port "$EDGE_PORT" --var "ORIGIN_URL:$ORIGIN_URL" \
+  --var "ADMIN_TOKEN:$EDGE_ADMIN_TOKEN" --test-scheduled \
   --persist-to .wrangler/state --show-interactive-dev-session=false &
 edge_pid=$!
 until curl -fsS "http://127.0.0.1:$EDGE_PORT/" >/dev/null 2>&1; do
   kill -0 "$edge_pid" 2>/dev/null || die "wrangler dev exited during start-up (is port $EDGE_PORT free? set BREAKWATER_EDGE_PORT)"
   sleep 0.2
 done
-printf '\n\033[1;32mBreakwater is up:\033[0m http://127.0.0.1:%s  (origin %s; Ctrl-C stops both)\n\n' "$EDGE_PORT" "$ORIGIN_URL"
+printf '\n\033[1;32mBreakwater is up:\033[0m http://127.0.0.1:%s  (origin %s; Ctrl-C stops both)\n' "$EDGE_PORT" "$ORIGIN_URL"
+printf '  edge purge token (ADMIN_TOKEN):               %s\n' "$EDGE_ADMIN_TOKEN"
+printf '  origin write token (BREAKWATER_ADMIN_TOKEN):  %s\n' "$ORIGIN_ADMIN_TOKEN"
+printf '  fire the cron trigger: curl "http://127.0.0.1:%s/__scheduled?cron=*/5+*+*+*+*"\n\n' "$EDGE_PORT"
 wait "$edge_pid"
