@@ -2,7 +2,9 @@
 #   make dev   start the origin (SQLite) and the edge (wrangler dev), wired together
 #   make test  every gate and every test, as CI runs them
 # Both install what is missing first (make setup) and reinstall nothing on a second run.
-.PHONY: dev test setup build clean
+# Also: make bench, the cache tiering benchmark (origin baseline vs edge under workerd via
+# Miniflare, printed as a table); pass flags with BENCH_ARGS=--quick (BENCH_ARGS=--help lists them).
+.PHONY: dev test setup build bench clean
 
 dev: setup
 	@sh scripts/dev.sh
@@ -16,6 +18,9 @@ setup:
 build: setup
 	@sh scripts/build-edge.sh
 	@cargo build -p breakwater-origin
+
+bench: setup
+	@sh scripts/bench.sh $(BENCH_ARGS)
 
 clean:
 	rm -rf build dist target/deploy-dry-run .wrangler

@@ -1,0 +1,72 @@
+//! The origin, in-process on a temp SQLite file, behind the counting proxy.
+//!
+//! Started exactly as the end-to-end harness does (`Application::build`, `run_until`), on a
+//! runtime of its own so the load generator's tasks never share its scheduler, as they would
+//! not with a separate server process.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use breakwater_origin::{Application, Settings};
+use tokio::runtime::Runtime;
+use tokio::sync::oneshot;
+
+use crate::proxy::CountingProxy;
+
+pub struct Origin {
+    /// The origin itself (the baseline's target).
+    pub direct: SocketAddr,
+    /// The counting proxy in front of it (the edge's `ORIGIN_URL`).
+    pub proxied: SocketAddr,
+    pub proxy: CountingProxy,
+    stop: Option<oneshot::Sender<()>>,
+    rt: Option<Runtime>,
+    _db: tempfile::TempDir,
+}
+
+impl Origin {
+    /// Migrates and seeds a fresh database (10,000 products), binds, and starts serving.
+    pub fn start() -> Result<Self, String> {
+        let db = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+        let url = format!("sqlite://{}", db.path().join("origin.sqlite").display());
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .thread_name("origin")
+            .enable_all()
+            .build()
+            .map_err(|e| format!("origin runtime: {e}"))?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (direct, proxy, proxied) = rt.block_on(async {
+            let listen = SocketAddr::from(([127, 0, 0, 1], 0));
+            let app = Application::build(Settings::new(listen, url))
+                .await
+                .map_err(|e| format!("origin failed to start: {e}"))?;
+            let direct = app.local_addr();
+            tokio::spawn(app.run_until(async move {
+                let _ = stopped.await;
+            }));
+            let (proxy, proxied) = CountingProxy::start(direct)
+                .await
+                .map_err(|e| format!("counting proxy: {e}"))?;
+            Ok::<_, String>((direct, proxy, proxied))
+        })?;
+        Ok(Self {
+            direct,
+            proxied,
+            proxy,
+            stop: Some(stop),
+            rt: Some(rt),
+            _db: db,
+        })
+    }
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_timeout(Duration::from_secs(5));
+        }
+    }
+}
