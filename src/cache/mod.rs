@@ -25,7 +25,7 @@ use breakwater_core::cache::{
 };
 use breakwater_core::config::EdgeConfig;
 use breakwater_core::intake;
-use breakwater_core::policy::{Mode, RoutePolicy};
+use breakwater_core::policy::{Mode, RoutePolicy, Tier};
 use breakwater_core::singleflight::Timeouts;
 use flight::Role;
 use futures_util::future::LocalBoxFuture;
@@ -139,7 +139,8 @@ async fn cached(
         return from_origin(response, &Status::Miss(None));
     }
 
-    let leader = match flight::join(&key, now_ms() as u64, flight_timeouts(&ex.config)) {
+    // Held to the end, tier writes included, so the waiters find the result in any tier.
+    let _leader = match flight::join(&key, now_ms() as u64, flight_timeouts(&ex.config)) {
         Role::Lead(leader) => leader,
         Role::Follow { signal, wait_ms } => {
             if flight::wait(signal, wait_ms).await {
@@ -173,7 +174,6 @@ async fn cached(
     let started = now_ms();
     let filled = fill.run(found.as_ref().map(|f| &f.stored)).await;
     ex.timing.record("origin", now_ms() - started);
-    drop(leader);
     match filled? {
         Filled::Stored {
             stored,
@@ -186,7 +186,7 @@ async fn cached(
             from_stored(&stored, &request, now(), &status)
         }
         Filled::ServedStale { stored, detail } => {
-            let tier = found.map_or(breakwater_core::policy::Tier::Memory, |f| f.tier);
+            let tier = found.map_or(Tier::Memory, |f| f.tier);
             let status = Status::Hit {
                 tier,
                 detail: Some(detail),
