@@ -9,6 +9,7 @@ use breakwater_core::cache::{HeaderList, invalidations, is_safe_method};
 use breakwater_core::config::EdgeConfig;
 use breakwater_core::headers::{REQUEST_ID, TRACEPARENT, is_hop_by_hop};
 use breakwater_core::intake::{self, Limits};
+use breakwater_core::policy::Mode;
 use breakwater_core::purge::{MAX_ITEMS, PurgeRequest, parse_tags};
 use breakwater_core::trace::{self, TraceContext};
 use futures_util::future::{Either, select};
@@ -43,15 +44,24 @@ async fn purge_after_write(ex: &Exchange, response: &Response) {
             .get("cache-tag")
             .map(|v| parse_tags(&v))
             .unwrap_or_default(),
+        // Only URLs a route caches: a purge record for anything else would churn the bounded
+        // log (and, through its floor, purge more than needed) without invalidating anything.
         keys: uris
             .iter()
-            .map(|uri| {
-                let (path, query) = intake::split_raw_url(uri);
-                ex.config.cache.url_key(path, query)
+            .map(|uri| intake::split_raw_url(uri))
+            .filter(|(path, _)| {
+                ex.config
+                    .cache
+                    .route(path)
+                    .is_some_and(|r| r.mode != Mode::Bypass)
             })
+            .map(|(path, query)| ex.config.cache.url_key(path, query))
             .collect(),
         prefixes: Vec::new(),
     };
+    if request.tags.is_empty() && request.keys.is_empty() {
+        return;
+    }
     request
         .tags
         .truncate(MAX_ITEMS - request.keys.len().min(MAX_ITEMS));

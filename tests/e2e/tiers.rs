@@ -189,8 +189,13 @@ fn purge_and_promotion_across_a_restart(env: &Env) -> Result<(), String> {
 
 fn a_write_through_the_edge_purges_its_tags(env: &Env) -> Result<(), String> {
     let path = "/api/products/9006";
+    // A listing page showing the product: only its tags (not the write's URL) can purge it.
+    let page = "/api/products?page=9006&per_page=1";
     expect(env, path, STORED)?;
     expect(env, path, "breakwater; hit; detail=memory")?;
+    let listed = expect(env, page, STORED)?;
+    check(listed.text().contains("\"id\":9006"), || listed.text())?;
+    expect(env, page, "breakwater; hit; detail=memory")?;
     let auth = format!("Bearer {ORIGIN_ADMIN_TOKEN}");
     let r = env.send(
         "PUT",
@@ -207,7 +212,12 @@ fn a_write_through_the_edge_purges_its_tags(env: &Env) -> Result<(), String> {
     let after = expect(env, path, STORED)?;
     check(after.text().contains("Renamed through the edge"), || {
         format!("stale body after the write: {}", after.text())
-    })
+    })?;
+    let page_after = expect(env, page, STORED)?;
+    check(
+        page_after.text().contains("Renamed through the edge"),
+        || format!("stale listing after the write: {}", page_after.text()),
+    )
 }
 
 fn cron_warms_the_hot_set(env: &Env) -> Result<(), String> {
