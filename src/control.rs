@@ -1,39 +1,112 @@
-//! The `CONTROL` Durable Object: cluster-wide control state, one object for the deployment.
-//! Today it keeps the purge log; the admission issue adds the breaker and burn rate here.
+//! The `CONTROL` Durable Object: cluster-wide control state, one object for the deployment: the
+//! purge log, the SLO burn-rate controller (the admission fraction) and the circuit breaker
+//! toward the origin. Each is kept in storage, so a restarted object resumes where it was.
 //!
 //! Its HTTP surface is internal (only this worker holds the binding):
 //! - `GET /purge-log?epoch=N`: `204` if the log is still at epoch `N`, else `200` with the log.
 //! - `POST /purge` with a [`PurgeRequest`]: records it, answers `200` with the new log, or `422`
 //!   problem+json when the request is invalid (nothing is recorded).
+//! - `POST /report` with an isolate's [`Report`]: feeds the controller and the breaker, answers
+//!   the [`Status`] isolates act on.
+//! - `POST /breaker/acquire`: a [`Permit`] to call the origin while the breaker is not closed.
+//! - `POST /breaker/probe` with a [`ProbeResult`]: a half-open probe's outcome; answers the
+//!   breaker's [`View`].
 
 use crate::error::EdgeError;
-use crate::respond;
+use crate::exchange::now_ms;
+use crate::{pipeline, respond};
+use breakwater_core::breaker::{Breaker, Counts, Permit, Phase, View};
+use breakwater_core::config::EdgeConfig;
 use breakwater_core::problem::Problem;
 use breakwater_core::purge::{PurgeLog, PurgeRequest};
+use breakwater_core::shedding::Controller;
+use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
+use std::rc::Rc;
 use worker::{
     DurableObject, Env, Method, Request, RequestInit, Response, Result, State, Stub, durable_object,
 };
 
 /// The one instance's name.
 const INSTANCE: &str = "global";
-/// The storage key of the purge log.
+/// Storage keys.
 const LOG_KEY: &str = "purge-log";
+const SLO_KEY: &str = "slo";
+const BREAKER_KEY: &str = "breaker";
+
+/// What an isolate counted since its last report.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Report {
+    /// Answered requests, and those that failed for the origin's sake.
+    pub requests: u64,
+    pub errors: u64,
+    /// Requests shadow mode would have shed.
+    pub would_shed: u64,
+    /// Origin calls made while the breaker was closed.
+    pub breaker: Counts,
+}
+
+impl Report {
+    /// Adds `other` back (a report that could not be delivered).
+    pub fn merge(&mut self, other: &Report) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.would_shed += other.would_shed;
+        self.breaker.calls += other.breaker.calls;
+        self.breaker.failures += other.breaker.failures;
+        self.breaker.slow += other.breaker.slow;
+    }
+}
+
+/// What isolates act on until their next report.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// The admission fraction the controller computed, and the one to enforce (1 in shadow mode).
+    pub fraction: f64,
+    pub effective: f64,
+    pub breaker: View,
+}
+
+impl Default for Status {
+    fn default() -> Self {
+        Self {
+            fraction: 1.0,
+            effective: 1.0,
+            breaker: View {
+                phase: Phase::Closed,
+                open_until_ms: None,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct ProbeResult {
+    pub id: u64,
+    pub success: bool,
+    pub latency_ms: u64,
+}
 /// The base of the internal URLs (the host is never resolved: the stub routes the request).
 const BASE: &str = "https://control.internal";
 
 #[durable_object]
 pub struct Control {
     state: State,
+    env: Env,
     /// The stored log, read once per object lifetime; storage stays the source of truth.
     log: RefCell<Option<PurgeLog>>,
+    slo: RefCell<Option<Controller>>,
+    breaker: RefCell<Option<Breaker>>,
 }
 
 impl DurableObject for Control {
-    fn new(state: State, _env: Env) -> Self {
+    fn new(state: State, env: Env) -> Self {
         Self {
             state,
+            env,
             log: RefCell::new(None),
+            slo: RefCell::new(None),
+            breaker: RefCell::new(None),
         }
     }
 
@@ -66,12 +139,76 @@ impl DurableObject for Control {
                 self.log.replace(Some(log.clone()));
                 Response::from_json(&log)
             }
+            (Method::Post, "/report") => {
+                let report: Report = req.json().await?;
+                self.report(&report).await
+            }
+            (Method::Post, "/breaker/acquire") => {
+                let config = self.config()?;
+                let mut breaker = self.breaker().await?;
+                let permit = breaker.acquire(&config.breaker, now_ms() as u64);
+                self.keep_breaker(breaker).await?;
+                Response::from_json(&permit)
+            }
+            (Method::Post, "/breaker/probe") => {
+                let probe: ProbeResult = req.json().await?;
+                let config = self.config()?;
+                let mut breaker = self.breaker().await?;
+                let view = breaker.report_probe(
+                    &config.breaker,
+                    now_ms() as u64,
+                    probe.id,
+                    probe.success,
+                    probe.latency_ms,
+                );
+                self.keep_breaker(breaker).await?;
+                Response::from_json(&view)
+            }
             _ => respond::problem(&Problem::new("not-found", 404, "Not found"), &[]),
         }
     }
 }
 
 impl Control {
+    fn config(&self) -> Result<Rc<EdgeConfig>> {
+        pipeline::config(&self.env).map_err(|e| worker::Error::RustError(e.to_string()))
+    }
+
+    async fn report(&self, report: &Report) -> Result<Response> {
+        let config = self.config()?;
+        let now = now_ms() as u64;
+        let mut slo = load(&self.slo, &self.state, SLO_KEY, Controller::new).await?;
+        slo.report(&config.slo, now, report.requests, report.errors);
+        let fraction = slo.adjust(&config.slo, now);
+        let effective = slo.effective_fraction(&config.slo);
+        if report.would_shed > 0 {
+            worker::console_log!(
+                "shadow shedding: {} requests would have been shed (admission fraction {fraction:.2})",
+                report.would_shed
+            );
+        }
+        let mut breaker = self.breaker().await?;
+        let view = breaker.record(&config.breaker, now, report.breaker);
+        self.slo.replace(Some(slo.clone()));
+        self.state.storage().put(SLO_KEY, &slo).await?;
+        self.keep_breaker(breaker).await?;
+        Response::from_json(&Status {
+            fraction,
+            effective,
+            breaker: view,
+        })
+    }
+
+    async fn breaker(&self) -> Result<Breaker> {
+        load(&self.breaker, &self.state, BREAKER_KEY, Breaker::new).await
+    }
+
+    /// The memory copy first (no await in between), then storage.
+    async fn keep_breaker(&self, breaker: Breaker) -> Result<()> {
+        self.breaker.replace(Some(breaker.clone()));
+        self.state.storage().put(BREAKER_KEY, &breaker).await
+    }
+
     async fn log(&self) -> Result<PurgeLog> {
         if let Some(log) = self.log.borrow().clone() {
             return Ok(log);
@@ -80,6 +217,21 @@ impl Control {
         self.log.replace(Some(log.clone()));
         Ok(log)
     }
+}
+
+/// A Durable Object's cached value, else its stored one, else `fresh()`.
+pub async fn load<T: Clone + serde::de::DeserializeOwned>(
+    cache: &RefCell<Option<T>>,
+    state: &State,
+    key: &str,
+    fresh: fn() -> T,
+) -> Result<T> {
+    if let Some(value) = cache.borrow().clone() {
+        return Ok(value);
+    }
+    let value = state.storage().get(key).await?.unwrap_or_else(fresh);
+    cache.replace(Some(value.clone()));
+    Ok(value)
 }
 
 fn invalid(detail: &str) -> Result<Response> {
@@ -107,21 +259,50 @@ pub async fn fetch_log(env: &Env, known_epoch: Option<u64>) -> Result<Option<Pur
     }
 }
 
-/// Records `request` and returns the new log.
-pub async fn purge(env: &Env, request: &PurgeRequest) -> std::result::Result<PurgeLog, EdgeError> {
+/// Sends an isolate's counts; returns the status to act on.
+pub async fn report(env: &Env, report: &Report) -> Result<Status> {
+    post(env, "/report", report).await
+}
+
+/// A permit to call the origin while the breaker is not closed.
+pub async fn acquire(env: &Env) -> Result<Permit> {
+    post(env, "/breaker/acquire", &()).await
+}
+
+/// A half-open probe's outcome; returns the breaker's state.
+pub async fn report_probe(env: &Env, id: u64, success: bool, latency_ms: u64) -> Result<View> {
+    let probe = ProbeResult {
+        id,
+        success,
+        latency_ms,
+    };
+    post(env, "/breaker/probe", &probe).await
+}
+
+async fn post<B: Serialize, T: serde::de::DeserializeOwned>(
+    env: &Env,
+    path: &str,
+    body: &B,
+) -> Result<T> {
     let mut init = RequestInit::new();
     init.with_method(Method::Post).with_body(Some(
-        serde_json::to_string(request)
-            .map_err(|e| EdgeError::Internal(e.to_string()))?
+        serde_json::to_string(body)
+            .map_err(|e| worker::Error::RustError(e.to_string()))?
             .into(),
     ));
-    let req = Request::new_with_init(&format!("{BASE}/purge"), &init)?;
+    let req = Request::new_with_init(&format!("{BASE}{path}"), &init)?;
     let mut response = stub(env)?.fetch_with_request(req).await?;
     match response.status_code() {
-        200 => Ok(response.json().await?),
-        status => Err(EdgeError::Internal(format!(
-            "CONTROL answered {status} to POST /purge: {}",
-            response.text().await.unwrap_or_default()
+        200 => response.json().await,
+        status => Err(worker::Error::RustError(format!(
+            "CONTROL answered {status} to POST {path}"
         ))),
     }
+}
+
+/// Records `request` and returns the new log.
+pub async fn purge(env: &Env, request: &PurgeRequest) -> std::result::Result<PurgeLog, EdgeError> {
+    post(env, "/purge", request)
+        .await
+        .map_err(|e| EdgeError::Internal(e.to_string()))
 }

@@ -4,6 +4,7 @@ use breakwater_core::config::ConfigError;
 use breakwater_core::intake::{ALLOWED_METHODS, Rejection};
 use breakwater_core::problem::Problem;
 use breakwater_core::purge::PurgeError;
+use breakwater_core::ratelimit::retry_after_secs;
 use std::time::Duration;
 
 /// Everything that can stop a request at the edge, by whose fault it was.
@@ -27,6 +28,28 @@ pub enum EdgeError {
     /// A purge request that names nothing, too much, or malformed items.
     #[error(transparent)]
     InvalidPurge(#[from] PurgeError),
+    /// The principal's rate-limit bucket is empty.
+    #[error("rate limited for {retry_after_ms} ms")]
+    RateLimited {
+        retry_after_ms: u64,
+        policy: String,
+        ratelimit: String,
+    },
+    /// The request costs more than the principal's quota can ever hold at once.
+    #[error("this request costs more than the quota allows at once")]
+    InsufficientCapacity,
+    /// Load shedding: the SLO is burning and this route's priority is being turned away.
+    #[error("shedding load; retry in {retry_after_s} s")]
+    Shed { retry_after_s: u64 },
+    /// The rate limiter did not answer on a route that fails closed.
+    #[error("the rate limiter is unavailable")]
+    LimiterUnavailable,
+    /// The circuit breaker toward the origin is open and nothing stored can answer.
+    #[error("the origin is failing; its circuit is open for about {retry_after_ms} ms")]
+    BreakerOpen { retry_after_ms: u64 },
+    /// An API key header with a key this deployment does not know.
+    #[error("unknown API key")]
+    UnknownApiKey,
     /// The deployment's configuration is invalid: our fault, no retry helps.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -85,6 +108,48 @@ impl EdgeError {
             ),
             Self::InvalidPurge(_) => (
                 Problem::new("invalid-purge", 422, "Invalid purge request")
+                    .with_detail(self.to_string()),
+                vec![],
+            ),
+            Self::RateLimited {
+                retry_after_ms,
+                policy,
+                ratelimit,
+            } => (
+                Problem::new("rate-limited", 429, "Too many requests").with_detail(format!(
+                    "this client's quota is used up; retry in {} s",
+                    retry_after_secs(*retry_after_ms)
+                )),
+                vec![
+                    ("retry-after", retry_after_secs(*retry_after_ms).to_string()),
+                    ("ratelimit-policy", policy.clone()),
+                    ("ratelimit", ratelimit.clone()),
+                ],
+            ),
+            Self::InsufficientCapacity => (
+                Problem::new("insufficient-capacity", 403, "Quota too small")
+                    .with_detail(self.to_string()),
+                vec![],
+            ),
+            Self::Shed { retry_after_s } => (
+                Problem::new("overloaded", 503, "Service overloaded").with_detail(
+                    "the service is shedding load to protect its error budget; retry shortly",
+                ),
+                vec![("retry-after", retry_after_s.to_string())],
+            ),
+            Self::LimiterUnavailable => (
+                Problem::new("limiter-unavailable", 503, "Temporarily unavailable")
+                    .with_detail("admission control is unavailable; retry shortly"),
+                vec![("retry-after", "1".into())],
+            ),
+            Self::BreakerOpen { retry_after_ms } => (
+                Problem::new("origin-circuit-open", 503, "Origin unavailable").with_detail(
+                    "the origin is failing and nothing stored can answer; retry shortly",
+                ),
+                vec![("retry-after", retry_after_secs(*retry_after_ms).to_string())],
+            ),
+            Self::UnknownApiKey => (
+                Problem::new("unknown-api-key", 401, "Unknown API key")
                     .with_detail(self.to_string()),
                 vec![],
             ),

@@ -25,6 +25,12 @@ pub struct Exchange {
     /// Set by intake.
     pub route: Route,
     pub timing: ServerTiming,
+    /// `RateLimit-Policy` and `RateLimit` for an admitted request on a limited route.
+    pub rate_headers: Option<(String, String)>,
+    /// The edge itself turned the request away (limit, shedding): not the origin's failure.
+    pub refused: bool,
+    /// Shadow mode: shedding would have turned this request away.
+    pub would_shed: bool,
 }
 
 impl Exchange {
@@ -43,6 +49,9 @@ impl Exchange {
             path: String::new(),
             route: Route::Assets,
             timing: ServerTiming::new(),
+            rate_headers: None,
+            refused: false,
+            would_shed: false,
         }
     }
 }

@@ -2,20 +2,24 @@
 //! decisions. The request path is the ordered list of stages in [`pipeline::STAGES`].
 
 mod admin;
+mod admission;
 mod assets;
 mod cache;
 mod control;
 mod error;
 mod exchange;
 mod intake;
+mod limiter;
 mod objects;
 mod origin;
 pub mod pipeline;
 mod purge;
 mod respond;
+mod signals;
 
 pub use control::Control;
-pub use objects::{Idempotency, RateLimiter};
+pub use limiter::RateLimiter;
+pub use objects::Idempotency;
 use worker::{
     Context, Env, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent, event,
 };

@@ -1,5 +1,5 @@
 //! Durable Object classes declared in `wrangler.toml`. Their behaviour arrives with later issues
-//! (rate limiting, idempotency); until then each answers `501` problem+json, so a
+//! (idempotency); until then each answers `501` problem+json, so a
 //! binding that is called early fails loudly instead of pretending to work.
 
 use crate::respond;
@@ -32,11 +32,6 @@ macro_rules! placeholder_object {
     };
 }
 
-placeholder_object!(
-    RateLimiter,
-    "RATE_LIMITER",
-    "Rate-limit buckets, one object per (policy, principal)."
-);
 placeholder_object!(
     Idempotency,
     "IDEMPOTENCY",

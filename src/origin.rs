@@ -2,10 +2,11 @@
 //! and trace context. An unreachable origin is `502`, a slow one `504`, both as problem+json.
 
 use crate::error::EdgeError;
-use crate::exchange::{Exchange, random};
+use crate::exchange::{Exchange, now_ms, random};
 use crate::pipeline::Flow;
+use crate::signals;
 use crate::{purge, respond};
-use breakwater_core::cache::{HeaderList, invalidations, is_safe_method};
+use breakwater_core::cache::{HeaderList, invalidations, is_origin_error, is_safe_method};
 use breakwater_core::config::EdgeConfig;
 use breakwater_core::headers::{REQUEST_ID, TRACEPARENT, is_hop_by_hop};
 use breakwater_core::intake::{self, Limits};
@@ -16,7 +17,8 @@ use futures_util::future::{Either, select};
 use std::pin::pin;
 use std::time::Duration;
 use worker::{
-    AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response,
+    AbortController, Delay, Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect,
+    Response,
 };
 
 pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
@@ -82,7 +84,7 @@ async fn purge_after_write(ex: &Exchange, response: &Response) {
 /// The one proxy to the origin, used by this stage and by the cache stage on a miss.
 pub async fn fetch(ex: &mut Exchange, keep_only: Option<&[String]>) -> Result<Response, EdgeError> {
     let outbound = Outbound::from_exchange(ex, keep_only).await?;
-    send(&outbound, ex.config.origin_timeout).await
+    send(&ex.env, &ex.config, &outbound).await
 }
 
 /// A request for the origin, owned, so a background refresh can send it after the client's
@@ -165,10 +167,34 @@ impl Outbound {
     }
 }
 
-/// Sends `outbound`, answering `502` if the origin cannot be reached and `504` if its response
-/// head takes longer than `timeout`. The response comes back with mutable headers, hop-by-hop
-/// fields removed.
-pub async fn send(outbound: &Outbound, timeout: Duration) -> Result<Response, EdgeError> {
+/// Sends `outbound` through the circuit breaker: refused at once while it is open, sent as a
+/// probe while it is half-open, counted toward it while closed (a 5xx, a timeout or no
+/// connection is a failure; an answer slower than the breaker's `slow_call_ms` is slow).
+pub async fn send(
+    env: &Env,
+    config: &EdgeConfig,
+    outbound: &Outbound,
+) -> Result<Response, EdgeError> {
+    let probe = signals::breaker_permit(env)
+        .await
+        .map_err(|retry_after_ms| EdgeError::BreakerOpen { retry_after_ms })?;
+    let started = now_ms();
+    let result = send_once(outbound, config.origin_timeout).await;
+    let latency_ms = (now_ms() - started) as u64;
+    let failed = result
+        .as_ref()
+        .map_or(true, |r| is_origin_error(r.status_code()));
+    match probe {
+        Some(id) => signals::probe_done(env, id, !failed, latency_ms).await,
+        None => signals::record_origin_call(failed, latency_ms >= config.breaker.slow_call_ms),
+    }
+    result
+}
+
+/// Sends `outbound` once, answering `502` if the origin cannot be reached and `504` if its
+/// response head takes longer than `timeout`. The response comes back with mutable headers,
+/// hop-by-hop fields removed.
+async fn send_once(outbound: &Outbound, timeout: Duration) -> Result<Response, EdgeError> {
     let headers = Headers::new();
     for (name, value) in &outbound.headers {
         headers.append(name, value)?;

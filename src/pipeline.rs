@@ -3,7 +3,7 @@
 
 use crate::error::EdgeError;
 use crate::exchange::{Exchange, now_ms};
-use crate::{admin, assets, cache, intake, origin, respond};
+use crate::{admin, admission, assets, cache, intake, origin, respond, signals};
 use breakwater_core::config::{ConfigError, EdgeConfig};
 use breakwater_core::headers::{REQUEST_ID, SERVER_TIMING};
 use breakwater_core::problem::Problem;
@@ -20,6 +20,8 @@ pub enum Stage {
     Admin,
     /// The content-hashed front end, served from the `ASSETS` binding.
     Assets,
+    /// Load shedding from the SLO burn rate, then GCRA rate limits (`RATE_LIMITER`).
+    Admission,
     /// GET/HEAD on routes with a cache policy: memory, Cache API and KV tiers, single-flight
     /// misses, stale serving.
     Cache,
@@ -28,10 +30,11 @@ pub enum Stage {
 }
 
 /// The request path, in order.
-pub const STAGES: [Stage; 5] = [
+pub const STAGES: [Stage; 6] = [
     Stage::Intake,
     Stage::Admin,
     Stage::Assets,
+    Stage::Admission,
     Stage::Cache,
     Stage::Origin,
 ];
@@ -43,6 +46,7 @@ impl Stage {
             Self::Intake => "intake",
             Self::Admin => "admin",
             Self::Assets => "assets",
+            Self::Admission => "admission",
             Self::Cache => "cache",
             Self::Origin => "origin",
         }
@@ -53,6 +57,7 @@ impl Stage {
             Self::Intake => intake::run(ex),
             Self::Admin => admin::run(ex).await,
             Self::Assets => assets::run(ex).await,
+            Self::Admission => admission::run(ex).await,
             Self::Cache => cache::run(ex).await,
             Self::Origin => origin::run(ex).await,
         }
@@ -123,11 +128,21 @@ fn error_response(ex: &Exchange, stage: Stage, e: &EdgeError) -> Result<Response
     respond::problem(&problem, &extra)
 }
 
-/// Stamps the request id and the stage timings on every answer.
+/// Stamps the request id, the stage timings and the rate-limit state on every answer, and
+/// counts it for the SLO (a report to `CONTROL` goes out after the answer when one is due).
 fn finish(ex: &Exchange, mut response: Response) -> Result<Response> {
+    let status = response.status_code();
     let headers = response.headers_mut();
     headers.set(REQUEST_ID, &ex.request_id)?;
     headers.set(SERVER_TIMING, &ex.timing.header_value())?;
+    if let Some((policy, state)) = &ex.rate_headers {
+        headers.set("ratelimit-policy", policy)?;
+        headers.set("ratelimit", state)?;
+    }
+    signals::record_request(status >= 500 && !ex.refused, ex.would_shed);
+    if signals::report_due(&ex.config) {
+        ex.ctx.wait_until(signals::report(ex.env.clone()));
+    }
     Ok(response)
 }
 
@@ -142,19 +157,31 @@ pub fn config(
     if let Some(config) = CONFIG.with_borrow(Clone::clone) {
         return Ok(config);
     }
-    // A table in wrangler.toml arrives as an object; `--var CACHE_POLICY:<json>` as a string.
-    let policy = match env.var("CACHE_POLICY") {
-        Ok(json) => Some(
-            serde_json::from_str(&json.to_string()).map_err(|e| ConfigError {
-                field: "CACHE_POLICY",
-                reason: format!("is not valid JSON: {e}"),
-            })?,
-        ),
-        Err(_) => env.object_var::<serde_json::Value>("CACHE_POLICY").ok(),
-    };
     let config = EdgeConfig::from_vars(|name| env.var(name).ok().map(|v| v.to_string()))?
-        .with_cache_policy(policy)?;
+        .with_cache_policy(json_var(env, "CACHE_POLICY")?)?
+        .with_admission(
+            json_var(env, "ADMISSION")?,
+            json_var(env, "SLO")?,
+            json_var(env, "BREAKER")?,
+        )?;
     let config = Rc::new(config);
     CONFIG.set(Some(config.clone()));
     Ok(config)
+}
+
+/// A structured var: a table in `wrangler.toml` arrives as an object, `--var NAME:<json>` as a
+/// string holding JSON.
+fn json_var(
+    env: &Env,
+    name: &'static str,
+) -> std::result::Result<Option<serde_json::Value>, ConfigError> {
+    match env.var(name) {
+        Ok(json) => serde_json::from_str(&json.to_string())
+            .map(Some)
+            .map_err(|e| ConfigError {
+                field: name,
+                reason: format!("is not valid JSON: {e}"),
+            }),
+        Err(_) => Ok(env.object_var::<serde_json::Value>(name).ok()),
+    }
 }

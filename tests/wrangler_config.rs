@@ -38,6 +38,30 @@ fn cache_policy_is_valid() {
 }
 
 #[test]
+fn admission_slo_and_breaker_are_valid() {
+    let config = wrangler();
+    let json = |name: &str| {
+        Some(serde_json::to_value(&config["vars"][name]).expect("TOML converts to JSON"))
+    };
+    let base = EdgeConfig::from_vars(|name| match name {
+        "ORIGIN_URL" => Some("http://127.0.0.1:8080".into()),
+        _ => None,
+    })
+    .unwrap();
+    let parsed = base
+        .with_admission(json("ADMISSION"), json("SLO"), json("BREAKER"))
+        .unwrap_or_else(|e| panic!("wrangler.toml {e}"));
+    let products = parsed
+        .admission
+        .route("/api/products/1")
+        .expect("product reads are limited");
+    assert!(!products.quotas.is_empty());
+    assert!(parsed.admission.route("/api/cart").is_some());
+    assert!(parsed.admission.plans.contains_key("pro"));
+    assert!(!parsed.slo.shadow, "the committed SLO enforces shedding");
+}
+
+#[test]
 fn declares_every_binding_of_the_architecture() {
     let config = wrangler();
     let names = |key: &str, field: &str| -> Vec<String> {

@@ -1,11 +1,16 @@
 //! The edge's configuration, parsed once from `wrangler.toml` `[vars]` into values that can only
 //! be valid. A bad value fails with the variable's name and the reason.
 
+use crate::breaker::BreakerConfig;
 use crate::policy::{CachePolicy, PolicyError};
+use crate::ratelimit::AdmissionPolicy;
+use crate::shedding::SloConfig;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use std::time::Duration;
 
 /// Validated edge settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EdgeConfig {
     /// Base URL of the origin, without a trailing slash (`http://127.0.0.1:8080`).
     pub origin_url: String,
@@ -22,6 +27,16 @@ pub struct EdgeConfig {
     pub purge_sync: Duration,
     /// Paths (with query) the cron trigger keeps warm: refreshed before they expire.
     pub warm: Vec<String>,
+    /// Admission control (`ADMISSION`): principals, per-route quotas and priorities. Empty
+    /// (nothing limited) until [`EdgeConfig::with_admission`].
+    pub admission: AdmissionPolicy,
+    /// The SLO and the load-shedding controller's tuning (`SLO`).
+    pub slo: SloConfig,
+    /// The circuit breaker toward the origin (`BREAKER`).
+    pub breaker: BreakerConfig,
+    /// How often an isolate reports its counts to `CONTROL` and learns the admission fraction
+    /// and breaker state (`CONTROL_REPORT_MS`).
+    pub control_report: Duration,
 }
 
 /// A configuration variable that is missing or invalid.
@@ -62,6 +77,8 @@ pub const DEFAULT_MEMORY_TIER_BYTES: u64 = 32 * 1024 * 1024;
 const MAX_MEMORY_TIER_BYTES: u64 = 64 * 1024 * 1024;
 pub const DEFAULT_PURGE_SYNC_MS: u64 = 1_000;
 const MAX_PURGE_SYNC_MS: u64 = 60_000;
+pub const DEFAULT_CONTROL_REPORT_MS: u64 = 1_000;
+const MAX_CONTROL_REPORT_MS: u64 = 60_000;
 /// Paths the cron trigger may warm in one run (each is one origin request at most).
 const MAX_WARM_PATHS: usize = 50;
 
@@ -88,6 +105,12 @@ impl EdgeConfig {
             0..=MAX_PURGE_SYNC_MS,
         )?);
         let warm = parse_warm(var("CACHE_WARM").as_deref().unwrap_or(""))?;
+        let control_report = Duration::from_millis(parse_number(
+            "CONTROL_REPORT_MS",
+            var("CONTROL_REPORT_MS"),
+            DEFAULT_CONTROL_REPORT_MS,
+            10..=MAX_CONTROL_REPORT_MS,
+        )?);
         let origin_prefixes = parse_prefixes(var("ORIGIN_PREFIXES").as_deref().unwrap_or("/api/"))?;
         Ok(Self {
             origin_url,
@@ -97,7 +120,34 @@ impl EdgeConfig {
             memory_tier_bytes,
             purge_sync,
             warm,
+            admission: AdmissionPolicy::default(),
+            slo: SloConfig::default(),
+            breaker: BreakerConfig::default(),
+            control_report,
         })
+    }
+
+    /// Adds the admission control vars (`ADMISSION`, `SLO`, `BREAKER`; tables in
+    /// `wrangler.toml`, JSON objects here). Absent ones keep their defaults: nothing limited,
+    /// the default SLO and breaker.
+    pub fn with_admission(
+        mut self,
+        admission: Option<serde_json::Value>,
+        slo: Option<serde_json::Value>,
+        breaker: Option<serde_json::Value>,
+    ) -> Result<Self, ConfigError> {
+        if let Some(raw) = admission {
+            self.admission = AdmissionPolicy::from_value(raw)
+                .map_err(|e| ConfigError::new("ADMISSION", e.to_string()))?;
+        }
+        self.slo = overlay("SLO", SloConfig::default(), slo, SloConfig::validate)?;
+        self.breaker = overlay(
+            "BREAKER",
+            BreakerConfig::default(),
+            breaker,
+            BreakerConfig::validate,
+        )?;
+        Ok(self)
     }
 
     /// Adds the `CACHE_POLICY` object var (wrangler passes TOML tables as JSON objects). Without
@@ -150,6 +200,31 @@ fn parse_warm(raw: &str) -> Result<Vec<String>, ConfigError> {
         ));
     }
     Ok(paths)
+}
+
+/// `defaults` with the fields `raw` (a JSON object) sets replaced; an unknown field, a wrong
+/// type or a value `validate` refuses is an error naming `field`.
+fn overlay<T: Serialize + DeserializeOwned>(
+    field: &'static str,
+    defaults: T,
+    raw: Option<serde_json::Value>,
+    validate: impl Fn(&T) -> Result<(), String>,
+) -> Result<T, ConfigError> {
+    let Some(raw) = raw else { return Ok(defaults) };
+    let mut merged = serde_json::to_value(defaults).expect("a config serialises");
+    let (Some(target), Some(given)) = (merged.as_object_mut(), raw.as_object()) else {
+        return Err(ConfigError::new(field, "must be a table (a JSON object)"));
+    };
+    for (key, value) in given {
+        if !target.contains_key(key) {
+            return Err(ConfigError::new(field, format!("unknown field {key:?}")));
+        }
+        target.insert(key.clone(), value.clone());
+    }
+    let parsed: T =
+        serde_json::from_value(merged).map_err(|e| ConfigError::new(field, e.to_string()))?;
+    validate(&parsed).map_err(|reason| ConfigError::new(field, reason))?;
+    Ok(parsed)
 }
 
 fn parse_origin_url(raw: Option<String>) -> Result<String, ConfigError> {
@@ -304,6 +379,39 @@ mod tests {
                 .routes
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn admission_vars_overlay_the_defaults_and_name_their_field() {
+        let base = parse(&[("ORIGIN_URL", "http://x")]).unwrap();
+        let c = base
+            .clone()
+            .with_admission(None, Some(serde_json::json!({"slo": 0.99})), None)
+            .unwrap();
+        assert_eq!(c.slo.slo, 0.99);
+        assert_eq!(c.slo.cut, SloConfig::default().cut);
+        assert!(c.admission.routes.is_empty());
+        for (slo, breaker, field) in [
+            (Some(serde_json::json!({"sloo": 0.9})), None, "SLO"),
+            (Some(serde_json::json!({"slo": 2.0})), None, "SLO"),
+            (
+                None,
+                Some(serde_json::json!({"min_calls": "many"})),
+                "BREAKER",
+            ),
+            (None, Some(serde_json::json!([1])), "BREAKER"),
+        ] {
+            let err = base.clone().with_admission(None, slo, breaker).unwrap_err();
+            assert_eq!(err.field, field, "{err}");
+        }
+        let err = base
+            .with_admission(
+                Some(serde_json::json!({"routes": [{"prefix": "x"}]})),
+                None,
+                None,
+            )
+            .unwrap_err();
+        assert_eq!(err.field, "ADMISSION");
     }
 
     #[test]

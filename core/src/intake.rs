@@ -280,10 +280,16 @@ impl Route {
     }
 }
 
-/// Who is asking. For now the client address Cloudflare reports; verified tokens and API keys
-/// take precedence once they exist. `X-Forwarded-For` is never consulted: any client can set it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Who is asking: a configured API key, else the client address Cloudflare reports (verified
+/// tokens will take precedence once they exist). `X-Forwarded-For` is consulted only when the
+/// admission policy says a trusted proxy sets it: any client can send one.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
+    /// A configured API key (by its hash, never the key itself) and the plan it belongs to.
+    ApiKey {
+        id: String,
+        plan: String,
+    },
     Ip(IpAddr),
     /// No trustworthy identity (the header is missing or malformed).
     Anonymous,
@@ -297,6 +303,14 @@ impl Principal {
             .map_or(Self::Anonymous, Self::Ip)
     }
 
+    /// The principal for a known API key.
+    pub fn api_key(key: &str, plan: impl Into<String>) -> Self {
+        Self::ApiKey {
+            id: crate::hash::fnv1a_128_hex(key),
+            plan: plan.into(),
+        }
+    }
+
     /// The key a limiter groups by. IPv6 clients get a whole /64 from their provider, so one
     /// client rotating addresses inside it must count as one.
     pub fn key(&self) -> String {
@@ -306,6 +320,7 @@ impl Principal {
                 let s = v6.segments();
                 format!("ip6:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
             }
+            Self::ApiKey { id, .. } => format!("key:{id}"),
             Self::Anonymous => "anonymous".into(),
         }
     }

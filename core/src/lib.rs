@@ -6,15 +6,19 @@
 
 pub mod assets;
 pub mod auth;
+pub mod breaker;
 pub mod cache;
 pub mod conditional;
 pub mod config;
+pub mod hash;
 pub mod headers;
 pub mod intake;
 pub mod memtier;
 pub mod policy;
 pub mod problem;
 pub mod purge;
+pub mod ratelimit;
+pub mod shedding;
 pub mod singleflight;
 pub mod timing;
 pub mod trace;

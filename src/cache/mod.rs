@@ -346,14 +346,16 @@ impl Fill {
             );
         }
         let request_time = now();
-        let fetched = origin::send(&outbound, self.config.origin_timeout).await;
+        let fetched = origin::send(&self.env, &self.config, &outbound).await;
         let response_time = now();
 
         let failed = match &fetched {
             Ok(r) => is_origin_error(r.status_code()),
             Err(e) => matches!(
                 e,
-                EdgeError::OriginUnreachable(_) | EdgeError::OriginTimeout(_)
+                EdgeError::OriginUnreachable(_)
+                    | EdgeError::OriginTimeout(_)
+                    | EdgeError::BreakerOpen { .. }
             ),
         };
         if failed && let Some(s) = stored {

@@ -22,6 +22,28 @@ pub const ORIGIN_ADMIN_TOKEN: &str = "origin-admin-token-for-e2e";
 /// Paths the cron trigger keeps warm in these tests.
 pub const WARM_PATH: &str = "/api/products/9007";
 
+/// API keys the edge knows in these tests (the `API_KEYS` secret): key → plan.
+pub const PRO_API_KEY: &str = "e2e-pro-key";
+
+/// The admission policy of these tests: small quotas on paths of their own (the origin answers
+/// them 404, which is neither cached nor an error), so no other case is ever limited or shed.
+const ADMISSION: &str = r#"{
+    "api_key_header": "x-api-key",
+    "routes": [
+        {"prefix": "/api/limited/burst", "quotas": [{"name": "per-minute", "limit": 5, "period": "1m"}]},
+        {"prefix": "/api/limited/spoof", "quotas": [{"name": "per-minute", "limit": 3, "period": "1m"}]},
+        {"prefix": "/api/limited/restart", "quotas": [{"name": "per-hour", "limit": 3, "period": "1h"}]},
+        {"prefix": "/api/limited/plans", "plan_quotas": true,
+         "quotas": [{"name": "per-minute", "limit": 2, "period": "1m"}]},
+        {"prefix": "/api/limited/low", "priority": "low", "quotas": []}
+    ],
+    "plans": {"pro": [{"name": "per-minute", "limit": 10, "period": "1m"}]}
+}"#;
+/// A breaker and an SLO controller that react within a second or two, so the overload case
+/// runs quickly; thresholds high enough that the other cases' few origin failures trip nothing.
+const BREAKER: &str = r#"{"min_calls": 8, "failure_rate": 0.75, "window_ms": 4000, "open_ms": 1000, "half_open_probes": 1, "probe_timeout_ms": 3000}"#;
+const SLO: &str = r#"{"slo": 0.9, "short_window_ms": 2000, "long_window_ms": 4000, "burn_threshold": 5.0, "recover_threshold": 2.0, "cut": 0.5, "restore": 0.25, "min_requests": 8, "adjust_interval_ms": 200}"#;
+
 /// Routes the cases add in front of `wrangler.toml`'s cache policy (first match wins), each on a
 /// product id no other case uses: a route per lower tier, and one whose entries are stale at
 /// once (TTL ceiling 0) but within stale-while-revalidate.
@@ -304,6 +326,11 @@ fn start_edge(
         .args(["--var", &format!("ADMIN_TOKEN:{EDGE_ADMIN_TOKEN}")])
         .args(["--var", &format!("CACHE_WARM:{WARM_PATH}")])
         .args(["--var", &format!("CACHE_POLICY:{}", cache_policy(root)?)])
+        .args(["--var", &format!("ADMISSION:{ADMISSION}")])
+        .args(["--var", &format!("BREAKER:{BREAKER}")])
+        .args(["--var", &format!("SLO:{SLO}")])
+        .args(["--var", "CONTROL_REPORT_MS:100"])
+        .args(["--var", &format!(r#"API_KEYS:{{"{PRO_API_KEY}": "pro"}}"#)])
         // Exposes /__scheduled, so a case can fire the cron trigger.
         .arg("--test-scheduled")
         .arg("--assets")

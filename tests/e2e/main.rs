@@ -7,6 +7,8 @@
 //! fault proxy. `make test` builds the edge first; `cargo test --test e2e` alone needs `make build`.
 
 #[cfg(not(target_arch = "wasm32"))]
+mod admission;
+#[cfg(not(target_arch = "wasm32"))]
 mod assets;
 #[cfg(not(target_arch = "wasm32"))]
 mod cache;
@@ -62,6 +64,8 @@ fn cases() -> Vec<(&'static str, Case)> {
     all.extend(pipeline::CASES);
     all.extend(cache::CASES);
     all.extend(tiers::CASES);
+    // Last: it trips the breaker (and heals it).
+    all.extend(admission::CASES);
     all
 }
 

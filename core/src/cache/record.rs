@@ -59,15 +59,9 @@ pub fn decode(bytes: &[u8]) -> Result<(Record, &[u8]), DecodeError> {
     Ok((record, body))
 }
 
-/// A fixed-length name for `key` in the Cache API and KV (KV keys are limited to 512 bytes):
-/// 32 hex digits of its 128-bit FNV-1a hash.
+/// A fixed-length name for `key` in the Cache API and KV (KV keys are limited to 512 bytes).
 pub fn storage_key(key: &str) -> String {
-    const OFFSET: u128 = 0x6c62272e07bb014262b821756295c58d;
-    const PRIME: u128 = 0x0000000001000000000000000000013B;
-    let hash = key
-        .bytes()
-        .fold(OFFSET, |h, b| (h ^ u128::from(b)).wrapping_mul(PRIME));
-    format!("{hash:032x}")
+    crate::hash::fnv1a_128_hex(key)
 }
 
 /// How long a lower tier should keep `entry` from `now`, in seconds: the rest of its freshness

@@ -1,0 +1,175 @@
+//! Stage 4, admission: say no early, precisely and politely. On routes with an `ADMISSION`
+//! policy it settles the principal, sheds load while the SLO burns (lowest priority first,
+//! `503`), and charges the principal's GCRA buckets in `RATE_LIMITER` (`429` with `Retry-After`,
+//! `RateLimit-Policy` and `RateLimit`).
+
+use crate::error::EdgeError;
+use crate::exchange::{Exchange, random};
+use crate::limiter;
+use crate::pipeline::Flow;
+use crate::signals;
+use breakwater_core::intake::Principal;
+use breakwater_core::ratelimit::{
+    self, AdmissionPolicy, Quota, RouteAdmission, Verdict, policy_header, ratelimit_header,
+};
+use breakwater_core::shedding;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Duration;
+use worker::Env;
+
+/// The secret mapping API keys to plan names (`{"<key>": "<plan>"}`).
+const API_KEYS_SECRET: &str = "API_KEYS";
+/// How long a request waits for its rate-limit bucket before the route's fail-open/closed rule.
+const LIMITER_BUDGET: Duration = Duration::from_millis(500);
+/// `Retry-After` for shed requests: about one controller adjustment later.
+const SHED_RETRY_AFTER_S: u64 = 2;
+
+pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
+    let config = ex.config.clone();
+    let policy = &config.admission;
+    let Some(route) = policy.route(&ex.path) else {
+        return Ok(Flow::Next);
+    };
+    ex.principal = principal(ex, policy)?;
+
+    let status = signals::status();
+    let rank = route.priority.rank();
+    let uniform = unit(random());
+    if !shedding::admit(status.effective, rank, uniform) {
+        ex.refused = true;
+        return Err(EdgeError::Shed {
+            retry_after_s: SHED_RETRY_AFTER_S,
+        });
+    }
+    ex.would_shed = !shedding::admit(status.fraction, rank, uniform);
+
+    let quotas = quotas(policy, route, &ex.principal);
+    if quotas.is_empty() {
+        return Ok(Flow::Next);
+    }
+    let object = format!("{}|{}", route.name, ex.principal.key());
+    let policy_value = policy_header(quotas);
+    if let Some(wait) = limiter::known_denial(&object) {
+        ex.refused = true;
+        return Err(denied(quotas, wait, policy_value));
+    }
+    let outcome = limiter::check(&ex.env, &object, quotas, route.cost, LIMITER_BUDGET).await?;
+    let Some(outcome) = outcome else {
+        if route.fail_open {
+            return Ok(Flow::Next);
+        }
+        ex.refused = true;
+        return Err(EdgeError::LimiterUnavailable);
+    };
+    match outcome.verdict {
+        Verdict::Allow => {
+            ex.rate_headers = Some((policy_value, ratelimit_header(&outcome)));
+            Ok(Flow::Next)
+        }
+        Verdict::Deny { retry_after_ms } => {
+            ex.refused = true;
+            Err(EdgeError::RateLimited {
+                retry_after_ms,
+                policy: policy_value,
+                ratelimit: ratelimit_header(&outcome),
+            })
+        }
+        Verdict::TooCostly => {
+            ex.refused = true;
+            Err(EdgeError::InsufficientCapacity)
+        }
+    }
+}
+
+/// A `429` from this isolate's memory of the denial: no bucket call, every quota reported empty
+/// until the wait is over.
+fn denied(quotas: &[Quota], wait_ms: u64, policy: String) -> EdgeError {
+    let empty = ratelimit::Outcome {
+        verdict: Verdict::Deny {
+            retry_after_ms: wait_ms,
+        },
+        quotas: quotas
+            .iter()
+            .map(|q| ratelimit::QuotaStatus {
+                name: q.name.clone(),
+                limit: q.limit,
+                period_ms: q.period_ms,
+                remaining: 0,
+                reset_ms: wait_ms,
+                retry_after_ms: Some(wait_ms),
+            })
+            .collect(),
+    };
+    EdgeError::RateLimited {
+        retry_after_ms: wait_ms,
+        policy,
+        ratelimit: ratelimit_header(&empty),
+    }
+}
+
+/// The route's quotas for `principal`: an API key's plan replaces them where the route says so.
+fn quotas<'a>(
+    policy: &'a AdmissionPolicy,
+    route: &'a RouteAdmission,
+    principal: &Principal,
+) -> &'a [Quota] {
+    match principal {
+        Principal::ApiKey { plan, .. } if route.plan_quotas => {
+            policy.plans.get(plan).map_or(&route.quotas, Vec::as_slice)
+        }
+        _ => &route.quotas,
+    }
+}
+
+/// A configured API key, else the client address: `CF-Connecting-IP`, or the first
+/// `X-Forwarded-For` address when the policy trusts it (a proxy in front that sets it).
+fn principal(ex: &Exchange, policy: &AdmissionPolicy) -> Result<Principal, EdgeError> {
+    let headers = ex.req.headers();
+    if let Some(name) = &policy.api_key_header
+        && let Some(key) = headers.get(name)?
+    {
+        let plan = api_keys(&ex.env)
+            .get(key.trim())
+            .cloned()
+            .ok_or(EdgeError::UnknownApiKey)?;
+        return Ok(Principal::api_key(key.trim(), plan));
+    }
+    if policy.trust_forwarded_for
+        && let Some(forwarded) = headers.get("x-forwarded-for")?
+        && let Some(first) = forwarded.split(',').next()
+    {
+        let principal = Principal::from_connecting_ip(Some(first));
+        if principal != Principal::Anonymous {
+            return Ok(principal);
+        }
+    }
+    Ok(ex.principal.clone())
+}
+
+thread_local! {
+    static API_KEYS: RefCell<Option<Rc<BTreeMap<String, String>>>> = const { RefCell::new(None) };
+}
+
+/// The `API_KEYS` secret, parsed once per isolate; absent or malformed → no keys (logged).
+fn api_keys(env: &Env) -> Rc<BTreeMap<String, String>> {
+    if let Some(keys) = API_KEYS.with_borrow(Clone::clone) {
+        return keys;
+    }
+    let keys = match env.secret(API_KEYS_SECRET) {
+        Ok(raw) => serde_json::from_str(&raw.to_string()).unwrap_or_else(|e| {
+            worker::console_error!("{API_KEYS_SECRET} is not a JSON object of key → plan: {e}");
+            BTreeMap::new()
+        }),
+        Err(_) => BTreeMap::new(),
+    };
+    let keys = Rc::new(keys);
+    API_KEYS.set(Some(keys.clone()));
+    keys
+}
+
+/// A uniform value in [0, 1) from 53 random bits.
+fn unit(bytes: [u8; 8]) -> f64 {
+    (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
+}

@@ -1,0 +1,123 @@
+//! The isolate's side of the cluster-wide controls kept in `CONTROL`: the admission fraction
+//! (from the SLO burn rate) and the circuit breaker toward the origin.
+//!
+//! Requests add to local counters (requests, errors, origin calls); at most every
+//! `CONTROL_REPORT_MS` one report carries them to `CONTROL`, after the answer, and brings back the
+//! current status, which the isolate then uses until the next report. No request waits for
+//! `CONTROL` except a half-open breaker's probe permit.
+
+use crate::control::{self, Report, Status};
+use crate::exchange::now_ms;
+use breakwater_core::breaker::{Counts, Permit, Phase};
+use breakwater_core::config::EdgeConfig;
+use std::cell::RefCell;
+use worker::Env;
+
+#[derive(Default)]
+struct Local {
+    /// The last status `CONTROL` sent; `None` until the first report (then: admit all, closed).
+    status: Option<Status>,
+    pending: Report,
+    last_report_ms: f64,
+    reporting: bool,
+}
+
+thread_local! {
+    static LOCAL: RefCell<Local> = RefCell::new(Local::default());
+}
+
+/// The status this isolate acts on.
+pub fn status() -> Status {
+    LOCAL.with_borrow(|l| l.status.unwrap_or_default())
+}
+
+/// Counts one answered request: `error` when it failed for the origin's sake (not the edge's
+/// own refusals: counting those would keep the burn rate high and never let shedding recover).
+pub fn record_request(error: bool, would_shed: bool) {
+    LOCAL.with_borrow_mut(|l| {
+        l.pending.requests += 1;
+        l.pending.errors += u64::from(error);
+        l.pending.would_shed += u64::from(would_shed);
+    });
+}
+
+/// Counts one origin call made while the breaker was closed.
+pub fn record_origin_call(failed: bool, slow: bool) {
+    LOCAL.with_borrow_mut(|l| {
+        let c: &mut Counts = &mut l.pending.breaker;
+        c.calls += 1;
+        c.failures += u32::from(failed);
+        c.slow += u32::from(slow);
+    });
+}
+
+/// Whether a report is due; if so the caller runs [`report`] after the answer.
+pub fn report_due(config: &EdgeConfig) -> bool {
+    let now = now_ms();
+    LOCAL.with_borrow_mut(|l| {
+        let due =
+            !l.reporting && now - l.last_report_ms >= config.control_report.as_millis() as f64;
+        if due {
+            l.reporting = true;
+        }
+        due
+    })
+}
+
+/// Sends the pending counts to `CONTROL` and keeps the status it answers. On failure the counts
+/// are put back for the next report and the old status stays.
+pub async fn report(env: Env) {
+    let pending = LOCAL.with_borrow_mut(|l| std::mem::take(&mut l.pending));
+    let result = control::report(&env, &pending).await;
+    LOCAL.with_borrow_mut(|l| {
+        l.reporting = false;
+        l.last_report_ms = now_ms();
+        match result {
+            Ok(status) => l.status = Some(status),
+            Err(e) => {
+                worker::console_warn!("CONTROL report failed, kept for the next one: {e}");
+                l.pending.merge(&pending);
+            }
+        }
+    });
+}
+
+/// May a request go to the origin now? `Ok(None)`: yes, as ordinary traffic. `Ok(Some(id))`:
+/// yes, as half-open probe `id` (report it with [`probe_done`]). `Err(ms)`: no, the breaker is
+/// open for about `ms` more.
+pub async fn breaker_permit(env: &Env) -> Result<Option<u64>, u64> {
+    let view = status().breaker;
+    let now = now_ms() as u64;
+    match view.phase {
+        Phase::Closed => return Ok(None),
+        Phase::Open => {
+            if let Some(until) = view.open_until_ms.filter(|&u| u > now) {
+                return Err(until - now);
+            }
+        }
+        Phase::HalfOpen => {}
+    }
+    match control::acquire(env).await {
+        Ok(Permit::Allowed) => Ok(None),
+        Ok(Permit::Probe { id }) => Ok(Some(id)),
+        Ok(Permit::Rejected { retry_after_ms }) => Err(retry_after_ms.max(1)),
+        // CONTROL unreachable while the breaker is open: stay closed to the origin a little
+        // longer rather than flood it.
+        Err(e) => {
+            worker::console_warn!("breaker permit: CONTROL unreachable: {e}");
+            Err(1_000)
+        }
+    }
+}
+
+/// Reports probe `id`'s result and adopts the breaker state `CONTROL` answers.
+pub async fn probe_done(env: &Env, id: u64, success: bool, latency_ms: u64) {
+    match control::report_probe(env, id, success, latency_ms).await {
+        Ok(view) => LOCAL.with_borrow_mut(|l| {
+            let mut status = l.status.unwrap_or_default();
+            status.breaker = view;
+            l.status = Some(status);
+        }),
+        Err(e) => worker::console_warn!("breaker probe {id}: report failed: {e}"),
+    }
+}

@@ -1,0 +1,216 @@
+//! Admission control: GCRA limits in `RATE_LIMITER` (429 and its headers, spoofed forwarding
+//! headers, a bucket surviving an edge restart, plans by API key), and the circuit breaker and
+//! load shedding reacting to a failing origin and recovering when it heals.
+//!
+//! The harness's `ADMISSION` policy gives each case its own path prefix under `/api/limited/`;
+//! the origin answers those 404 (admitted, not an error, not cached).
+
+use crate::harness::{Env, PRO_API_KEY, Reply};
+use crate::proxy::Mode;
+use std::time::{Duration, Instant};
+
+pub const CASES: [(&str, crate::Case); 5] = [
+    (
+        "admission::a_burst_gets_429_with_ratelimit_headers",
+        a_burst_gets_429_with_ratelimit_headers,
+    ),
+    (
+        "admission::spoofed_forwarding_headers_share_one_bucket",
+        spoofed_forwarding_headers_share_one_bucket,
+    ),
+    (
+        "admission::an_api_key_gets_its_plan",
+        an_api_key_gets_its_plan,
+    ),
+    (
+        "admission::a_bucket_survives_an_edge_restart",
+        a_bucket_survives_an_edge_restart,
+    ),
+    (
+        "admission::a_failing_origin_trips_the_breaker_and_sheds_then_both_recover",
+        a_failing_origin_trips_the_breaker_and_sheds_then_both_recover,
+    ),
+];
+
+fn check(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
+    if cond { Ok(()) } else { Err(what()) }
+}
+
+fn problem_type(r: &Reply) -> String {
+    r.json()
+        .ok()
+        .and_then(|j| j["type"].as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn fire(env: &Env, path: &str, headers: &[(&str, &str)]) -> Result<Reply, String> {
+    env.get(path, headers)
+}
+
+fn a_burst_gets_429_with_ratelimit_headers(env: &Env) -> Result<(), String> {
+    let path = "/api/limited/burst";
+    for i in 0..5u32 {
+        let r = fire(env, path, &[])?;
+        check(r.status == 404, || {
+            format!("request {i}: status {} {}", r.status, r.text())
+        })?;
+        let state = r.header("ratelimit").unwrap_or_default();
+        check(
+            state.starts_with(&format!("\"per-minute\";r={};t=", 4 - i)),
+            || format!("request {i}: RateLimit {state:?}"),
+        )?;
+        check(
+            r.header("ratelimit-policy") == Some("\"per-minute\";q=5;w=60"),
+            || format!("RateLimit-Policy {:?}", r.header("ratelimit-policy")),
+        )?;
+    }
+    let denied = fire(env, path, &[])?;
+    check(denied.status == 429, || {
+        format!("6th: status {}", denied.status)
+    })?;
+    check(
+        denied.header("content-type") == Some("application/problem+json"),
+        || format!("{:?}", denied.header("content-type")),
+    )?;
+    // One token every 12 s: the wait is at most that, and at least a second.
+    let retry: u64 = denied
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .ok_or("no integer Retry-After")?;
+    check((1..=12).contains(&retry), || format!("Retry-After {retry}"))?;
+    let state = denied.header("ratelimit").unwrap_or_default();
+    check(state.starts_with("\"per-minute\";r=0;t="), || {
+        format!("RateLimit on 429 {state:?}")
+    })
+}
+
+fn spoofed_forwarding_headers_share_one_bucket(env: &Env) -> Result<(), String> {
+    let path = "/api/limited/spoof";
+    let mut statuses = Vec::new();
+    for i in 0..12 {
+        let fake = format!("203.0.113.{i}");
+        let r = fire(
+            env,
+            path,
+            &[
+                ("x-forwarded-for", &fake),
+                ("true-client-ip", &fake),
+                ("x-real-ip", &fake),
+            ],
+        )?;
+        statuses.push(r.status);
+    }
+    let admitted = statuses.iter().filter(|&&s| s == 404).count();
+    check(admitted == 3, || {
+        format!("{admitted} admitted of 12: {statuses:?}")
+    })?;
+    check(statuses[3..].iter().all(|&s| s == 429), || {
+        format!("{statuses:?}")
+    })
+}
+
+fn an_api_key_gets_its_plan(env: &Env) -> Result<(), String> {
+    let path = "/api/limited/plans";
+    for i in 0..6 {
+        let r = fire(env, path, &[("x-api-key", PRO_API_KEY)])?;
+        check(r.status == 404, || {
+            format!("pro request {i}: status {}", r.status)
+        })?;
+    }
+    let r = fire(env, path, &[("x-api-key", PRO_API_KEY)])?;
+    check(
+        r.header("ratelimit-policy") == Some("\"per-minute\";q=10;w=60"),
+        || format!("pro policy {:?}", r.header("ratelimit-policy")),
+    )?;
+    // The address's own bucket is untouched by the key's and has the default quota.
+    let statuses: Vec<u16> = (0..3)
+        .map(|_| fire(env, path, &[]).map(|r| r.status))
+        .collect::<Result<_, _>>()?;
+    check(statuses == [404, 404, 429], || {
+        format!("anonymous: {statuses:?}")
+    })?;
+    let unknown = fire(env, path, &[("x-api-key", "not-a-key")])?;
+    check(unknown.status == 401, || {
+        format!("unknown key: {}", unknown.status)
+    })?;
+    check(problem_type(&unknown).ends_with("unknown-api-key"), || {
+        unknown.text()
+    })
+}
+
+fn a_bucket_survives_an_edge_restart(env: &Env) -> Result<(), String> {
+    let path = "/api/limited/restart";
+    let statuses: Vec<u16> = (0..4)
+        .map(|_| fire(env, path, &[]).map(|r| r.status))
+        .collect::<Result<_, _>>()?;
+    check(statuses == [404, 404, 404, 429], || {
+        format!("before: {statuses:?}")
+    })?;
+    env.restart_edge()?;
+    // A new isolate knows nothing of the denial; the object's stored bucket does.
+    let after = fire(env, path, &[])?;
+    check(after.status == 429, || {
+        format!(
+            "after restart: status {} (the bucket was reset)",
+            after.status
+        )
+    })
+}
+
+/// Sends GETs to `path` until `done` holds for an answer (at most `limit`), returning them all.
+fn until(
+    env: &Env,
+    path: &str,
+    limit: Duration,
+    done: impl Fn(&Reply) -> bool,
+) -> Result<Vec<Reply>, String> {
+    let deadline = Instant::now() + limit;
+    let mut seen = Vec::new();
+    loop {
+        let r = fire(env, path, &[])?;
+        let finished = done(&r);
+        seen.push(r);
+        if finished {
+            return Ok(seen);
+        }
+        if Instant::now() > deadline {
+            let statuses: Vec<String> = seen
+                .iter()
+                .map(|r| format!("{} {}", r.status, problem_type(r)))
+                .collect();
+            return Err(format!("gave up after {limit:?}: {statuses:?}"));
+        }
+    }
+}
+
+fn a_failing_origin_trips_the_breaker_and_sheds_then_both_recover(env: &Env) -> Result<(), String> {
+    let path = "/api/limited/low/x";
+    env.proxy.set(Mode::Refuse);
+    let failing = until(env, path, Duration::from_secs(30), |r| {
+        problem_type(r).ends_with("overloaded")
+    });
+    env.proxy.set(Mode::Pass);
+    let failing = failing?;
+    let kinds: Vec<String> = failing.iter().map(problem_type).collect();
+    check(
+        kinds.iter().any(|k| k.ends_with("origin-unreachable")),
+        || format!("never saw the origin fail: {kinds:?}"),
+    )?;
+    check(
+        kinds.iter().any(|k| k.ends_with("origin-circuit-open")),
+        || format!("the breaker never opened before shedding: {kinds:?}"),
+    )?;
+    let shed = failing.last().unwrap();
+    check(
+        shed.status == 503 && shed.header("retry-after").is_some(),
+        || {
+            format!(
+                "shed answer: {} {:?}",
+                shed.status,
+                shed.header("retry-after")
+            )
+        },
+    )?;
+    // Healed: shedding eases and a half-open probe closes the breaker; the origin answers again.
+    until(env, path, Duration::from_secs(30), |r| r.status == 404).map(|_| ())
+}
