@@ -139,7 +139,11 @@ fn finish(ex: &Exchange, mut response: Response) -> Result<Response> {
         headers.set("ratelimit-policy", policy)?;
         headers.set("ratelimit", state)?;
     }
-    signals::record_request(status >= 500 && !ex.refused, ex.would_shed);
+    // The edge's own refusals count neither way: as errors they would keep the burn rate up
+    // and shedding would never recover; as successes they would hide a failing origin.
+    if !ex.refused {
+        signals::record_request(status >= 500, ex.would_shed);
+    }
     if signals::report_due(&ex.config) {
         ex.ctx.wait_until(signals::report(ex.env.clone()));
     }

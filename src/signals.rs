@@ -31,8 +31,7 @@ pub fn status() -> Status {
     LOCAL.with_borrow(|l| l.status.unwrap_or_default())
 }
 
-/// Counts one answered request: `error` when it failed for the origin's sake (not the edge's
-/// own refusals: counting those would keep the burn rate high and never let shedding recover).
+/// Counts one answered request the edge did not refuse itself: `error` when it failed.
 pub fn record_request(error: bool, would_shed: bool) {
     LOCAL.with_borrow_mut(|l| {
         l.pending.requests += 1;

@@ -184,33 +184,46 @@ fn until(
 }
 
 fn a_failing_origin_trips_the_breaker_and_sheds_then_both_recover(env: &Env) -> Result<(), String> {
-    let path = "/api/limited/low/x";
+    // A critical route is never shed (the harness's fraction floor is 0.5): it shows the breaker.
+    // A low-priority route is shed first: it shows the controller.
+    let critical = "/api/limited/critical/x";
+    let low = "/api/limited/low/x";
+    let is = |kind: &'static str| move |r: &Reply| problem_type(r).ends_with(kind);
     env.proxy.set(Mode::Refuse);
-    let failing = until(env, path, Duration::from_secs(30), |r| {
-        problem_type(r).ends_with("overloaded")
+    let failing = until(
+        env,
+        critical,
+        Duration::from_secs(30),
+        is("origin-circuit-open"),
+    )
+    .and_then(|seen| {
+        Ok((
+            seen,
+            until(env, low, Duration::from_secs(30), is("overloaded"))?,
+        ))
     });
     env.proxy.set(Mode::Pass);
-    let failing = failing?;
-    let kinds: Vec<String> = failing.iter().map(problem_type).collect();
+    let (tripping, shedding) = failing?;
+    check(tripping.iter().any(is("origin-unreachable")), || {
+        "the breaker opened before any origin failure".into()
+    })?;
+    let open = tripping.last().unwrap();
     check(
-        kinds.iter().any(|k| k.ends_with("origin-unreachable")),
-        || format!("never saw the origin fail: {kinds:?}"),
-    )?;
-    check(
-        kinds.iter().any(|k| k.ends_with("origin-circuit-open")),
-        || format!("the breaker never opened before shedding: {kinds:?}"),
-    )?;
-    let shed = failing.last().unwrap();
-    check(
-        shed.status == 503 && shed.header("retry-after").is_some(),
+        open.status == 503 && open.header("retry-after").is_some(),
         || {
             format!(
-                "shed answer: {} {:?}",
-                shed.status,
-                shed.header("retry-after")
+                "breaker open: {} {:?}",
+                open.status,
+                open.header("retry-after")
             )
         },
     )?;
-    // Healed: shedding eases and a half-open probe closes the breaker; the origin answers again.
-    until(env, path, Duration::from_secs(30), |r| r.status == 404).map(|_| ())
+    let shed = shedding.last().unwrap();
+    check(
+        shed.status == 503 && shed.header("retry-after").is_some(),
+        || format!("shed: {} {:?}", shed.status, shed.header("retry-after")),
+    )?;
+    // Healed: a half-open probe closes the breaker, then the admission fraction climbs back.
+    until(env, critical, Duration::from_secs(30), |r| r.status == 404)?;
+    until(env, low, Duration::from_secs(30), |r| r.status == 404).map(|_| ())
 }

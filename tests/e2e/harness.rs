@@ -35,14 +35,17 @@ const ADMISSION: &str = r#"{
         {"prefix": "/api/limited/restart", "quotas": [{"name": "per-hour", "limit": 3, "period": "1h"}]},
         {"prefix": "/api/limited/plans", "plan_quotas": true,
          "quotas": [{"name": "per-minute", "limit": 2, "period": "1m"}]},
-        {"prefix": "/api/limited/low", "priority": "low", "quotas": []}
+        {"prefix": "/api/limited/low", "priority": "low", "quotas": []},
+        {"prefix": "/api/limited/critical", "priority": "critical", "quotas": []}
     ],
     "plans": {"pro": [{"name": "per-minute", "limit": 10, "period": "1m"}]}
 }"#;
 /// A breaker and an SLO controller that react within a second or two, so the overload case
 /// runs quickly; thresholds high enough that the other cases' few origin failures trip nothing.
+/// The admission fraction never falls below 0.5, so critical routes are never shed and show the
+/// breaker's state while low ones are shed.
 const BREAKER: &str = r#"{"min_calls": 8, "failure_rate": 0.75, "window_ms": 4000, "open_ms": 1000, "half_open_probes": 1, "probe_timeout_ms": 3000}"#;
-const SLO: &str = r#"{"slo": 0.9, "short_window_ms": 2000, "long_window_ms": 4000, "burn_threshold": 5.0, "recover_threshold": 2.0, "cut": 0.5, "restore": 0.25, "min_requests": 8, "adjust_interval_ms": 200}"#;
+const SLO: &str = r#"{"slo": 0.9, "short_window_ms": 2000, "long_window_ms": 4000, "burn_threshold": 5.0, "recover_threshold": 2.0, "cut": 0.5, "restore": 0.25, "min_fraction": 0.5, "min_requests": 8, "adjust_interval_ms": 200}"#;
 
 /// Routes the cases add in front of `wrangler.toml`'s cache policy (first match wins), each on a
 /// product id no other case uses: a route per lower tier, and one whose entries are stale at
