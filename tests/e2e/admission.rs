@@ -9,10 +9,14 @@ use crate::harness::{Env, PRO_API_KEY, Reply};
 use crate::proxy::Mode;
 use std::time::{Duration, Instant};
 
-pub const CASES: [(&str, crate::Case); 5] = [
+pub const CASES: [(&str, crate::Case); 6] = [
     (
         "admission::a_burst_gets_429_with_ratelimit_headers",
         a_burst_gets_429_with_ratelimit_headers,
+    ),
+    (
+        "admission::concurrent_requests_admit_exactly_the_burst",
+        concurrent_requests_admit_exactly_the_burst,
     ),
     (
         "admission::spoofed_forwarding_headers_share_one_bucket",
@@ -81,6 +85,42 @@ fn a_burst_gets_429_with_ratelimit_headers(env: &Env) -> Result<(), String> {
     let state = denied.header("ratelimit").unwrap_or_default();
     check(state.starts_with("\"per-minute\";r=0;t="), || {
         format!("RateLimit on 429 {state:?}")
+    })
+}
+
+fn concurrent_requests_admit_exactly_the_burst(env: &Env) -> Result<(), String> {
+    const N: usize = 200;
+    const BURST: usize = 50;
+    let url = format!("{}/api/limited/concurrent", env.edge);
+    let statuses: Vec<Result<u16, String>> = env.rt.block_on(async {
+        let client = reqwest::Client::new();
+        let tasks: Vec<_> = (0..N)
+            .map(|_| {
+                let (client, url) = (client.clone(), url.clone());
+                tokio::spawn(async move {
+                    let r = client.get(&url).send().await.map_err(|e| e.to_string())?;
+                    Ok(r.status().as_u16())
+                })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap_or_else(|e| Err(e.to_string())));
+        }
+        out
+    });
+    let statuses: Vec<u16> = statuses.into_iter().collect::<Result<_, _>>()?;
+    let admitted = statuses.iter().filter(|&&s| s == 404).count();
+    let limited = statuses.iter().filter(|&&s| s == 429).count();
+    eprintln!("    {N} concurrent requests, burst {BURST}: {admitted} admitted, {limited} limited");
+    check(admitted == BURST && limited == N - BURST, || {
+        format!(
+            "{admitted} admitted, {limited} limited; others: {:?}",
+            statuses
+                .iter()
+                .filter(|s| **s != 404 && **s != 429)
+                .collect::<Vec<_>>()
+        )
     })
 }
 

@@ -35,6 +35,7 @@ const ADMISSION: &str = r#"{
         {"prefix": "/api/limited/restart", "quotas": [{"name": "per-hour", "limit": 3, "period": "1h"}]},
         {"prefix": "/api/limited/plans", "plan_quotas": true,
          "quotas": [{"name": "per-minute", "limit": 2, "period": "1m"}]},
+        {"prefix": "/api/limited/concurrent", "quotas": [{"name": "per-hour", "limit": 50, "period": "1h"}]},
         {"prefix": "/api/limited/low", "priority": "low", "quotas": []},
         {"prefix": "/api/limited/critical", "priority": "critical", "quotas": []}
     ],
