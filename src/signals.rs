@@ -8,7 +8,7 @@
 
 use crate::control::{self, Report, Status};
 use crate::exchange::now_ms;
-use breakwater_core::breaker::{Counts, Permit, Phase};
+use breakwater_core::breaker::{Counts, Permit, Phase, View};
 use breakwater_core::config::EdgeConfig;
 use std::cell::RefCell;
 use worker::Env;
@@ -97,9 +97,22 @@ pub async fn breaker_permit(env: &Env) -> Result<Option<u64>, u64> {
         Phase::HalfOpen => {}
     }
     match control::acquire(env).await {
-        Ok(Permit::Allowed) => Ok(None),
+        Ok(Permit::Allowed) => {
+            adopt(View {
+                phase: Phase::Closed,
+                open_until_ms: None,
+            });
+            Ok(None)
+        }
         Ok(Permit::Probe { id }) => Ok(Some(id)),
-        Ok(Permit::Rejected { retry_after_ms }) => Err(retry_after_ms.max(1)),
+        Ok(Permit::Rejected { retry_after_ms }) => {
+            // Treat it as open until then, so this isolate's next requests do not ask again.
+            adopt(View {
+                phase: Phase::Open,
+                open_until_ms: Some(now_ms() as u64 + retry_after_ms.max(1)),
+            });
+            Err(retry_after_ms.max(1))
+        }
         // CONTROL unreachable while the breaker is open: stay closed to the origin a little
         // longer rather than flood it.
         Err(e) => {
@@ -112,11 +125,16 @@ pub async fn breaker_permit(env: &Env) -> Result<Option<u64>, u64> {
 /// Reports probe `id`'s result and adopts the breaker state `CONTROL` answers.
 pub async fn probe_done(env: &Env, id: u64, success: bool, latency_ms: u64) {
     match control::report_probe(env, id, success, latency_ms).await {
-        Ok(view) => LOCAL.with_borrow_mut(|l| {
-            let mut status = l.status.unwrap_or_default();
-            status.breaker = view;
-            l.status = Some(status);
-        }),
+        Ok(view) => adopt(view),
         Err(e) => worker::console_warn!("breaker probe {id}: report failed: {e}"),
     }
+}
+
+/// Takes `view` as the breaker's state until the next report.
+fn adopt(view: View) {
+    LOCAL.with_borrow_mut(|l| {
+        let mut status = l.status.unwrap_or_default();
+        status.breaker = view;
+        l.status = Some(status);
+    });
 }
