@@ -21,7 +21,7 @@ pub const PURGE_PATH: &str = "/_breakwater/purge";
 /// The secret that opens the admin endpoints.
 const TOKEN_NAME: &str = "ADMIN_TOKEN";
 /// Largest purge body read.
-const MAX_BODY: usize = 64 * 1024;
+const MAX_BODY: u64 = 64 * 1024;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,13 +51,7 @@ pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
     if !bearer_matches(ex.req.headers().get("authorization")?.as_deref(), &token) {
         return Err(EdgeError::Unauthorized);
     }
-    let bytes = ex.req.bytes().await?;
-    if bytes.len() > MAX_BODY {
-        return Err(EdgeError::InvalidBody(format!(
-            "{} bytes; at most {MAX_BODY}",
-            bytes.len()
-        )));
-    }
+    let bytes = ex.body(MAX_BODY).await?;
     let body: PurgeBody =
         serde_json::from_slice(&bytes).map_err(|e| EdgeError::InvalidBody(e.to_string()))?;
     let request = PurgeRequest {

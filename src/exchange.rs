@@ -1,8 +1,9 @@
 //! One request's state as it travels through the pipeline.
 
+use crate::error::EdgeError;
 use breakwater_core::config::EdgeConfig;
 use breakwater_core::headers::{REQUEST_ID, TRACEPARENT};
-use breakwater_core::intake::{Principal, Route};
+use breakwater_core::intake::{Principal, Rejection, Route};
 use breakwater_core::timing::ServerTiming;
 use breakwater_core::trace::{self, TraceContext};
 use std::rc::Rc;
@@ -31,6 +32,9 @@ pub struct Exchange {
     pub refused: bool,
     /// Shadow mode: shedding would have turned this request away.
     pub would_shed: bool,
+    /// The request body, once read ([`Exchange::body`]): a body can be read only once, and
+    /// several stages need it.
+    body: Option<Rc<[u8]>>,
 }
 
 impl Exchange {
@@ -52,7 +56,26 @@ impl Exchange {
             rate_headers: None,
             refused: false,
             would_shed: false,
+            body: None,
         }
+    }
+
+    /// The request body, read on first use and at most `max` bytes (else intake's `413`;
+    /// buffered, so the limit holds without a Content-Length too).
+    pub async fn body(&mut self, max: u64) -> Result<Rc<[u8]>, EdgeError> {
+        if let Some(body) = &self.body {
+            return Ok(body.clone());
+        }
+        let bytes = self.req.bytes().await?;
+        if bytes.len() as u64 > max {
+            return Err(EdgeError::Rejected(Rejection::BodyTooLarge {
+                len: bytes.len() as u64,
+                max,
+            }));
+        }
+        let body: Rc<[u8]> = bytes.into();
+        self.body = Some(body.clone());
+        Ok(body)
     }
 }
 

@@ -8,7 +8,7 @@ use crate::signals;
 use crate::{purge, respond};
 use breakwater_core::cache::{HeaderList, invalidations, is_origin_error, is_safe_method};
 use breakwater_core::config::EdgeConfig;
-use breakwater_core::headers::{REQUEST_ID, TRACEPARENT, is_hop_by_hop};
+use breakwater_core::headers::{PRINCIPAL, REQUEST_ID, TRACEPARENT, is_hop_by_hop};
 use breakwater_core::intake::{self, Limits};
 use breakwater_core::policy::Mode;
 use breakwater_core::purge::{MAX_ITEMS, PurgeRequest, parse_tags};
@@ -131,7 +131,9 @@ impl Outbound {
         let connection = incoming.get("connection")?;
         let mut headers: Vec<(String, String)> = incoming
             .entries()
-            .filter(|(name, _)| !is_hop_by_hop(name, connection.as_deref()) && name != "host")
+            .filter(|(name, _)| {
+                !is_hop_by_hop(name, connection.as_deref()) && name != "host" && name != PRINCIPAL
+            })
             .filter(|(name, _)| {
                 keep_only.is_none_or(|keyed| keyed.iter().any(|k| k.eq_ignore_ascii_case(name)))
             })
@@ -142,21 +144,16 @@ impl Outbound {
         }
         headers.push((REQUEST_ID.into(), ex.request_id.clone()));
         headers.push((TRACEPARENT.into(), ex.trace.to_header()));
+        // Shared (cached) responses must not depend on who asked.
+        if keep_only.is_none() {
+            headers.push((PRINCIPAL.into(), ex.principal.key()));
+        }
 
         let method = ex.req.method();
         let body = if matches!(method, Method::Get | Method::Head) {
             None
         } else {
-            // Buffered, so the limit holds even without a Content-Length (chunked uploads).
-            let body = ex.req.bytes().await?;
-            let max = Limits::default().max_body_bytes;
-            if body.len() as u64 > max {
-                return Err(EdgeError::Rejected(intake::Rejection::BodyTooLarge {
-                    len: body.len() as u64,
-                    max,
-                }));
-            }
-            Some(body)
+            Some(ex.body(Limits::default().max_body_bytes).await?.to_vec())
         };
         Ok(Self {
             url,

@@ -8,6 +8,9 @@ pub const TRACEPARENT: &str = "traceparent";
 pub const SERVER_TIMING: &str = "server-timing";
 /// The client address as Cloudflare saw it; the only trusted source of the client IP.
 pub const CF_CONNECTING_IP: &str = "cf-connecting-ip";
+/// Who the edge decided the caller is, for the origin. Only the edge sets it: a client's own
+/// value is always removed, so the origin may trust it as long as only the edge can reach it.
+pub const PRINCIPAL: &str = "breakwater-principal";
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1): they describe one connection, so a proxy must neither
 /// forward nor store them. `Connection` may name more; [`is_hop_by_hop`] covers the fixed set.
