@@ -12,6 +12,7 @@ pub mod conditional;
 pub mod config;
 pub mod hash;
 pub mod headers;
+pub mod idempotency;
 pub mod intake;
 pub mod memtier;
 pub mod policy;
