@@ -9,7 +9,7 @@ use crate::{purge, respond};
 use breakwater_core::cache::{HeaderList, invalidations, is_origin_error, is_safe_method};
 use breakwater_core::config::EdgeConfig;
 use breakwater_core::headers::{PRINCIPAL, REQUEST_ID, TRACEPARENT, is_hop_by_hop};
-use breakwater_core::intake::{self, Limits};
+use breakwater_core::intake::{self, Limits, Principal};
 use breakwater_core::policy::Mode;
 use breakwater_core::purge::{MAX_ITEMS, PurgeRequest, parse_tags};
 use breakwater_core::trace::{self, TraceContext};
@@ -144,8 +144,9 @@ impl Outbound {
         }
         headers.push((REQUEST_ID.into(), ex.request_id.clone()));
         headers.push((TRACEPARENT.into(), ex.trace.to_header()));
-        // Shared (cached) responses must not depend on who asked.
-        if keep_only.is_none() {
+        // Shared (cached) responses must not depend on who asked; an anonymous caller has no
+        // identity to pass on (the origin refuses work that needs one).
+        if keep_only.is_none() && ex.principal != Principal::Anonymous {
             headers.push((PRINCIPAL.into(), ex.principal.key()));
         }
 

@@ -2,11 +2,12 @@
 //! be valid. A bad value fails with the variable's name and the reason.
 
 use crate::breaker::BreakerConfig;
+use crate::idempotency::Policy as IdempotencyPolicy;
 use crate::policy::{CachePolicy, PolicyError};
 use crate::ratelimit::AdmissionPolicy;
 use crate::shedding::SloConfig;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Validated edge settings.
@@ -37,6 +38,74 @@ pub struct EdgeConfig {
     /// How often an isolate reports its counts to `CONTROL` and learns the admission fraction
     /// and breaker state (`CONTROL_REPORT_MS`).
     pub control_report: Duration,
+    /// Idempotency keys on unsafe requests (`IDEMPOTENCY`).
+    pub idempotency: IdempotencyConfig,
+}
+
+/// `IDEMPOTENCY`: which routes require an `Idempotency-Key`, and how long claims and answers
+/// are kept. An unsafe request that carries a key is handled on every route; these routes make
+/// it mandatory (`400` without) and may keep answers for another time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdempotencyConfig {
+    pub routes: Vec<IdempotencyRoute>,
+    /// The defaults every route starts from.
+    pub lease_ms: u64,
+    pub retention_ms: u64,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdempotencyRoute {
+    pub prefix: String,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default)]
+    pub retention_ms: Option<u64>,
+}
+
+impl Default for IdempotencyConfig {
+    fn default() -> Self {
+        let policy = IdempotencyPolicy::default();
+        Self {
+            routes: Vec::new(),
+            lease_ms: policy.lease_ms,
+            retention_ms: policy.retention_ms,
+            max_body_bytes: policy.max_body_bytes,
+        }
+    }
+}
+
+impl IdempotencyConfig {
+    /// The route covering `path` (first prefix wins), if any.
+    pub fn route(&self, path: &str) -> Option<&IdempotencyRoute> {
+        self.routes.iter().find(|r| path.starts_with(&r.prefix))
+    }
+
+    /// The policy for `path`: the route's retention over the defaults.
+    pub fn policy(&self, path: &str) -> IdempotencyPolicy {
+        IdempotencyPolicy {
+            lease_ms: self.lease_ms,
+            retention_ms: self
+                .route(path)
+                .and_then(|r| r.retention_ms)
+                .unwrap_or(self.retention_ms),
+            max_body_bytes: self.max_body_bytes,
+        }
+    }
+
+    fn validate(&self, origin_timeout: Duration) -> Result<(), String> {
+        let timeout = origin_timeout.as_millis() as u64;
+        if let Some(bad) = self.routes.iter().find(|r| !r.prefix.starts_with('/')) {
+            return Err(format!("route prefix {:?} must start with '/'", bad.prefix));
+        }
+        self.routes
+            .iter()
+            .map(|r| self.policy(&r.prefix))
+            .chain([self.policy("")])
+            .try_for_each(|policy| policy.validate(timeout))
+    }
 }
 
 /// A configuration variable that is missing or invalid.
@@ -124,6 +193,7 @@ impl EdgeConfig {
             slo: SloConfig::default(),
             breaker: BreakerConfig::default(),
             control_report,
+            idempotency: IdempotencyConfig::default(),
         })
     }
 
@@ -147,6 +217,15 @@ impl EdgeConfig {
             breaker,
             BreakerConfig::validate,
         )?;
+        Ok(self)
+    }
+
+    /// Adds `IDEMPOTENCY` (a table, or JSON); absent → no route requires a key, default policy.
+    pub fn with_idempotency(mut self, raw: Option<serde_json::Value>) -> Result<Self, ConfigError> {
+        let timeout = self.origin_timeout;
+        self.idempotency = overlay("IDEMPOTENCY", IdempotencyConfig::default(), raw, |c| {
+            c.validate(timeout)
+        })?;
         Ok(self)
     }
 
@@ -412,6 +491,32 @@ mod tests {
             )
             .unwrap_err();
         assert_eq!(err.field, "ADMISSION");
+    }
+
+    #[test]
+    fn idempotency_routes_require_keys_and_override_retention() {
+        let base = parse(&[("ORIGIN_URL", "http://x")]).unwrap();
+        let c = base
+            .clone()
+            .with_idempotency(Some(serde_json::json!({"routes": [
+                {"prefix": "/api/orders", "required": true, "retention_ms": 3_600_000}
+            ]})))
+            .unwrap();
+        let orders = c.idempotency.route("/api/orders/1").unwrap();
+        assert!(orders.required);
+        assert_eq!(c.idempotency.policy("/api/orders").retention_ms, 3_600_000);
+        assert_eq!(
+            c.idempotency.policy("/api/cart").retention_ms,
+            24 * 3_600_000
+        );
+        for bad in [
+            serde_json::json!({"routes": [{"prefix": "api"}]}),
+            serde_json::json!({"lease_ms": 1000}),
+            serde_json::json!({"routes": [{"prefix": "/a", "needed": true}]}),
+        ] {
+            let err = base.clone().with_idempotency(Some(bad)).unwrap_err();
+            assert_eq!(err.field, "IDEMPOTENCY", "{err}");
+        }
     }
 
     #[test]

@@ -120,6 +120,21 @@ impl Db {
         on_pool!(self, pool => pool.close().await)
     }
 
+    /// The statement that opens a transaction which reads and then writes (for
+    /// `Pool::begin_with`).
+    ///
+    /// SQLite: `BEGIN IMMEDIATE` takes the write lock up front, waiting out another writer within
+    /// the busy timeout. A deferred `BEGIN` would read under a snapshot and then, if another
+    /// writer committed meanwhile, fail its first write with `SQLITE_BUSY` at once, without
+    /// waiting: exactly what two concurrent duplicates of one write do. Postgres: a plain
+    /// `BEGIN` (read committed), where a conflicting insert waits on the unique index instead.
+    pub(crate) fn begin_write(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "BEGIN IMMEDIATE",
+            Db::Postgres(_) => "BEGIN",
+        }
+    }
+
     /// `sqlite` or `postgres`, for logs.
     pub fn backend(&self) -> &'static str {
         match self {

@@ -1,11 +1,13 @@
 //! The origin's one error type and the one place it becomes an HTTP response.
 
+use std::borrow::Cow;
+
 use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use breakwater_core::problem::{self, Problem};
 
-use crate::admin;
+use crate::{admin, principal};
 
 /// Everything a request can fail with. Each variant says whose fault it is through its status
 /// (4xx: the client's, 5xx: ours or the database's) and [`ApiError::is_retryable`] says whether
@@ -32,6 +34,27 @@ pub enum ApiError {
     /// Missing, malformed and wrong credentials look the same to the client.
     #[error("this request needs the admin bearer token")]
     Unauthorized,
+    /// No principal from the edge: the request did not come through it, or the edge could not
+    /// identify the caller.
+    #[error(
+        "this route needs the caller's identity, which the Breakwater edge sends in \
+         `Breakwater-Principal`; send the request through the edge"
+    )]
+    MissingPrincipal,
+    #[error(
+        "this route needs an `Idempotency-Key` header, e.g. Idempotency-Key: \"<a fresh UUID>\""
+    )]
+    IdempotencyKeyMissing,
+    #[error("the `Idempotency-Key` header is invalid: {0}")]
+    IdempotencyKeyInvalid(String),
+    /// The key already completed a request with a different method, path or body.
+    #[error(
+        "this `Idempotency-Key` was already used for a different request; send a new key for a \
+         new request, or the original request unchanged to get its answer again"
+    )]
+    IdempotencyKeyReused,
+    #[error("order {0} does not exist")]
+    OrderNotFound(i64),
     #[error("the request body must be JSON, sent with `Content-Type: application/json`")]
     UnsupportedMediaType,
     #[error("the request body is not valid JSON: {0}")]
@@ -39,8 +62,12 @@ pub enum ApiError {
     /// Well-formed JSON that does not describe a valid request (wrong type, unknown field, ...).
     #[error("{0}")]
     InvalidBody(String),
+    /// `field` names the field as a path into the body (`items[2].quantity`).
     #[error("field `{field}` {reason}")]
-    InvalidField { field: &'static str, reason: String },
+    InvalidField {
+        field: Cow<'static, str>,
+        reason: String,
+    },
     #[error("the resource's current ETag does not satisfy If-Match / If-None-Match")]
     PreconditionFailed,
     /// A write lost every compare-and-swap attempt to concurrent writes.
@@ -100,7 +127,10 @@ impl ApiError {
             Self::InvalidQuery { .. } | Self::InvalidPath { .. } => StatusCode::BAD_REQUEST,
             Self::ProductNotFound(_) | Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::AdminWritesDisabled => StatusCode::FORBIDDEN,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::MissingPrincipal => StatusCode::UNAUTHORIZED,
+            Self::IdempotencyKeyMissing | Self::IdempotencyKeyInvalid(_) => StatusCode::BAD_REQUEST,
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::OrderNotFound(_) => StatusCode::NOT_FOUND,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MalformedBody(_) => StatusCode::BAD_REQUEST,
             Self::InvalidBody(_) | Self::InvalidField { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -130,6 +160,11 @@ impl ApiError {
             Self::ProductNotFound(_) | Self::RouteNotFound => "not-found",
             Self::AdminWritesDisabled => "admin-writes-disabled",
             Self::Unauthorized => "unauthorized",
+            Self::MissingPrincipal => "principal-missing",
+            Self::IdempotencyKeyMissing => "idempotency-key-missing",
+            Self::IdempotencyKeyInvalid(_) => "idempotency-key-invalid",
+            Self::IdempotencyKeyReused => "idempotency-key-reused",
+            Self::OrderNotFound(_) => "not-found",
             Self::UnsupportedMediaType => "unsupported-media-type",
             Self::MalformedBody(_) => "malformed-body",
             Self::InvalidBody(_) | Self::InvalidField { .. } => "invalid-body",
@@ -164,10 +199,16 @@ impl IntoResponse for ApiError {
         }
         let problem = self.to_problem();
         let mut response = self.status().into_response();
-        if let Self::Unauthorized = self {
+        // A 401 must name a challenge (RFC 9110 §15.5.2).
+        let challenge = match self {
+            Self::Unauthorized => Some(admin::CHALLENGE),
+            Self::MissingPrincipal => Some(principal::CHALLENGE),
+            _ => None,
+        };
+        if let Some(challenge) = challenge {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(admin::CHALLENGE),
+                HeaderValue::from_static(challenge),
             );
         }
         write_problem(&mut response, problem);
@@ -237,7 +278,7 @@ mod tests {
             ApiError::PreconditionFailed,
             ApiError::Unauthorized,
             ApiError::InvalidField {
-                field: "name",
+                field: "name".into(),
                 reason: "must not be empty".into(),
             },
         ] {

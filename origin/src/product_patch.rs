@@ -91,7 +91,10 @@ impl ProductPatch {
 /// Non-blank after trimming, at most `max` characters, no control characters (line breaks only
 /// where `multiline`).
 fn text(field: &'static str, value: &str, max: usize, multiline: bool) -> Result<String, ApiError> {
-    let invalid = |reason: String| ApiError::InvalidField { field, reason };
+    let invalid = |reason: String| ApiError::InvalidField {
+        field: field.into(),
+        reason,
+    };
     let value = value.trim();
     if value.is_empty() {
         return Err(invalid("must not be empty".to_owned()));
@@ -121,7 +124,7 @@ fn amount(field: &'static str, value: i64) -> Result<i64, ApiError> {
         Ok(value)
     } else {
         Err(ApiError::InvalidField {
-            field,
+            field: field.into(),
             reason: format!("must be from 0 to {MAX_SAFE_INTEGER}"),
         })
     }
@@ -135,9 +138,9 @@ mod tests {
         ProductPatch::parse(serde_json::from_str(json).expect("deserialises"))
     }
 
-    fn field_of(json: &str) -> &'static str {
+    fn field_of(json: &str) -> String {
         match parse(json) {
-            Err(ApiError::InvalidField { field, .. }) => field,
+            Err(ApiError::InvalidField { field, .. }) => field.into_owned(),
             other => panic!("{json} gave {other:?}"),
         }
     }

@@ -103,8 +103,10 @@ pub fn is_expired(record: &Record, now_ms: u64) -> bool {
     now_ms >= expires_at(record)
 }
 
-/// What to do with a request that carries a key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What to do with a request that carries a key. Serialised as the idempotency Durable
+/// Object's answer to the edge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "decision", rename_all = "kebab-case")]
 pub enum Begin {
     /// The key is this request's: store `Record::InFlight(claim)`, send the request to the origin,
     /// and keep the claim to [`complete`] or [`release`] it.

@@ -1,13 +1,14 @@
 //! The router: one module per resource, and the layers every request passes through.
 
 mod health;
+mod orders;
 mod products;
 
 use std::time::Duration;
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower::ServiceBuilder;
 use tower_http::LatencyUnit;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -73,6 +74,8 @@ pub fn router(state: AppState) -> Router {
             "/api/products/{id}",
             get(products::show).put(products::update),
         )
+        .route("/api/orders", post(orders::create))
+        .route("/api/orders/{id}", get(orders::show))
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)

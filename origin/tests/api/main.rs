@@ -3,6 +3,7 @@
 mod health;
 mod helpers;
 mod lifecycle;
+mod orders;
 mod product_updates;
 mod products;
 mod protocol;

@@ -1,0 +1,115 @@
+//! `POST /api/orders` (idempotent: see [`crate::idempotency`]) and `GET /api/orders/{id}`, both
+//! for the principal the edge names (see [`crate::principal`]).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use breakwater_core::idempotency::{Fingerprint, fingerprint};
+
+use super::AppState;
+use crate::error::ApiError;
+use crate::idempotency::{self, StoredResponse};
+use crate::json_body::JsonWithBytes;
+use crate::order::{self, NewOrder, Order, OrderBody, OrderId, OrderRequest, Placement};
+use crate::principal::Principal;
+
+/// An order is its buyer's alone: no shared cache may keep it, and the buyer's browser need not.
+const READ_CACHE_CONTROL: &str = "private, no-store";
+
+/// `POST /api/orders`: `201` with the order and its `Location`, or the first answer again
+/// (`Idempotent-Replayed: true`) when the key already completed this very request.
+///
+/// Checked in this order: principal (401), key (400), content type and JSON (415, 400, 422),
+/// the key's stored answer (replay or 422), the order's rules (422), and then, inside the
+/// transaction, the products (422).
+pub async fn create(
+    principal: Principal,
+    idempotency::Key(key): idempotency::Key,
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    body: JsonWithBytes<OrderBody>,
+) -> Result<Response, ApiError> {
+    let path_and_query = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
+    let fingerprint = fingerprint(method.as_str(), path_and_query, &body.bytes);
+    // A retry is answered from its record before the body is judged again: the answer must not
+    // change because a product or a rule changed since the first attempt.
+    if let Some(stored) = idempotency::find(&state.db, &principal, &key).await? {
+        return stored.replay_for(&fingerprint);
+    }
+    let request = OrderRequest::parse(body.value)?;
+    let new = NewOrder {
+        principal: &principal,
+        key: &key,
+        fingerprint: &fingerprint,
+        request: &request,
+        created_at_ms: now_ms(),
+    };
+    match order::place(&state.db, new, |order| created(order, &fingerprint)).await? {
+        Placement::Created(stored) => {
+            tracing::info!(order = stored.location.as_deref(), "order placed");
+            Ok(stored.into_response(false))
+        }
+        // A duplicate committed while this one ran; its answer is committed with it.
+        Placement::KeyTaken => match idempotency::find(&state.db, &principal, &key).await? {
+            Some(stored) => stored.replay_for(&fingerprint),
+            None => {
+                tracing::error!("an idempotency key is taken but has no stored answer");
+                Err(ApiError::Internal)
+            }
+        },
+    }
+}
+
+/// `GET /api/orders/{id}`: the caller's own order, else `404`.
+pub async fn show(
+    principal: Principal,
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let Path(raw) = path.map_err(|rejection| ApiError::InvalidPath {
+        parameter: "id",
+        reason: rejection.body_text(),
+    })?;
+    let id = OrderId::parse(&raw)?;
+    let order = order::find(&state.db, &principal, id)
+        .await?
+        .ok_or(ApiError::OrderNotFound(id.get()))?;
+    let headers = [
+        (
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(READ_CACHE_CONTROL),
+        ),
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        ),
+    ];
+    Ok((headers, to_json(&order)?).into_response())
+}
+
+/// The answer to a placed order, which its key replays from then on.
+fn created(order: &Order, fingerprint: &Fingerprint) -> Result<StoredResponse, ApiError> {
+    Ok(StoredResponse {
+        fingerprint: fingerprint.to_string(),
+        status: StatusCode::CREATED,
+        content_type: "application/json".to_owned(),
+        location: Some(format!("/api/orders/{}", order.id)),
+        body: to_json(order)?,
+    })
+}
+
+fn to_json(order: &Order) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(order).map_err(|_| ApiError::Internal)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        })
+}
