@@ -50,6 +50,18 @@ pub enum EdgeError {
     /// An API key header with a key this deployment does not know.
     #[error("unknown API key")]
     UnknownApiKey,
+    /// A route that requires an `Idempotency-Key` got none.
+    #[error("this request needs an Idempotency-Key header")]
+    IdempotencyKeyMissing,
+    /// The `Idempotency-Key` is not a valid key.
+    #[error("invalid Idempotency-Key: {0}")]
+    IdempotencyKeyInvalid(String),
+    /// The first attempt with this key is still running.
+    #[error("a request with this Idempotency-Key is in progress")]
+    IdempotencyInFlight { retry_after_ms: u64 },
+    /// The key was used before for a different request.
+    #[error("this Idempotency-Key was used for a different request")]
+    IdempotencyMismatch,
     /// The deployment's configuration is invalid: our fault, no retry helps.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -150,6 +162,26 @@ impl EdgeError {
             ),
             Self::UnknownApiKey => (
                 Problem::new("unknown-api-key", 401, "Unknown API key")
+                    .with_detail(self.to_string()),
+                vec![],
+            ),
+            Self::IdempotencyKeyMissing => (
+                Problem::new("idempotency-key-missing", 400, "Idempotency-Key required")
+                    .with_detail(self.to_string()),
+                vec![],
+            ),
+            Self::IdempotencyKeyInvalid(_) => (
+                Problem::new("idempotency-key-invalid", 400, "Invalid Idempotency-Key")
+                    .with_detail(self.to_string()),
+                vec![],
+            ),
+            Self::IdempotencyInFlight { retry_after_ms } => (
+                Problem::new("idempotency-key-in-flight", 409, "Request in progress")
+                    .with_detail(self.to_string()),
+                vec![("retry-after", retry_after_secs(*retry_after_ms).to_string())],
+            ),
+            Self::IdempotencyMismatch => (
+                Problem::new("idempotency-key-reused", 422, "Idempotency-Key reused")
                     .with_detail(self.to_string()),
                 vec![],
             ),

@@ -8,9 +8,9 @@ mod cache;
 mod control;
 mod error;
 mod exchange;
+mod idempotency;
 mod intake;
 mod limiter;
-mod objects;
 mod origin;
 pub mod pipeline;
 mod purge;
@@ -18,8 +18,8 @@ mod respond;
 mod signals;
 
 pub use control::Control;
+pub use idempotency::Idempotency;
 pub use limiter::RateLimiter;
-pub use objects::Idempotency;
 use worker::{
     Context, Env, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent, event,
 };

@@ -3,7 +3,7 @@
 
 use crate::error::EdgeError;
 use crate::exchange::{Exchange, now_ms};
-use crate::{admin, admission, assets, cache, intake, origin, respond, signals};
+use crate::{admin, admission, assets, cache, idempotency, intake, origin, respond, signals};
 use breakwater_core::config::{ConfigError, EdgeConfig};
 use breakwater_core::headers::{REQUEST_ID, SERVER_TIMING};
 use breakwater_core::problem::Problem;
@@ -22,6 +22,8 @@ pub enum Stage {
     Assets,
     /// Load shedding from the SLO burn rate, then GCRA rate limits (`RATE_LIMITER`).
     Admission,
+    /// Unsafe requests with an `Idempotency-Key` run once per (principal, key) (`IDEMPOTENCY_POLICY`).
+    Idempotency,
     /// GET/HEAD on routes with a cache policy: memory, Cache API and KV tiers, single-flight
     /// misses, stale serving.
     Cache,
@@ -30,11 +32,12 @@ pub enum Stage {
 }
 
 /// The request path, in order.
-pub const STAGES: [Stage; 6] = [
+pub const STAGES: [Stage; 7] = [
     Stage::Intake,
     Stage::Admin,
     Stage::Assets,
     Stage::Admission,
+    Stage::Idempotency,
     Stage::Cache,
     Stage::Origin,
 ];
@@ -47,6 +50,7 @@ impl Stage {
             Self::Admin => "admin",
             Self::Assets => "assets",
             Self::Admission => "admission",
+            Self::Idempotency => "idempotency",
             Self::Cache => "cache",
             Self::Origin => "origin",
         }
@@ -58,6 +62,7 @@ impl Stage {
             Self::Admin => admin::run(ex).await,
             Self::Assets => assets::run(ex).await,
             Self::Admission => admission::run(ex).await,
+            Self::Idempotency => idempotency::run(ex).await,
             Self::Cache => cache::run(ex).await,
             Self::Origin => origin::run(ex).await,
         }
@@ -163,6 +168,7 @@ pub fn config(
     }
     let config = EdgeConfig::from_vars(|name| env.var(name).ok().map(|v| v.to_string()))?
         .with_cache_policy(json_var(env, "CACHE_POLICY")?)?
+        .with_idempotency(json_var(env, "IDEMPOTENCY_POLICY")?)?
         .with_admission(
             json_var(env, "ADMISSION")?,
             json_var(env, "SLO")?,

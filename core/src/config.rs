@@ -38,11 +38,11 @@ pub struct EdgeConfig {
     /// How often an isolate reports its counts to `CONTROL` and learns the admission fraction
     /// and breaker state (`CONTROL_REPORT_MS`).
     pub control_report: Duration,
-    /// Idempotency keys on unsafe requests (`IDEMPOTENCY`).
+    /// Idempotency keys on unsafe requests (`IDEMPOTENCY_POLICY`).
     pub idempotency: IdempotencyConfig,
 }
 
-/// `IDEMPOTENCY`: which routes require an `Idempotency-Key`, and how long claims and answers
+/// `IDEMPOTENCY_POLICY`: which routes require an `Idempotency-Key`, and how long claims and answers
 /// are kept. An unsafe request that carries a key is handled on every route; these routes make
 /// it mandatory (`400` without) and may keep answers for another time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -220,12 +220,15 @@ impl EdgeConfig {
         Ok(self)
     }
 
-    /// Adds `IDEMPOTENCY` (a table, or JSON); absent → no route requires a key, default policy.
+    /// Adds `IDEMPOTENCY_POLICY` (a table, or JSON; not `IDEMPOTENCY`, the Durable Object binding); absent → no route requires a key, default policy.
     pub fn with_idempotency(mut self, raw: Option<serde_json::Value>) -> Result<Self, ConfigError> {
         let timeout = self.origin_timeout;
-        self.idempotency = overlay("IDEMPOTENCY", IdempotencyConfig::default(), raw, |c| {
-            c.validate(timeout)
-        })?;
+        self.idempotency = overlay(
+            "IDEMPOTENCY_POLICY",
+            IdempotencyConfig::default(),
+            raw,
+            |c| c.validate(timeout),
+        )?;
         Ok(self)
     }
 
@@ -515,7 +518,7 @@ mod tests {
             serde_json::json!({"routes": [{"prefix": "/a", "needed": true}]}),
         ] {
             let err = base.clone().with_idempotency(Some(bad)).unwrap_err();
-            assert_eq!(err.field, "IDEMPOTENCY", "{err}");
+            assert_eq!(err.field, "IDEMPOTENCY_POLICY", "{err}");
         }
     }
 

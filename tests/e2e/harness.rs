@@ -37,6 +37,7 @@ const ADMISSION: &str = r#"{
          "quotas": [{"name": "per-minute", "limit": 2, "period": "1m"}]},
         {"prefix": "/api/limited/concurrent", "quotas": [{"name": "per-hour", "limit": 50, "period": "1h"}]},
         {"prefix": "/api/limited/low", "priority": "low", "quotas": []},
+        {"prefix": "/api/orders", "priority": "high", "quotas": []},
         {"prefix": "/api/limited/critical", "priority": "critical", "quotas": []}
     ],
     "plans": {"pro": [{"name": "per-minute", "limit": 10, "period": "1m"}]}
@@ -46,6 +47,9 @@ const ADMISSION: &str = r#"{
 /// The admission fraction never falls below 0.5, so critical routes are never shed and show the
 /// breaker's state while low ones are shed.
 const BREAKER: &str = r#"{"min_calls": 8, "failure_rate": 0.75, "window_ms": 4000, "open_ms": 1000, "half_open_probes": 1, "probe_timeout_ms": 3000}"#;
+/// Orders need a key; short lease and retention so the expiry cases run in seconds (the lease
+/// must exceed ORIGIN_TIMEOUT_MS).
+const IDEMPOTENCY_POLICY: &str = r#"{"routes": [{"prefix": "/api/orders", "required": true, "retention_ms": 5000}], "lease_ms": 3000}"#;
 const SLO: &str = r#"{"slo": 0.9, "short_window_ms": 2000, "long_window_ms": 4000, "burn_threshold": 5.0, "recover_threshold": 2.0, "cut": 0.5, "restore": 0.25, "min_fraction": 0.5, "min_requests": 8, "adjust_interval_ms": 200}"#;
 
 /// Routes the cases add in front of `wrangler.toml`'s cache policy (first match wins), each on a
@@ -63,6 +67,8 @@ pub struct Env {
     pub edge: String,
     pub edge_addr: SocketAddr,
     pub proxy: FaultProxy,
+    /// The origin's database, for checking what a case left behind (e.g. orders per key).
+    pub origin_db: breakwater_origin::Db,
     /// The assets manifest of the first build, and of the rebuild the edge serves.
     pub first_build: Manifest,
     pub second_build: Manifest,
@@ -95,7 +101,7 @@ impl Env {
             .map_err(|e| e.to_string())?;
         let db = format!("sqlite://{}", tmp.path().join("origin.sqlite").display());
         let (origin_stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let (proxy, proxy_addr) = rt.block_on(async {
+        let (proxy, proxy_addr, origin_db) = rt.block_on(async {
             let settings = breakwater_origin::Settings {
                 admin_token: Some(ORIGIN_ADMIN_TOKEN.into()),
                 ..breakwater_origin::Settings::new("127.0.0.1:0".parse().unwrap(), db)
@@ -104,12 +110,14 @@ impl Env {
                 .await
                 .map_err(|e| format!("origin failed to start: {e}"))?;
             let origin_addr = app.local_addr();
+            let origin_db = app.db().clone();
             tokio::spawn(app.run_until(async move {
                 let _ = stop_rx.await;
             }));
-            FaultProxy::start(origin_addr)
+            let (proxy, addr) = FaultProxy::start(origin_addr)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>((proxy, addr, origin_db))
         })?;
 
         let edge_addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse().unwrap();
@@ -119,6 +127,7 @@ impl Env {
             edge: format!("http://{edge_addr}"),
             edge_addr,
             proxy,
+            origin_db,
             first_build,
             second_build,
             dist,
@@ -333,6 +342,7 @@ fn start_edge(
         .args(["--var", &format!("ADMISSION:{ADMISSION}")])
         .args(["--var", &format!("BREAKER:{BREAKER}")])
         .args(["--var", &format!("SLO:{SLO}")])
+        .args(["--var", &format!("IDEMPOTENCY_POLICY:{IDEMPOTENCY_POLICY}")])
         .args(["--var", "CONTROL_REPORT_MS:100"])
         .args(["--var", &format!(r#"API_KEYS:{{"{PRO_API_KEY}": "pro"}}"#)])
         // Exposes /__scheduled, so a case can fire the cron trigger.

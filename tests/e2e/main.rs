@@ -15,6 +15,8 @@ mod cache;
 #[cfg(not(target_arch = "wasm32"))]
 mod harness;
 #[cfg(not(target_arch = "wasm32"))]
+mod idempotency;
+#[cfg(not(target_arch = "wasm32"))]
 mod pipeline;
 #[cfg(not(target_arch = "wasm32"))]
 mod proxy;
@@ -64,6 +66,7 @@ fn cases() -> Vec<(&'static str, Case)> {
     all.extend(pipeline::CASES);
     all.extend(cache::CASES);
     all.extend(tiers::CASES);
+    all.extend(idempotency::CASES);
     // Last: it trips the breaker (and heals it).
     all.extend(admission::CASES);
     all

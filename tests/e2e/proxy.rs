@@ -15,6 +15,9 @@ pub enum Mode {
     Refuse = 1,
     /// Accept and read, but never answer (origin hung).
     Stall = 2,
+    /// Relay the request, let the origin answer, then cut the connection before the answer
+    /// reaches the edge (the origin died after committing).
+    DropResponse = 3,
 }
 
 #[derive(Clone)]
@@ -23,6 +26,8 @@ pub struct FaultProxy {
     /// GET requests relayed to the origin, counted by request line (`GET /`), so tests can show
     /// how many reached the origin (the edge's cache and single-flight).
     gets: Arc<AtomicU64>,
+    /// POST requests relayed, counted the same way.
+    posts: Arc<AtomicU64>,
 }
 
 impl FaultProxy {
@@ -35,12 +40,12 @@ impl FaultProxy {
         let proxy = Self {
             mode: Arc::new(AtomicU8::new(Mode::Pass as u8)),
             gets: Arc::new(AtomicU64::new(0)),
+            posts: Arc::new(AtomicU64::new(0)),
         };
-        let mode = proxy.mode.clone();
-        let gets = proxy.gets.clone();
+        let counters = proxy.clone();
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                tokio::spawn(relay(client, upstream, mode.clone(), gets.clone()));
+                tokio::spawn(relay(client, upstream, counters.clone()));
             }
         });
         Ok((proxy, addr))
@@ -55,23 +60,25 @@ impl FaultProxy {
         self.gets.load(Ordering::SeqCst)
     }
 
+    /// POST requests relayed to the origin so far.
+    pub fn posts(&self) -> u64 {
+        self.posts.load(Ordering::SeqCst)
+    }
+
     fn current(mode: &AtomicU8) -> Mode {
         match mode.load(Ordering::SeqCst) {
             1 => Mode::Refuse,
             2 => Mode::Stall,
+            3 => Mode::DropResponse,
             _ => Mode::Pass,
         }
     }
 }
 
-/// The mode is checked on every chunk the edge sends, so a pooled keep-alive connection obeys a
-/// mode switch on its next request just like a new connection does.
-async fn relay(
-    mut client: TcpStream,
-    upstream: std::net::SocketAddr,
-    mode: Arc<AtomicU8>,
-    gets: Arc<AtomicU64>,
-) {
+/// The mode is checked on every chunk either side sends, so a pooled keep-alive connection obeys
+/// a mode switch on its next request just like a new connection does.
+async fn relay(mut client: TcpStream, upstream: std::net::SocketAddr, proxy: FaultProxy) {
+    let mode = proxy.mode.clone();
     if FaultProxy::current(&mode) == Mode::Refuse {
         return; // dropping the socket closes it
     }
@@ -82,7 +89,19 @@ async fn relay(
     let back = tokio::spawn(async move {
         let (mut client_read, mut client_write) = client.split();
         let downstream = async {
-            let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                let n = match server_read.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => n,
+                };
+                // The origin answered, but the edge never hears it: both ends are dropped.
+                if FaultProxy::current(&mode) == Mode::DropResponse
+                    || client_write.write_all(&buf[..n]).await.is_err()
+                {
+                    return;
+                }
+            }
         };
         let upstream = async {
             let mut buf = vec![0u8; 16 * 1024];
@@ -92,10 +111,13 @@ async fn relay(
                     Ok(n) => n,
                 };
                 match FaultProxy::current(&mode) {
-                    Mode::Pass => {
+                    Mode::Pass | Mode::DropResponse => {
                         // A request line starts a chunk: the edge writes each request whole.
-                        let lines = buf[..n].windows(5).filter(|w| w == b"GET /").count();
-                        gets.fetch_add(lines as u64, Ordering::SeqCst);
+                        let count = |line: &[u8]| {
+                            buf[..n].windows(line.len()).filter(|w| *w == line).count() as u64
+                        };
+                        proxy.gets.fetch_add(count(b"GET /"), Ordering::SeqCst);
+                        proxy.posts.fetch_add(count(b"POST /"), Ordering::SeqCst);
                         if server_write.write_all(&buf[..n]).await.is_err() {
                             return;
                         }

@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::error::ApiError;
 
 pub use request::{OrderBody, OrderRequest};
-pub use store::{NewOrder, Placement, find, place};
+pub use store::{NewOrder, Placement, count_with_key, find, place};
 
 /// An order, as stored and as served. The bytes of its JSON are what `POST` answers (and
 /// replays) and what `GET` serves, so nothing in it may depend on when it is read.

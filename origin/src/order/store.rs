@@ -193,3 +193,15 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
         .as_database_error()
         .is_some_and(|error| error.is_unique_violation())
 }
+
+/// How many orders carry `idempotency_key`, whoever placed them: what "exactly once" is checked
+/// against (by the end-to-end tests and the benchmark's retry storm).
+pub async fn count_with_key(db: &Db, idempotency_key: &str) -> Result<i64, sqlx::Error> {
+    let sql = "SELECT COUNT(*) FROM orders WHERE idempotency_key = $1";
+    on_pool!(db, pool => {
+        sqlx::query_scalar::<_, i64>(sql)
+            .bind(idempotency_key)
+            .fetch_one(pool)
+            .await
+    })
+}
