@@ -59,6 +59,16 @@ fn admission_slo_and_breaker_are_valid() {
     assert!(parsed.admission.route("/api/cart").is_some());
     assert!(parsed.admission.plans.contains_key("pro"));
     assert!(!parsed.slo.shadow, "the committed SLO enforces shedding");
+    let parsed = parsed
+        .with_idempotency(json("IDEMPOTENCY_POLICY"))
+        .unwrap_or_else(|e| panic!("wrangler.toml {e}"));
+    assert!(
+        parsed
+            .idempotency
+            .route("/api/orders")
+            .is_some_and(|r| r.required),
+        "orders require an Idempotency-Key"
+    );
 }
 
 #[test]
