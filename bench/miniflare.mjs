@@ -3,7 +3,13 @@
 // throughput (see ../../shared/TOOLCHAIN.md), Miniflare's socket is workerd's own.
 //
 //   node bench/miniflare.mjs --origin http://127.0.0.1:PORT [--memory-bytes N]
-//                            [--persist DIR] [--verbose]
+//                            [--var NAME=VALUE ...] [--persist DIR] [--verbose]
+//
+// `--var NAME=VALUE` (repeatable; `NAME:VALUE`, wrangler's spelling, works too) sets a var or a
+// secret, replacing wrangler.toml's value: Miniflare binds both as text, as `wrangler dev --var`
+// does. A table var (ADMISSION, SLO, BREAKER, CACHE_POLICY) takes a JSON string, which the edge
+// parses as it parses the table. `--origin` and `--memory-bytes` are shorthands for ORIGIN_URL and
+// CACHE_MEMORY_BYTES; a `--var` of the same name wins.
 //
 // Prints one line, `READY <url> miniflare=<v> workerd=<v> node=<v>`, on stdout once workerd
 // accepts requests; everything else goes to stderr. KV, Durable Objects and the Cache API
@@ -17,8 +23,7 @@
 //
 // Bindings, vars, compatibility date/flags, module rules and the assets directory come from
 // wrangler.toml through wrangler's own reader (`unstable_getMiniflareWorkerOptions`, offline), so
-// nothing here duplicates the configuration; only ORIGIN_URL and CACHE_MEMORY_BYTES are
-// overridden. Miniflare is the copy wrangler depends on (resolved from wrangler's location), so
+// nothing here duplicates the configuration; only what the flags name is overridden. Miniflare is the copy wrangler depends on (resolved from wrangler's location), so
 // the bench runs the same workerd as `wrangler dev`; it is not a direct dependency.
 
 import { createRequire } from "node:module";
@@ -34,6 +39,7 @@ const { values: args } = parseArgs({
   options: {
     origin: { type: "string" },
     "memory-bytes": { type: "string" },
+    var: { type: "string", multiple: true, default: [] },
     persist: { type: "string" },
     config: { type: "string", default: join(root, "wrangler.toml") },
     verbose: { type: "boolean", default: false },
@@ -45,6 +51,7 @@ if (!args.origin) {
 if (args["memory-bytes"] !== undefined && !/^[1-9][0-9]*$/.test(args["memory-bytes"])) {
   fail(`--memory-bytes must be a positive integer, got ${args["memory-bytes"]}`);
 }
+const overrides = Object.fromEntries(args.var.map(parseVar));
 
 const require = createRequire(import.meta.url);
 const wranglerEntry = require.resolve("wrangler");
@@ -116,6 +123,7 @@ function options() {
       ...sourceless.bindings,
       ORIGIN_URL: args.origin,
       ...(args["memory-bytes"] ? { CACHE_MEMORY_BYTES: args["memory-bytes"] } : {}),
+      ...overrides,
     },
   });
 }
@@ -169,6 +177,13 @@ function workerModules(entry) {
   };
   visit(resolve(entry));
   return [...seen.values()];
+}
+
+/** `NAME=VALUE` or `NAME:VALUE` → [NAME, VALUE]; the value is everything after the separator. */
+function parseVar(spec) {
+  const m = /^([A-Za-z_][A-Za-z0-9_]*)[=:]([\s\S]*)$/.exec(spec);
+  if (!m) fail(`--var takes NAME=VALUE, got ${JSON.stringify(spec)}`);
+  return [m[1], m[2]];
 }
 
 function packageVersion(req, name) {

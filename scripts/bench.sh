@@ -1,7 +1,9 @@
 #!/bin/sh
-# `make bench`: the cache tiering benchmark (bench/). Builds the edge if it is out of date, then
-# runs the bench program natively. Arguments go to the program: `sh scripts/bench.sh --quick`,
-# `--help` for the rest (each flag also has a BENCH_* environment variable).
+# `make bench`: the edge benchmark (bench/): cache tiers, the rate limiter's latency, and a surge
+# against a slowed origin with admission on. Builds the edge if it is out of date, then runs the
+# bench program natively. Arguments go to the program: `sh scripts/bench.sh --quick`,
+# `--scenario cache|limiter|surge|all` (comma-separated), `--help` for the rest (each flag also
+# has a BENCH_* environment variable).
 set -eu
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -10,7 +12,7 @@ sh scripts/build-edge.sh
 [ -f build/index.js ] || die "build/index.js was not produced"
 [ -x node_modules/.bin/node ] || die "node_modules/.bin/node is missing; run: make setup"
 
-step "cache benchmark: origin baseline vs edge under workerd (Miniflare API)"
+step "benchmark: origin baseline vs edge under workerd (Miniflare API)"
 note "tables on stdout, progress on stderr"
 # The workspace's release profile is tuned for the wasm edge (opt-level "s", fat LTO, one
 # codegen unit); the bench and the origin it embeds are native and measured for speed, and fat

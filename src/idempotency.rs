@@ -34,6 +34,9 @@ pub async fn run(ex: &mut Exchange) -> std::result::Result<Flow, EdgeError> {
         return Ok(Flow::Next);
     }
     let config = ex.config.clone();
+    if !config.idempotency.enabled {
+        return Ok(Flow::Next);
+    }
     let required = config
         .idempotency
         .route(&ex.path)

@@ -4,13 +4,13 @@
 //! on one malformed member): the bench reports whatever the edge says, including tiers and
 //! reasons added after this was written.
 
-use std::collections::BTreeMap;
+use crate::stats::Tally;
 
 /// The cache's name in `Cache-Status` (see `src/cache/reply.rs`).
 pub const CACHE_NAME: &str = "breakwater";
 
 /// How the edge answered one request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Outcome {
     /// Served from a tier: the first `.`-separated component of `detail` (`memory`,
     /// `cache-api`, `kv`, or e.g. `stale-if-error`), or `unknown` without a detail.
@@ -20,6 +20,7 @@ pub enum Outcome {
     /// Went to the origin: the `fwd` value (`miss`, `bypass`, `stale`, ...).
     Forward(String),
     /// No `breakwater` member in the header, or no header.
+    #[default]
     Absent,
 }
 
@@ -78,34 +79,6 @@ fn own_member(header: &str) -> Option<&str> {
             .next()
             .is_some_and(|name| name.trim().trim_matches('"') == CACHE_NAME)
     })
-}
-
-/// Outcomes counted by label.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Tally(BTreeMap<String, u64>);
-
-impl Tally {
-    pub fn add(&mut self, outcome: &Outcome) {
-        *self.0.entry(outcome.label()).or_default() += 1;
-    }
-
-    pub fn merge(&mut self, other: &Tally) {
-        for (label, n) in &other.0 {
-            *self.0.entry(label.clone()).or_default() += n;
-        }
-    }
-
-    pub fn get(&self, label: &str) -> u64 {
-        self.0.get(label).copied().unwrap_or(0)
-    }
-
-    pub fn labels(&self) -> impl Iterator<Item = &str> {
-        self.0.keys().map(String::as_str)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 /// Report columns for every label seen: the three tiers first (always shown, so an absent tier
@@ -208,10 +181,10 @@ mod tests {
             Outcome::Collapsed,
             hit("stale-if-error"),
         ] {
-            a.add(&o);
+            a.add(&o.label());
         }
         let mut b = Tally::default();
-        b.add(&Outcome::Absent);
+        b.add(&Outcome::Absent.label());
         assert_eq!(a.get("hit memory"), 2);
         assert_eq!(
             columns([&a, &b]),

@@ -1,21 +1,32 @@
 //! Command-line flags (each also settable by an environment variable, for `make bench`).
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 
 use breakwater_origin::seed::CATALOGUE_SIZE;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "breakwater-bench",
-    about = "Cache tiering benchmark: a Zipf workload against the origin (baseline) and through \
-             the edge (workerd via the Miniflare API), side by side in one run"
+    about = "Edge benchmark, side by side in one run: cache tiers (a Zipf workload against the \
+             origin and through the edge under workerd via the Miniflare API), the rate \
+             limiter's added latency, and a 3× surge against a slowed origin with admission on"
 )]
 pub struct Args {
-    /// Requests per Zipf run [default: 20000, or 2000 with --quick].
+    /// Scenarios to run, comma-separated.
+    #[arg(
+        long,
+        env = "BENCH_SCENARIO",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "all"
+    )]
+    pub scenario: Vec<Scenario>,
+
+    /// Requests per Zipf run (cache and limiter) [default: 20000, or 2000 with --quick].
     #[arg(long, env = "BENCH_REQUESTS")]
     pub requests: Option<usize>,
 
-    /// Requests in flight at once.
+    /// Requests in flight at once (closed-loop runs).
     #[arg(long, env = "BENCH_CONCURRENCY", default_value_t = 32,
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub concurrency: u16,
@@ -33,7 +44,7 @@ pub struct Args {
     #[arg(long, env = "BENCH_ZIPF_S", default_value_t = 0.99)]
     pub zipf_s: f64,
 
-    /// Seed of the key sequence (the same seed gives the same requests).
+    /// Seed of the key sequence and the surge's arrivals (the same seed, the same requests).
     #[arg(long, env = "BENCH_SEED", default_value_t = 1)]
     pub seed: u64,
 
@@ -50,18 +61,68 @@ pub struct Args {
     #[arg(long, env = "BENCH_PRESSURE_MEMORY_BYTES", default_value_t = 256 * 1024)]
     pub pressure_memory_bytes: u64,
 
+    /// Limiter scenario: API keys the requests take turns with (one RATE_LIMITER object each);
+    /// 0 sends none, so every request is the bench's own address, one object.
+    #[arg(long, env = "BENCH_LIMITER_PRINCIPALS", default_value_t = 8)]
+    pub limiter_principals: usize,
+
+    /// Surge: service time the slowed origin adds to every request, in ms.
+    #[arg(long, env = "BENCH_ORIGIN_DELAY_MS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub origin_delay_ms: u64,
+
+    /// Surge: requests the slowed origin serves at once (the rest queue). Small by default: on
+    /// a 2-CPU machine the edge (a limiter call per request) saturates near 150 requests/s, and
+    /// the origin, not the edge, is to be the bottleneck.
+    #[arg(long, env = "BENCH_ORIGIN_CONCURRENCY", default_value_t = 2,
+          value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub origin_concurrency: u64,
+
+    /// Surge: the unloaded rate, requests per second [default: 75% of the slowed origin's
+    /// capacity, concurrency / delay].
+    #[arg(long, env = "BENCH_SURGE_RATE")]
+    pub surge_rate: Option<f64>,
+
+    /// Surge: the surge's rate as a multiple of the unloaded rate.
+    #[arg(long, env = "BENCH_SURGE_FACTOR", default_value_t = 3.0)]
+    pub surge_factor: f64,
+
+    /// Surge: seconds of each phase (unloaded, surge, after) [default: 15, or 6 with --quick].
+    #[arg(long, env = "BENCH_SURGE_SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub surge_seconds: Option<u64>,
+
+    /// Surge: API keys (principals) the traffic is spread over, each with its own quotas.
+    #[arg(long, env = "BENCH_SURGE_PRINCIPALS", default_value_t = 4,
+          value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub surge_principals: u64,
+
     /// Untimed requests before each run (opens connections, instantiates the wasm), sent with
     /// credentials so the edge does not cache them [default: 4 x concurrency].
     #[arg(long, env = "BENCH_WARMUP")]
     pub warmup: Option<usize>,
 
-    /// A short sanity run (2,000 requests per Zipf run unless --requests says otherwise).
+    /// A short sanity run (2,000 requests per Zipf run, 6-second surge phases, unless other
+    /// flags say otherwise).
     #[arg(long, env = "BENCH_QUICK")]
     pub quick: bool,
 
     /// Show Miniflare's and the worker's informational logs.
     #[arg(long, env = "BENCH_VERBOSE")]
     pub verbose: bool,
+}
+
+/// A part of the benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    /// Cache tiers: origin baseline, edge, memory pressure, stampedes.
+    Cache,
+    /// The same cached reads through an edge whose route is rate-limited and one whose is not.
+    Limiter,
+    /// Unloaded, 3× surge and after, open loop, against a slowed origin with admission on.
+    Surge,
+    /// All of the above.
+    All,
 }
 
 impl Args {
@@ -72,5 +133,31 @@ impl Args {
 
     pub fn warmup(&self) -> usize {
         self.warmup.unwrap_or(4 * usize::from(self.concurrency))
+    }
+
+    pub fn surge_seconds(&self) -> u64 {
+        self.surge_seconds
+            .unwrap_or(if self.quick { 6 } else { 15 })
+    }
+
+    /// Whether `scenario` was asked for (`all` asks for every one).
+    pub fn runs(&self, scenario: Scenario) -> bool {
+        self.scenario
+            .iter()
+            .any(|&s| s == scenario || s == Scenario::All)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenarios_default_to_all_and_take_a_list() {
+        let args = Args::parse_from(["bench"]);
+        assert!(args.runs(Scenario::Cache) && args.runs(Scenario::Surge));
+        let args = Args::parse_from(["bench", "--scenario", "limiter,surge"]);
+        assert!(!args.runs(Scenario::Cache));
+        assert!(args.runs(Scenario::Limiter) && args.runs(Scenario::Surge));
     }
 }

@@ -29,12 +29,13 @@ pub struct Edge {
 }
 
 impl Edge {
-    /// Starts the built worker with `ORIGIN_URL = origin` and, if given, `CACHE_MEMORY_BYTES`,
-    /// and returns once the script reports workerd ready.
+    /// Starts the built worker with `ORIGIN_URL = origin` and `vars` (vars or secrets, each
+    /// replacing wrangler.toml's value; table vars as JSON), and returns once the script reports
+    /// workerd ready.
     pub fn start(
         root: &Path,
         origin: &str,
-        memory_bytes: Option<u64>,
+        vars: &[(&str, String)],
         verbose: bool,
     ) -> Result<Self, String> {
         use std::os::unix::process::CommandExt;
@@ -53,8 +54,8 @@ impl Edge {
             .args(["--origin", origin])
             .arg("--persist")
             .arg(persist.path());
-        if let Some(bytes) = memory_bytes {
-            cmd.args(["--memory-bytes", &bytes.to_string()]);
+        for (name, value) in vars {
+            cmd.arg("--var").arg(format!("{name}={value}"));
         }
         if verbose {
             cmd.arg("--verbose");

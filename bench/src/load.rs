@@ -1,19 +1,23 @@
-//! The load generator: a fixed request sequence at fixed concurrency (closed loop), and the
-//! stampede (many concurrent requests for one cold key released together).
+//! The load generator: a request sequence at fixed concurrency (closed loop), the same at fixed
+//! send times (open loop: a surge stays a surge however slowly answers come), and the stampede
+//! (many concurrent requests for one cold key released together).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Barrier;
+use tokio::task::JoinHandle;
 
-use crate::cache_status::{self, Tally};
-use crate::stats::Summary;
+use crate::answer::{self, Answer};
+use crate::cache_status;
+use crate::stats::{Sample, Samples};
 
-/// Every request's deadline (connect, send, whole body); a slower one counts as an error.
+/// Every request's deadline (connect, send, whole body); a slower one counts as no answer.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// Failures printed per run; the rest are only counted.
-const ERRORS_SHOWN: usize = 3;
+/// Bytes of an unexpected answer's body shown on stderr.
+const BODY_SHOWN: usize = 200;
 
 /// A client for one target. HTTP/1.1 keep-alive, no proxy from the environment.
 pub fn client() -> Result<reqwest::Client, String> {
@@ -29,7 +33,32 @@ pub fn client() -> Result<reqwest::Client, String> {
 /// not fill it.
 const BYPASS: (&str, &str) = ("authorization", "Bearer bench-warm-up");
 
-/// How one run is sent.
+/// One GET of a workload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// Path and query.
+    pub path: String,
+    /// Extra request headers (an API key, say).
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Request {
+    /// A plain GET of `path`.
+    pub fn get(path: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// The same GET with `name: value` added.
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+/// How a closed-loop run is sent.
 #[derive(Debug, Clone, Copy)]
 pub struct Shape<'a> {
     pub concurrency: usize,
@@ -41,155 +70,222 @@ pub struct Shape<'a> {
     pub progress: bool,
 }
 
-/// Sends every path of `paths` to `base` with `shape.concurrency` requests in flight, each
-/// worker taking the next path as soon as its previous answer is read to the end.
-pub async fn run(
+/// Sends every request of `requests` to `base` with `shape.concurrency` in flight, each worker
+/// taking the next request as soon as its previous answer is read to the end.
+pub async fn closed_loop(
     client: &reqwest::Client,
     base: &str,
-    paths: Arc<[String]>,
+    requests: Arc<[Request]>,
     shape: Shape<'_>,
-) -> Summary {
+) -> Samples {
     let next = Arc::new(AtomicUsize::new(0));
-    let done = Arc::new(AtomicUsize::new(0));
-    let total = paths.len();
-    let tenth = if shape.progress {
-        (total / 10).max(1)
-    } else {
-        usize::MAX
-    };
+    let progress = Progress::new(shape.label, requests.len(), shape.progress);
     let started = Instant::now();
-    let workers: Vec<_> = (0..shape.concurrency.max(1))
+    let workers: Vec<JoinHandle<Vec<(usize, Fetched)>>> = (0..shape.concurrency.max(1))
         .map(|_| {
-            let (client, paths) = (client.clone(), paths.clone());
-            let (next, done) = (next.clone(), done.clone());
-            let base: Arc<str> = base.into();
-            let label: Arc<str> = shape.label.into();
+            let (client, requests, next) = (client.clone(), requests.clone(), next.clone());
+            let (base, progress): (Arc<str>, _) = (base.into(), progress.clone());
             let bypass = shape.bypass;
             tokio::spawn(async move {
-                let mut part = Part::default();
+                let mut done = Vec::new();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(path) = paths.get(i) else { break };
-                    part.record(fetch(&client, &format!("{base}{path}"), bypass).await);
-                    let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
-                    if finished % tenth == 0 {
-                        eprintln!("    {label}: {finished}/{total}");
-                    }
+                    let Some(request) = requests.get(i) else {
+                        break;
+                    };
+                    done.push((
+                        i,
+                        fetch(&client, &base, request, bypass, Instant::now()).await,
+                    ));
+                    progress.tick();
                 }
-                part
+                done
             })
         })
         .collect();
-    let mut whole = Part::default();
+    let mut fetched: Vec<Option<Fetched>> = vec![None; requests.len()];
     for worker in workers {
-        match worker.await {
-            Ok(part) => whole.merge(part),
-            Err(e) => whole.record(Err(format!("worker task failed: {e}"))),
+        // A worker that panicked leaves its requests unset; they count as no answer below.
+        if let Ok(done) = worker.await {
+            for (i, f) in done {
+                fetched[i] = Some(f);
+            }
         }
     }
-    whole.into_summary(started.elapsed(), shape.label)
+    collect(fetched, started.elapsed(), shape.label)
+}
+
+/// Sends request `i` of `requests` at `at[i]` after the start, whether or not earlier answers
+/// have come, and waits for every answer. Latency counts from the scheduled time. Returns the
+/// samples and how late the latest send was (the generator's own lag, for the report).
+pub async fn open_loop(
+    client: &reqwest::Client,
+    base: &str,
+    requests: Arc<[Request]>,
+    at: &[Duration],
+    label: &str,
+) -> (Samples, Duration) {
+    assert_eq!(requests.len(), at.len(), "one send time per request");
+    let base: Arc<str> = base.into();
+    let progress = Progress::new(label, requests.len(), true);
+    let started = tokio::time::Instant::now();
+    let mut lag = Duration::ZERO;
+    let mut tasks = Vec::with_capacity(requests.len());
+    for (i, &offset) in at.iter().enumerate() {
+        let due = started + offset;
+        tokio::time::sleep_until(due).await;
+        lag = lag.max(due.elapsed());
+        let (client, base, requests) = (client.clone(), base.clone(), requests.clone());
+        let progress = progress.clone();
+        tasks.push(tokio::spawn(async move {
+            let fetched = fetch(&client, &base, &requests[i], false, due.into_std()).await;
+            progress.tick();
+            fetched
+        }));
+    }
+    let mut fetched = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        fetched.push(task.await.ok());
+    }
+    (collect(fetched, started.elapsed(), label), lag)
 }
 
 /// `n` concurrent GETs of one `path`, released together by a barrier once every task is ready.
-pub async fn stampede(client: &reqwest::Client, base: &str, path: &str, n: usize) -> Summary {
+pub async fn stampede(client: &reqwest::Client, base: &str, path: &str, n: usize) -> Samples {
     let barrier = Arc::new(Barrier::new(n + 1));
-    let url: Arc<str> = format!("{base}{path}").into();
+    let request = Arc::new(Request::get(path));
+    let base: Arc<str> = base.into();
     let tasks: Vec<_> = (0..n)
         .map(|_| {
-            let (client, barrier, url) = (client.clone(), barrier.clone(), url.clone());
+            let (client, barrier) = (client.clone(), barrier.clone());
+            let (base, request) = (base.clone(), request.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                fetch(&client, &url, false).await
+                fetch(&client, &base, &request, false, Instant::now()).await
             })
         })
         .collect();
     barrier.wait().await;
     let started = Instant::now();
-    let mut part = Part::default();
+    let mut fetched = Vec::with_capacity(n);
     for task in tasks {
-        match task.await {
-            Ok(result) => part.record(result),
-            Err(e) => part.record(Err(format!("task failed: {e}"))),
-        }
+        fetched.push(task.await.ok());
     }
-    part.into_summary(started.elapsed(), path)
+    collect(fetched, started.elapsed(), path)
 }
 
-/// One answer: latency to the last body byte and its `Cache-Status` outcome, or why it failed.
-type Fetched = Result<(Duration, cache_status::Outcome), String>;
+/// One request's sample, and for anything but a served answer what it was (for stderr).
+type Fetched = (Sample, Option<String>);
 
-async fn fetch(client: &reqwest::Client, url: &str, bypass: bool) -> Fetched {
-    let started = Instant::now();
-    let mut req = client.get(url);
+/// GETs `base` + `request.path`; latency counts from `since`.
+async fn fetch(
+    client: &reqwest::Client,
+    base: &str,
+    request: &Request,
+    bypass: bool,
+    since: Instant,
+) -> Fetched {
+    let url = format!("{base}{}", request.path);
+    let mut req = client.get(&url);
+    for (name, value) in &request.headers {
+        req = req.header(*name, value);
+    }
     if bypass {
         req = req.header(BYPASS.0, BYPASS.1);
     }
-    let resp = req.send().await.map_err(|e| format!("{url}: {e}"))?;
+    let failed = |e: String| {
+        let sample = Sample {
+            latency: since.elapsed(),
+            answer: Answer::Unanswered,
+            cache: cache_status::Outcome::Absent,
+        };
+        (sample, Some(e))
+    };
+    let resp = match req.send().await {
+        Ok(resp) => resp,
+        Err(e) => return failed(format!("{url}: {e}")),
+    };
     let status = resp.status();
-    let outcome = cache_status::parse(
+    let cache = cache_status::parse(
         resp.headers()
             .get("cache-status")
             .and_then(|v| v.to_str().ok()),
     );
-    let body = resp
-        .bytes()
-        .await
-        .map_err(|e| format!("{url}: body: {e}"))?;
-    let latency = started.elapsed();
-    if !status.is_success() {
-        let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
-        return Err(format!("{url}: {status}: {text}"));
+    let body = match resp.bytes().await {
+        Ok(body) => body,
+        Err(e) => return failed(format!("{url}: body: {e}")),
+    };
+    let latency = since.elapsed();
+    let problem = (status.as_u16() >= 400)
+        .then(|| answer::problem_kind(&body))
+        .flatten();
+    let answer = Answer::classify(status.as_u16(), problem.as_deref());
+    let detail = (answer != Answer::Served).then(|| {
+        let text = String::from_utf8_lossy(&body[..body.len().min(BODY_SHOWN)]).into_owned();
+        format!("{url}: {status}: {text}")
+    });
+    let sample = Sample {
+        latency,
+        answer,
+        cache,
+    };
+    (sample, detail)
+}
+
+/// The samples in request order (a request whose task died counts as no answer); prints the
+/// first unexpected answer of each kind and how many there were.
+fn collect(fetched: Vec<Option<Fetched>>, wall: Duration, label: &str) -> Samples {
+    let mut first: BTreeMap<Answer, (usize, String)> = BTreeMap::new();
+    let samples = fetched
+        .into_iter()
+        .map(|f| {
+            let (sample, detail) = f.unwrap_or_else(|| {
+                let sample = Sample {
+                    latency: Duration::ZERO,
+                    answer: Answer::Unanswered,
+                    cache: cache_status::Outcome::Absent,
+                };
+                (sample, Some("the request's task failed".into()))
+            });
+            if let Some(detail) = detail {
+                first.entry(sample.answer).or_insert((0, detail)).0 += 1;
+            }
+            sample
+        })
+        .collect();
+    for (answer, (n, detail)) in first {
+        eprintln!("    {label}: {n} × {}, e.g. {detail}", answer.as_str());
     }
-    Ok((latency, outcome))
+    Samples { samples, wall }
 }
 
-/// What one worker saw.
-#[derive(Default)]
-struct Part {
-    requests: usize,
-    latencies: Vec<Duration>,
-    cache: Tally,
-    failures: Vec<String>,
-    errors: usize,
+/// Progress lines on stderr at every tenth of a run.
+#[derive(Clone)]
+struct Progress {
+    label: Arc<str>,
+    done: Arc<AtomicUsize>,
+    total: usize,
+    tenth: usize,
 }
 
-impl Part {
-    fn record(&mut self, fetched: Fetched) {
-        self.requests += 1;
-        match fetched {
-            Ok((latency, outcome)) => {
-                self.latencies.push(latency);
-                self.cache.add(&outcome);
-            }
-            Err(e) => {
-                self.errors += 1;
-                if self.failures.len() < ERRORS_SHOWN {
-                    self.failures.push(e);
-                }
-            }
+impl Progress {
+    fn new(label: &str, total: usize, show: bool) -> Self {
+        Self {
+            label: label.into(),
+            done: Arc::new(AtomicUsize::new(0)),
+            total,
+            tenth: if show {
+                (total / 10).max(1)
+            } else {
+                usize::MAX
+            },
         }
     }
 
-    fn merge(&mut self, other: Part) {
-        self.requests += other.requests;
-        self.errors += other.errors;
-        self.latencies.extend(other.latencies);
-        self.cache.merge(&other.cache);
-        self.failures.extend(other.failures);
-    }
-
-    fn into_summary(mut self, wall: Duration, label: &str) -> Summary {
-        for failure in self.failures.iter().take(ERRORS_SHOWN) {
-            eprintln!("    {label}: error: {failure}");
-        }
-        self.latencies.sort_unstable();
-        Summary {
-            requests: self.requests,
-            errors: self.errors,
-            wall,
-            latencies: self.latencies,
-            cache: self.cache,
-            origin_requests: None,
+    fn tick(&self) {
+        let finished = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        if finished.is_multiple_of(self.tenth) {
+            eprintln!("    {}: {finished}/{}", self.label, self.total);
         }
     }
 }

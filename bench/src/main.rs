@@ -1,10 +1,12 @@
-//! `breakwater-bench`: the cache tiering benchmark behind `make bench`.
+//! `breakwater-bench`: the benchmark behind `make bench`.
 //!
-//! One run, side by side: the same seeded Zipf request sequence against the origin alone
-//! (baseline), through the edge under workerd (via the Miniflare API), and through a fresh edge
-//! with a small memory tier; then stampedes on cold keys. Prints markdown tables to stdout,
-//! progress to stderr.
+//! One run, side by side, against one in-process origin and fresh edges under workerd (via the
+//! Miniflare API): the cache tiers (a seeded Zipf sequence against the origin alone, through the
+//! edge, through an edge with a small memory tier, then stampedes), the rate limiter's added
+//! latency (the same cached reads with and without a limited route), and a surge against a
+//! slowed origin with admission control on. Prints markdown tables to stdout, progress to stderr.
 
+mod answer;
 mod cache_status;
 mod cli;
 mod edge;
@@ -14,21 +16,27 @@ mod proxy;
 mod report;
 mod scenario;
 mod stats;
+mod throttle;
 mod workload;
 mod zipf;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Parser;
 
-use crate::cli::Args;
-use crate::report::{Report, Run};
-use crate::scenario::{Bench, step};
+use crate::cli::{Args, Scenario};
+use crate::load::Request;
+use crate::report::Report;
+use crate::scenario::{Bench, cache, limiter, step, surge};
+use crate::throttle::Throttle;
 
 /// Mixed into the seed for warm-up paths, so warm-up never replays the measured sequence.
 const WARMUP_SEED: u64 = 0x5741_524d;
+/// The unloaded surge rate as a share of the slowed origin's capacity, unless set.
+const UNLOADED_UTILISATION: f64 = 0.75;
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -57,12 +65,14 @@ fn bench(args: &Args) -> Result<Report, String> {
         seed: args.seed,
     };
     let paths: Arc<[String]> = workload::paths(&spec).into();
-    let warm: Arc<[String]> = workload::paths(&workload::Spec {
+    let warm: Arc<[Request]> = workload::paths(&workload::Spec {
         requests: args.warmup(),
         seed: spec.seed ^ WARMUP_SEED,
         ..spec.clone()
     })
-    .into();
+    .into_iter()
+    .map(Request::get)
+    .collect();
     let distinct = workload::distinct(&paths);
     let workload = format!(
         "Workload: Zipf s={} over {} keys ({} products, {} list pages), {} requests ({} distinct), \
@@ -79,28 +89,51 @@ fn bench(args: &Args) -> Result<Report, String> {
     );
     step(&workload);
 
-    let concurrency = usize::from(args.concurrency);
-    let bench = Bench::start(root, paths, warm, concurrency, args.verbose)?;
-    let baseline = Run {
-        name: "baseline: origin direct".into(),
-        summary: bench.baseline("baseline: origin direct")?,
-    };
-    let stampede = usize::from(args.stampede);
-    let name = "edge (default memory tier)";
-    let edge = bench.edge(name, None, stampede, args.stampede_rounds)?;
-    let mut edges = vec![Run {
-        name: name.into(),
-        summary: edge.summary,
-    }];
-    if args.pressure_memory_bytes > 0 {
-        let bytes = args.pressure_memory_bytes;
-        let name = format!("edge, CACHE_MEMORY_BYTES={bytes}");
-        let pressure = bench.edge(&name, Some(bytes), stampede, 0)?;
-        edges.push(Run {
-            name,
-            summary: pressure.summary,
-        });
+    let bench = Bench::start(root, warm, usize::from(args.concurrency), args.verbose)?;
+    let mut sections = Vec::new();
+    if args.runs(Scenario::Cache) {
+        let plan = cache::Plan {
+            requests: paths.iter().map(Request::get).collect(),
+            workload: workload.clone(),
+            distinct,
+            stampede: usize::from(args.stampede),
+            stampede_rounds: args.stampede_rounds,
+            pressure_memory_bytes: Some(args.pressure_memory_bytes).filter(|&b| b > 0),
+        };
+        sections.push(cache::run(&bench, &plan)?);
     }
+    if args.runs(Scenario::Limiter) {
+        let plan = limiter::Plan {
+            paths: paths.clone(),
+            principals: args.limiter_principals,
+            workload: workload.clone(),
+        };
+        sections.push(limiter::run(&bench, &plan)?);
+    }
+    if args.runs(Scenario::Surge) {
+        let throttle = Throttle {
+            delay: Duration::from_millis(args.origin_delay_ms),
+            concurrency: args.origin_concurrency as usize,
+        };
+        let rate = args
+            .surge_rate
+            .unwrap_or((throttle.capacity() * UNLOADED_UTILISATION).round());
+        if !(rate > 0.0 && rate.is_finite() && args.surge_factor > 0.0) {
+            return Err("--surge-rate and --surge-factor must be positive".into());
+        }
+        let plan = surge::Plan {
+            throttle,
+            rate,
+            factor: args.surge_factor,
+            phase: Duration::from_secs(args.surge_seconds()),
+            principals: args.surge_principals as usize,
+            products: spec.products,
+            list_pages: spec.list_pages,
+            seed: args.seed,
+        };
+        sections.push(surge::run(&bench, &plan)?);
+    }
+    let versions = bench.versions().unwrap_or("no edge started").to_owned();
     drop(bench);
 
     let notes = vec![
@@ -108,8 +141,8 @@ fn bench(args: &Args) -> Result<Report, String> {
          SQLite; same run baseline."
             .to_owned(),
         format!(
-            "Machine: {} CPUs, {}/{}; bench built {}; {}. Load generator, origin and workerd \
-             share the machine, so compare the ratios, not the absolute figures.",
+            "Machine: {} CPUs, {}/{}; bench built {}; {versions}. Load generator, origin and \
+             workerd share the machine, so compare the ratios, not the absolute figures.",
             std::thread::available_parallelism().map_or(0, usize::from),
             std::env::consts::OS,
             std::env::consts::ARCH,
@@ -118,21 +151,9 @@ fn bench(args: &Args) -> Result<Report, String> {
             } else {
                 "release"
             },
-            edge.versions,
-        ),
-        format!(
-            "Reached origin: GETs counted by a TCP proxy between edge and origin. Offload = 1 - \
-             reached origin / requests. With empty caches at least the {distinct} distinct keys \
-             must reach the origin once."
         ),
     ];
-    Ok(Report {
-        workload,
-        baseline,
-        edges,
-        stampedes: edge.stampedes,
-        notes,
-    })
+    Ok(Report { sections, notes })
 }
 
 /// The repository root: this crate lives in `bench/`.

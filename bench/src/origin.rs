@@ -1,4 +1,5 @@
-//! The origin, in-process on a temp SQLite file, behind the counting proxy.
+//! The origin, in-process on a temp SQLite file, behind the counting proxy (and, for the surge,
+//! a throttled relay that makes it slow with a fixed capacity).
 //!
 //! Started exactly as the end-to-end harness does (`Application::build`, `run_until`), on a
 //! runtime of its own so the load generator's tasks never share its scheduler, as they would
@@ -12,6 +13,7 @@ use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
 
 use crate::proxy::CountingProxy;
+use crate::throttle::{Throttle, ThrottledProxy};
 
 pub struct Origin {
     /// The origin itself (the baseline's target).
@@ -57,6 +59,13 @@ impl Origin {
             rt: Some(rt),
             _db: db,
         })
+    }
+
+    /// Starts a relay that slows the origin to `throttle`, on the origin's runtime; returns it
+    /// and its address (an edge's `ORIGIN_URL`).
+    pub fn throttled(&self, throttle: Throttle) -> Result<(ThrottledProxy, SocketAddr), String> {
+        let rt = self.rt.as_ref().ok_or("the origin has stopped")?;
+        rt.block_on(ThrottledProxy::start(self.direct, throttle))
     }
 }
 

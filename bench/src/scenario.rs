@@ -1,46 +1,51 @@
-//! The phases of a bench run against one origin: the baseline, and edge runs (each on a fresh
-//! Miniflare) with optional stampedes. Every phase can be interrupted with Ctrl-C, which unwinds
-//! through the normal return path so the `Drop`s stop the edge and the origin.
+//! What every scenario shares: one origin (with its counting proxy) and the load generator's
+//! runtime for the whole bench, fresh edges started with the vars a scenario overrides, warm-up,
+//! and counting what reached the origin. Every phase can be interrupted with Ctrl-C, which
+//! unwinds through the normal return path so the `Drop`s stop the edges and the origin.
 
+pub mod cache;
+pub mod limiter;
+pub mod surge;
+
+use std::cell::OnceCell;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::runtime::Runtime;
 
 use crate::edge::Edge;
-use crate::load::{self, Shape};
+use crate::load::{self, Request, Shape};
 use crate::origin::Origin;
-use crate::report::Stampede;
-use crate::stats::Summary;
+use crate::stats::{Samples, Summary};
+use crate::throttle::{Throttle, ThrottledProxy};
 
-/// The product every stampede round asks for, each time with a fresh query (a fresh cache key).
-const STAMPEDE_PRODUCT: u32 = 777;
+/// `ADMISSION` without routes: nothing is limited or shed. The cache scenario runs with it, so
+/// only the cache tiers are measured (wrangler.toml's 20 requests per second per client on
+/// `/api/products` would answer most of a benchmark with `429`).
+pub const NO_ADMISSION: &str = r#"{"routes": []}"#;
+
+/// The request header carrying an API key, in every `ADMISSION` the bench sets
+/// (wrangler.toml's `api_key_header`).
+pub const API_KEY_HEADER: &str = "x-api-key";
 
 pub struct Bench {
     /// The load generator's runtime (the origin has its own).
     rt: Runtime,
     origin: Origin,
     root: PathBuf,
-    /// The measured sequence, and the untimed warm-up sequence.
-    paths: Arc<[String]>,
-    warm: Arc<[String]>,
+    /// The untimed warm-up sequence.
+    warm: Arc<[Request]>,
     concurrency: usize,
     verbose: bool,
-}
-
-/// What one edge run measured.
-pub struct EdgeRun {
-    pub summary: Summary,
-    pub stampedes: Vec<Stampede>,
-    /// Versions from Miniflare's READY line.
-    pub versions: String,
+    /// Versions from the first Miniflare READY line.
+    versions: OnceCell<String>,
 }
 
 impl Bench {
     pub fn start(
         root: PathBuf,
-        paths: Arc<[String]>,
-        warm: Arc<[String]>,
+        warm: Arc<[Request]>,
         concurrency: usize,
         verbose: bool,
     ) -> Result<Self, String> {
@@ -55,66 +60,70 @@ impl Bench {
             rt,
             origin,
             root,
-            paths,
             warm,
             concurrency,
             verbose,
+            versions: OnceCell::new(),
         })
     }
 
-    /// The sequence against the origin directly.
-    pub fn baseline(&self, name: &str) -> Result<Summary, String> {
-        let direct = format!("http://{}", self.origin.direct);
-        step(&format!("{name}: {direct}"));
-        self.rt.block_on(interruptible(async {
-            let client = load::client()?;
-            self.warm_up(&client, &direct).await;
-            Ok(load::run(&client, &direct, self.paths.clone(), self.shape(name)).await)
-        }))
+    /// The origin itself (the baseline's target).
+    pub fn direct_url(&self) -> String {
+        format!("http://{}", self.origin.direct)
     }
 
-    /// The sequence through a fresh edge (empty caches), then `stampede_rounds` stampedes of
-    /// `stampede` concurrent requests, each on a new cold key.
-    pub fn edge(
-        &self,
-        name: &str,
-        memory_bytes: Option<u64>,
-        stampede: usize,
-        stampede_rounds: usize,
-    ) -> Result<EdgeRun, String> {
-        let origin_url = format!("http://{}", self.origin.proxied);
-        let memory = memory_bytes.map_or(String::new(), |b| format!(", CACHE_MEMORY_BYTES={b}"));
+    /// The counting proxy in front of the origin (an edge's `ORIGIN_URL`).
+    pub fn proxied_url(&self) -> String {
+        format!("http://{}", self.origin.proxied)
+    }
+
+    /// A relay that slows the origin to `throttle`, and its address.
+    pub fn throttled(&self, throttle: Throttle) -> Result<(ThrottledProxy, SocketAddr), String> {
+        self.origin.throttled(throttle)
+    }
+
+    /// Versions of Miniflare, workerd and Node, once an edge has started.
+    pub fn versions(&self) -> Option<&str> {
+        self.versions.get().map(String::as_str)
+    }
+
+    /// A fresh edge (empty caches and Durable Objects) in front of `origin_url`, with `vars`
+    /// overriding wrangler.toml's.
+    pub fn start_edge(&self, origin_url: &str, vars: &[(&str, String)]) -> Result<Edge, String> {
+        let names: Vec<&str> = vars.iter().map(|(name, _)| *name).collect();
         step(&format!(
-            "starting a fresh edge (workerd via Miniflare), ORIGIN_URL={origin_url}{memory}"
-        ));
-        let edge = Edge::start(&self.root, &origin_url, memory_bytes, self.verbose)?;
-        step(&format!("{name}: {}", edge.url));
-        self.rt.block_on(interruptible(async {
-            let client = load::client()?;
-            self.warm_up(&client, &edge.url).await;
-            let run = load::run(&client, &edge.url, self.paths.clone(), self.shape(name));
-            let summary = self.counted(run).await;
-            let mut stampedes = Vec::new();
-            for round in 1..=stampede_rounds {
-                let path = format!("/api/products/{STAMPEDE_PRODUCT}?bench=stampede-{round}");
-                step(&format!(
-                    "stampede {round}/{stampede_rounds}: {stampede} concurrent GET {}{path}",
-                    edge.url
-                ));
-                let summary = self
-                    .counted(load::stampede(&client, &edge.url, &path, stampede))
-                    .await;
-                stampedes.push(Stampede { path, summary });
+            "starting a fresh edge (workerd via Miniflare), ORIGIN_URL={origin_url}, \
+             overriding {}",
+            if names.is_empty() {
+                "nothing".into()
+            } else {
+                names.join(", ")
             }
-            Ok(EdgeRun {
-                summary,
-                stampedes,
-                versions: edge.versions.clone(),
-            })
-        }))
+        ));
+        let edge = Edge::start(&self.root, origin_url, vars, self.verbose)?;
+        let _ = self.versions.set(edge.versions.clone());
+        Ok(edge)
     }
 
-    fn shape<'a>(&self, label: &'a str) -> Shape<'a> {
+    /// Runs `work` on the load generator's runtime unless Ctrl-C comes first. (The Node process
+    /// is in its own process group, so the terminal's Ctrl-C reaches it only through [`Edge`]'s
+    /// `Drop`.)
+    pub fn block_on<T>(&self, work: impl Future<Output = Result<T, String>>) -> Result<T, String> {
+        self.rt.block_on(async {
+            tokio::select! {
+                result = work => result,
+                _ = tokio::signal::ctrl_c() => Err("interrupted".into()),
+            }
+        })
+    }
+
+    /// Requests in flight in closed-loop runs.
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
+    }
+
+    /// A closed-loop run at the bench's concurrency, with progress lines.
+    pub fn shape<'a>(&self, label: &'a str) -> Shape<'a> {
         Shape {
             concurrency: self.concurrency,
             label,
@@ -125,22 +134,19 @@ impl Bench {
 
     /// Untimed requests with the cache bypassed: connections open, the wasm is instantiated
     /// and the origin's database pages are warm before the clock starts, and no cache fills.
-    async fn warm_up(&self, client: &reqwest::Client, base: &str) {
+    pub async fn warm_up(&self, client: &reqwest::Client, base: &str) {
         let shape = Shape {
             bypass: true,
             progress: false,
             ..self.shape("warm-up")
         };
-        let s = load::run(client, base, self.warm.clone(), shape).await;
-        if s.errors > 0 {
-            eprintln!("    warm-up: {} of {} failed", s.errors, s.requests);
-        }
+        load::closed_loop(client, base, self.warm.clone(), shape).await;
     }
 
-    /// Runs `work` and records how many GETs reached the origin meanwhile.
-    async fn counted(&self, work: impl Future<Output = Summary>) -> Summary {
+    /// Runs `work` and summarises it with how many GETs reached the origin meanwhile.
+    pub async fn counted(&self, work: impl Future<Output = Samples>) -> Summary {
         let before = self.origin.proxy.gets();
-        let mut summary = work.await;
+        let mut summary = work.await.summary();
         summary.origin_requests = Some(self.origin.proxy.gets() - before);
         summary
     }
@@ -149,13 +155,4 @@ impl Bench {
 /// A phase line on stderr.
 pub fn step(what: &str) {
     eprintln!("==> {what}");
-}
-
-/// Runs `work` unless Ctrl-C comes first. (The Node process is in its own process group, so
-/// the terminal's Ctrl-C reaches it only through [`Edge`]'s `Drop`.)
-async fn interruptible<T>(work: impl Future<Output = Result<T, String>>) -> Result<T, String> {
-    tokio::select! {
-        result = work => result,
-        _ = tokio::signal::ctrl_c() => Err("interrupted".into()),
-    }
 }

@@ -1,8 +1,11 @@
-//! Latency percentiles and the summary of one run.
+//! Per-request samples, counts by label, latency percentiles and the summary of a set of
+//! requests (a whole run, or the part of one a scenario picks: a phase, a route, a second).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::cache_status::Tally;
+use crate::answer::Answer;
+use crate::cache_status::Outcome;
 
 /// The nearest-rank percentile (`p` in `0..=100`) of ascending `sorted`; `None` when empty.
 ///
@@ -16,26 +19,103 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Option<Duration> {
     Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
-/// What one run measured.
+/// Counts by label (cache outcomes, answer kinds).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally(BTreeMap<String, u64>);
+
+impl Tally {
+    pub fn add(&mut self, label: &str) {
+        *self.0.entry(label.to_owned()).or_default() += 1;
+    }
+
+    pub fn get(&self, label: &str) -> u64 {
+        self.0.get(label).copied().unwrap_or(0)
+    }
+
+    pub fn labels(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// How one request went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sample {
+    /// To the last body byte (or to the failure). Open-loop runs count from the scheduled send
+    /// time, so a late sender adds to it instead of hiding queueing (coordinated omission).
+    pub latency: Duration,
+    pub answer: Answer,
+    pub cache: Outcome,
+}
+
+/// Every request of one run, in the order of its request sequence.
+#[derive(Debug, Clone, Default)]
+pub struct Samples {
+    pub samples: Vec<Sample>,
+    pub wall: Duration,
+}
+
+impl Samples {
+    /// The whole run.
+    pub fn summary(&self) -> Summary {
+        Summary::of(&self.samples, self.wall)
+    }
+}
+
+/// What a set of requests measured.
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
     pub requests: usize,
+    /// Requests not [`Answer::Served`].
     pub errors: usize,
     pub wall: Duration,
-    /// Latencies of the successful requests, ascending.
+    /// Latencies of the served requests, ascending.
     pub latencies: Vec<Duration>,
+    /// `Cache-Status` outcomes of the served requests.
     pub cache: Tally,
+    /// Every request by [`Answer::as_str`].
+    pub answers: Tally,
     /// Requests that reached the origin through the counting proxy (edge runs only).
     pub origin_requests: Option<u64>,
 }
 
 impl Summary {
+    /// Summarises `samples`, which took `wall`.
+    pub fn of<'a>(samples: impl IntoIterator<Item = &'a Sample>, wall: Duration) -> Self {
+        let mut s = Self {
+            wall,
+            ..Self::default()
+        };
+        for sample in samples {
+            s.requests += 1;
+            s.answers.add(sample.answer.as_str());
+            if sample.answer == Answer::Served {
+                s.latencies.push(sample.latency);
+                s.cache.add(&sample.cache.label());
+            } else {
+                s.errors += 1;
+            }
+        }
+        s.latencies.sort_unstable();
+        s
+    }
+
+    /// Requests per second over the wall time.
     pub fn throughput(&self) -> f64 {
         self.requests as f64 / self.wall.as_secs_f64().max(f64::EPSILON)
     }
 
+    /// Percentile `p` of the served requests' latencies.
     pub fn p(&self, p: f64) -> Option<Duration> {
         percentile(&self.latencies, p)
+    }
+
+    /// Requests that got `answer`.
+    pub fn count(&self, answer: Answer) -> u64 {
+        self.answers.get(answer.as_str())
     }
 
     /// `1 - origin requests / requests`: the share of requests the edge answered itself.
@@ -83,5 +163,28 @@ mod tests {
         };
         assert_eq!(s.offload(), Some(0.75));
         assert_eq!(Summary::default().offload(), None);
+    }
+
+    #[test]
+    fn only_served_requests_have_latencies_and_cache_outcomes() {
+        let sample = |ms: u64, answer| Sample {
+            latency: Duration::from_millis(ms),
+            answer,
+            cache: Outcome::Hit("memory".into()),
+        };
+        let samples = [
+            sample(30, Answer::Served),
+            sample(1, Answer::RateLimited),
+            sample(10, Answer::Served),
+            sample(2, Answer::Shed),
+            sample(1000, Answer::OriginError),
+        ];
+        let s = Summary::of(&samples, Duration::from_secs(1));
+        assert_eq!((s.requests, s.errors), (5, 3));
+        assert_eq!(s.latencies, ms(&[10, 30]));
+        assert_eq!(s.cache.get("hit memory"), 2);
+        assert_eq!(s.count(Answer::Shed), 1);
+        assert_eq!(s.count(Answer::CircuitOpen), 0);
+        assert_eq!(s.throughput(), 5.0);
     }
 }

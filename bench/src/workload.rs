@@ -1,4 +1,7 @@
-//! The request sequence: Zipf-distributed popularity over product pages and list pages.
+//! The request sequences: Zipf-distributed popularity over product pages and list pages, and
+//! Poisson arrival times for open-loop runs.
+
+use std::time::Duration;
 
 use crate::zipf::{SplitMix64, Zipf};
 
@@ -43,6 +46,22 @@ pub fn distinct(paths: &[String]) -> usize {
     sorted.len()
 }
 
+/// Send times of a Poisson process of `rate` per second from `from` until `until` (exponential
+/// gaps, so requests bunch as independent clients' do, rather than arriving evenly spaced).
+pub fn poisson(rng: &mut SplitMix64, rate: f64, from: Duration, until: Duration) -> Vec<Duration> {
+    assert!(rate > 0.0 && rate.is_finite(), "a positive rate");
+    let mut times = Vec::new();
+    let mut t = from.as_secs_f64();
+    loop {
+        // 1 - u is in (0, 1], so the logarithm is finite.
+        t += -(1.0 - rng.next_f64()).ln() / rate;
+        if t >= until.as_secs_f64() {
+            return times;
+        }
+        times.push(Duration::from_secs_f64(t));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +93,16 @@ mod tests {
         }
         assert!(a.iter().any(|p| p.contains("?page=")));
         assert!(distinct(&a) <= 105);
+    }
+
+    #[test]
+    fn poisson_arrivals_keep_their_rate_and_window() {
+        let mut rng = SplitMix64::new(3);
+        let (from, until) = (Duration::from_secs(10), Duration::from_secs(30));
+        let times = poisson(&mut rng, 500.0, from, until);
+        // 10,000 expected; the standard deviation is 100.
+        assert!((9_500..=10_500).contains(&times.len()), "{}", times.len());
+        assert!(times.windows(2).all(|w| w[0] <= w[1]));
+        assert!(times.iter().all(|t| (from..until).contains(t)));
     }
 }

@@ -48,6 +48,10 @@ pub struct EdgeConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IdempotencyConfig {
+    /// `false` turns the edge's records off: keys then go to the origin, whose own unique
+    /// (principal, key) rows still make writes safe ("origin-authoritative" mode, and the
+    /// benchmark's baseline for what the edge records cost).
+    pub enabled: bool,
     pub routes: Vec<IdempotencyRoute>,
     /// The defaults every route starts from.
     pub lease_ms: u64,
@@ -69,6 +73,7 @@ impl Default for IdempotencyConfig {
     fn default() -> Self {
         let policy = IdempotencyPolicy::default();
         Self {
+            enabled: true,
             routes: Vec::new(),
             lease_ms: policy.lease_ms,
             retention_ms: policy.retention_ms,
