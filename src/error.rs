@@ -160,10 +160,14 @@ impl EdgeError {
                 ),
                 vec![("retry-after", retry_after_secs(*retry_after_ms).to_string())],
             ),
+            // A 401 must carry a challenge (RFC 9110 §11.6.1); API keys have no registered scheme.
             Self::UnknownApiKey => (
                 Problem::new("unknown-api-key", 401, "Unknown API key")
                     .with_detail(self.to_string()),
-                vec![],
+                vec![(
+                    "www-authenticate",
+                    r#"ApiKey realm="breakwater""#.to_owned(),
+                )],
             ),
             Self::IdempotencyKeyMissing => (
                 Problem::new("idempotency-key-missing", 400, "Idempotency-Key required")

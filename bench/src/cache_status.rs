@@ -1,4 +1,4 @@
-//! Reading the edge's `Cache-Status` (RFC 9211) member and counting outcomes per tier.
+//! Reading the edge's `Cache-Status` (RFC 9211) member, and the report columns of its outcomes.
 //!
 //! Deliberately lenient (a strict RFC 8941 parser such as `sfv` would reject the whole header
 //! on one malformed member): the bench reports whatever the edge says, including tiers and

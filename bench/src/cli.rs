@@ -61,6 +61,11 @@ pub struct Args {
     #[arg(long, env = "BENCH_PRESSURE_MEMORY_BYTES", default_value_t = 256 * 1024)]
     pub pressure_memory_bytes: u64,
 
+    /// Limiter scenario: requests of the loaded pass, from the start of the Zipf sequence
+    /// [default: 8000, or 2000 with --quick; at most --requests].
+    #[arg(long, env = "BENCH_LIMITER_REQUESTS")]
+    pub limiter_requests: Option<usize>,
+
     /// Limiter scenario: API keys the requests take turns with (one RATE_LIMITER object each);
     /// 0 sends none, so every request is the bench's own address, one object.
     #[arg(long, env = "BENCH_LIMITER_PRINCIPALS", default_value_t = 8)]
@@ -87,7 +92,8 @@ pub struct Args {
     #[arg(long, env = "BENCH_SURGE_FACTOR", default_value_t = 3.0)]
     pub surge_factor: f64,
 
-    /// Surge: seconds of each phase (unloaded, surge, after) [default: 15, or 6 with --quick].
+    /// Surge: seconds of each phase (unloaded, surge, after; and the unloaded phase once more
+    /// straight to the slowed origin) [default: 12, or 6 with --quick].
     #[arg(long, env = "BENCH_SURGE_SECONDS",
           value_parser = clap::value_parser!(u64).range(1..=600))]
     pub surge_seconds: Option<u64>,
@@ -103,7 +109,7 @@ pub struct Args {
     pub warmup: Option<usize>,
 
     /// A short sanity run (2,000 requests per Zipf run, 6-second surge phases, unless other
-    /// flags say otherwise).
+    /// flags say otherwise; about a minute and a half in all).
     #[arg(long, env = "BENCH_QUICK")]
     pub quick: bool,
 
@@ -135,9 +141,15 @@ impl Args {
         self.warmup.unwrap_or(4 * usize::from(self.concurrency))
     }
 
+    pub fn limiter_requests(&self) -> usize {
+        self.limiter_requests
+            .unwrap_or(if self.quick { 2_000 } else { 8_000 })
+            .min(self.requests())
+    }
+
     pub fn surge_seconds(&self) -> u64 {
         self.surge_seconds
-            .unwrap_or(if self.quick { 6 } else { 15 })
+            .unwrap_or(if self.quick { 6 } else { 12 })
     }
 
     /// Whether `scenario` was asked for (`all` asks for every one).

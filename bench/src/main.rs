@@ -23,7 +23,7 @@ mod zipf;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 
@@ -74,23 +74,33 @@ fn bench(args: &Args) -> Result<Report, String> {
     .map(Request::get)
     .collect();
     let distinct = workload::distinct(&paths);
-    let workload = format!(
-        "Workload: Zipf s={} over {} keys ({} products, {} list pages), {} requests ({} distinct), \
-         {} in flight, seed {}; {} warm-up requests per target (cache bypassed).",
-        spec.s,
-        spec.products + spec.list_pages,
-        spec.products,
-        spec.list_pages,
-        spec.requests,
-        distinct,
-        args.concurrency,
-        spec.seed,
-        warm.len(),
-    );
+    let warm_len = warm.len();
+    let describe = |paths: &[String]| {
+        format!(
+            "Workload: Zipf s={} over {} keys ({} products, {} list pages), {} requests ({} \
+             distinct), {} in flight, seed {}; {} warm-up requests per target (cache bypassed).",
+            spec.s,
+            spec.products + spec.list_pages,
+            spec.products,
+            spec.list_pages,
+            paths.len(),
+            workload::distinct(paths),
+            args.concurrency,
+            spec.seed,
+            warm_len,
+        )
+    };
+    let workload = describe(&paths);
     step(&workload);
 
     let bench = Bench::start(root, warm, usize::from(args.concurrency), args.verbose)?;
     let mut sections = Vec::new();
+    let mut took = Vec::new();
+    let mut started = Instant::now();
+    let mut lap = |name: &str| {
+        took.push(format!("{name} {:.0} s", started.elapsed().as_secs_f64()));
+        started = Instant::now();
+    };
     if args.runs(Scenario::Cache) {
         let plan = cache::Plan {
             requests: paths.iter().map(Request::get).collect(),
@@ -101,14 +111,17 @@ fn bench(args: &Args) -> Result<Report, String> {
             pressure_memory_bytes: Some(args.pressure_memory_bytes).filter(|&b| b > 0),
         };
         sections.push(cache::run(&bench, &plan)?);
+        lap("cache");
     }
     if args.runs(Scenario::Limiter) {
+        let paths = &paths[..args.limiter_requests()];
         let plan = limiter::Plan {
-            paths: paths.clone(),
+            paths: paths.into(),
             principals: args.limiter_principals,
-            workload: workload.clone(),
+            workload: describe(paths),
         };
         sections.push(limiter::run(&bench, &plan)?);
+        lap("limiter");
     }
     if args.runs(Scenario::Surge) {
         let throttle = Throttle {
@@ -132,6 +145,7 @@ fn bench(args: &Args) -> Result<Report, String> {
             seed: args.seed,
         };
         sections.push(surge::run(&bench, &plan)?);
+        lap("surge");
     }
     let versions = bench.versions().unwrap_or("no edge started").to_owned();
     drop(bench);
@@ -142,7 +156,8 @@ fn bench(args: &Args) -> Result<Report, String> {
             .to_owned(),
         format!(
             "Machine: {} CPUs, {}/{}; bench built {}; {versions}. Load generator, origin and \
-             workerd share the machine, so compare the ratios, not the absolute figures.",
+             workerd share the machine, so compare the ratios, not the absolute figures. \
+             Scenario wall times: {}.",
             std::thread::available_parallelism().map_or(0, usize::from),
             std::env::consts::OS,
             std::env::consts::ARCH,
@@ -151,6 +166,7 @@ fn bench(args: &Args) -> Result<Report, String> {
             } else {
                 "release"
             },
+            took.join(", "),
         ),
     ];
     Ok(Report { sections, notes })
