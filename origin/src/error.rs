@@ -230,6 +230,18 @@ pub fn write_problem(response: &mut Response, problem: Problem) {
     response.extensions_mut().insert(problem);
 }
 
+/// An `{id}` path segment: a positive integer, so a query only ever runs for a value that could
+/// exist.
+pub fn positive_id(raw: &str) -> Result<i64, ApiError> {
+    match raw.parse::<i64>() {
+        Ok(id) if id > 0 => Ok(id),
+        _ => Err(ApiError::InvalidPath {
+            parameter: "id",
+            reason: "must be a positive integer".to_owned(),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

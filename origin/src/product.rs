@@ -26,13 +26,7 @@ pub struct ProductId(i64);
 impl ProductId {
     /// Parses the `{id}` path segment.
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
-        match raw.parse::<i64>() {
-            Ok(id) if id > 0 => Ok(Self(id)),
-            _ => Err(ApiError::InvalidPath {
-                parameter: "id",
-                reason: "must be a positive integer".to_owned(),
-            }),
-        }
+        crate::error::positive_id(raw).map(Self)
     }
 
     pub fn get(self) -> i64 {
