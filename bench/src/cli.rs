@@ -77,8 +77,8 @@ pub struct Args {
     pub origin_delay_ms: u64,
 
     /// Surge: requests the slowed origin serves at once (the rest queue). Small by default: on
-    /// a 2-CPU machine the edge (a limiter call per request) saturates near 150 requests/s, and
-    /// the origin, not the edge, is to be the bottleneck.
+    /// a 2-CPU machine the edge itself (uncached, a limiter call per request) falls behind well
+    /// before 600 requests/s, and the surge is to overload the origin, not the edge.
     #[arg(long, env = "BENCH_ORIGIN_CONCURRENCY", default_value_t = 2,
           value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub origin_concurrency: u64,
