@@ -2,8 +2,8 @@
 #   make dev   start the origin (SQLite) and the edge (wrangler dev), wired together
 #   make test  every gate and every test, as CI runs them
 # Both install what is missing first (make setup) and reinstall nothing on a second run.
-# Also: make bench, the cache tiering benchmark (origin baseline vs edge under workerd via
-# Miniflare, printed as a table); pass flags with BENCH_ARGS=--quick (BENCH_ARGS=--help lists them).
+# Also: make bench, the edge benchmark (scenarios against a same-run baseline, the edge under
+# workerd via Miniflare); pass flags with BENCH_ARGS=--quick (BENCH_ARGS=--help lists them).
 .PHONY: dev test setup build bench clean
 
 dev: setup
