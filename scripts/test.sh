@@ -1,6 +1,7 @@
 #!/bin/sh
 # `make test`: the gates, then every test: unit and property (native), wasm (wasm-bindgen-test
-# under Node), origin API, end to end (origin + wrangler dev), and a deploy dry run.
+# under Node), origin API (on SQLite and on PostgreSQL with a streaming replica), end to end
+# (origin + wrangler dev), and a deploy dry run.
 set -eu
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -21,6 +22,14 @@ sh scripts/build-edge.sh
 wasm=build/index_bg.wasm
 [ -f "$wasm" ] || die "$wasm was not produced"
 note "wasm: $(wc -c < "$wasm") bytes raw, $(gzip -9c "$wasm" | wc -c) bytes gzipped"
+
+# PostgreSQL for the origin's API tests: installed if missing, a primary and a streaming replica
+# on loopback started (or reused), replication checked. Here a missing Postgres fails those
+# tests instead of skipping them.
+sh scripts/postgres.sh
+postgres_env=$(sh scripts/postgres.sh env)
+eval "$postgres_env"
+export BREAKWATER_REQUIRE_POSTGRES=1
 
 step "tests: unit, property, origin API and end to end (native)"
 cargo test --workspace

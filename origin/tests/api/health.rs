@@ -1,10 +1,10 @@
 //! `/health` and `/ready`.
 
-use crate::helpers::{assert_problem, spawn_app};
+use crate::helpers::{Backend, assert_problem, on_each_backend, spawn_app};
 
-#[tokio::test]
-async fn health_answers_even_when_the_database_is_gone() {
-    let app = spawn_app().await;
+on_each_backend!(health_answers_even_when_the_database_is_gone);
+async fn health_answers_even_when_the_database_is_gone(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.db.close().await;
 
     let health = app.get("/health").await;
@@ -20,9 +20,9 @@ async fn health_answers_even_when_the_database_is_gone() {
     );
 }
 
-#[tokio::test]
-async fn ready_answers_when_the_database_does() {
-    let app = spawn_app().await;
+on_each_backend!(ready_answers_when_the_database_does);
+async fn ready_answers_when_the_database_does(backend: Backend) {
+    let app = spawn_app(backend).await;
     let response = app.get("/ready").await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["cache-control"], "no-store");

@@ -1,10 +1,14 @@
 //! Starting a real origin for a test: the same `Application::build` as `main`, on a free port,
-//! over its own temporary SQLite file.
+//! over a fresh database of its own, on either backend (see [`on_each_backend!`]).
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::io::Write as _;
+use std::sync::Once;
+use std::time::Duration;
 
 use breakwater_origin::{Application, Db, Settings};
+use reqwest::Url;
+use sqlx::{Connection, PgConnection};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -12,46 +16,237 @@ use tokio::task::JoinHandle;
 /// The admin token every test origin is started with, unless a test asks for none.
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
+/// The Postgres primary's maintenance database URL (`scripts/postgres.sh env` prints it): tests
+/// create their databases through it.
+const POSTGRES_URL: &str = "BREAKWATER_TEST_POSTGRES_URL";
+/// The streaming replica of that primary, same credentials.
+const POSTGRES_REPLICA_URL: &str = "BREAKWATER_TEST_POSTGRES_REPLICA_URL";
+/// `1` turns a missing Postgres from a skip into a failure (`make test` and so CI set it).
+const REQUIRE_POSTGRES: &str = "BREAKWATER_REQUIRE_POSTGRES";
+
+/// Declares each named `async fn NAME(backend: Backend)` as two tests, `NAME::sqlite` and
+/// `NAME::postgres`, so every test body is written once and runs on both databases. The Postgres
+/// run is skipped, saying so on stderr, when no Postgres is configured (see [`postgres_ready`]).
+macro_rules! on_each_backend {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                if $crate::helpers::postgres_ready() {
+                    super::$name($crate::helpers::Backend::Postgres).await;
+                }
+            }
+        }
+    )+};
+}
+pub(crate) use on_each_backend;
+
+/// Runs `$body` with `$pool` bound to whichever pool `$db` (a [`Db`]) holds, so a test's own
+/// SQL is written once for both backends (the origin's `on_pool!` is private to it).
+macro_rules! on_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            breakwater_origin::Db::Sqlite($pool) => $body,
+            breakwater_origin::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// Which database a test origin runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A file in a new temporary directory.
+    Sqlite,
+    /// A new database on the primary at `BREAKWATER_TEST_POSTGRES_URL`.
+    Postgres,
+}
+
+/// Whether a test that needs Postgres can run: `BREAKWATER_TEST_POSTGRES_URL` is set.
+/// If not, the test is skipped (it passes without running) and says so on stderr, past the test
+/// harness's output capture; with `BREAKWATER_REQUIRE_POSTGRES=1` it fails instead.
+pub fn postgres_ready() -> bool {
+    if std::env::var_os(POSTGRES_URL).is_some() {
+        return true;
+    }
+    assert!(
+        std::env::var(REQUIRE_POSTGRES).as_deref() != Ok("1"),
+        "{REQUIRE_POSTGRES}=1 but {POSTGRES_URL} is not set; start PostgreSQL with \
+         `sh scripts/postgres.sh` and run `eval \"$(sh scripts/postgres.sh env)\"`"
+    );
+    static EXPLAINED: Once = Once::new();
+    let mut stderr = io::stderr().lock();
+    EXPLAINED.call_once(|| {
+        let _ = writeln!(
+            stderr,
+            "\nwarning: {POSTGRES_URL} is not set, so the Postgres variants of the API tests are \
+             SKIPPED (reported as passing without running). Start PostgreSQL with \
+             `sh scripts/postgres.sh`, then `eval \"$(sh scripts/postgres.sh env)\"`; set \
+             {REQUIRE_POSTGRES}=1 to make a missing Postgres fail the tests instead."
+        );
+    });
+    // The test harness names each test's thread after the test.
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    let _ = writeln!(stderr, "SKIPPED (no Postgres): {test}");
+    false
+}
+
+/// A fresh, migrated-on-first-start database for one test: a SQLite file in a temporary
+/// directory, or a database of its own on the Postgres primary (dropped when this is).
+pub struct TestDatabase {
+    /// What the origin connects to.
+    pub url: String,
+    place: Place,
+}
+
+enum Place {
+    /// The directory is deleted when this is dropped.
+    Sqlite { _dir: TempDir },
+    Postgres {
+        maintenance_url: String,
+        name: String,
+    },
+}
+
+impl TestDatabase {
+    pub async fn create(backend: Backend) -> TestDatabase {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let url = format!("sqlite://{}", dir.path().join("origin.sqlite").display());
+                TestDatabase {
+                    url,
+                    place: Place::Sqlite { _dir: dir },
+                }
+            }
+            Backend::Postgres => {
+                let maintenance_url = env_url(POSTGRES_URL);
+                let mut random = [0u8; 8];
+                getrandom::fill(&mut random).expect("random bytes");
+                let name = format!("test_{}", hex(&random));
+                let mut connection = PgConnection::connect(&maintenance_url)
+                    .await
+                    .unwrap_or_else(|e| {
+                        panic!("cannot reach {POSTGRES_URL} ({e}); is scripts/postgres.sh running?")
+                    });
+                sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut connection)
+                    .await
+                    .expect("CREATE DATABASE on the primary");
+                connection.close().await.ok();
+                TestDatabase {
+                    url: with_database(&maintenance_url, &name),
+                    place: Place::Postgres {
+                        maintenance_url,
+                        name,
+                    },
+                }
+            }
+        }
+    }
+
+    /// This database on the streaming replica (Postgres only): the same name at
+    /// `BREAKWATER_TEST_POSTGRES_REPLICA_URL`. It exists there once the replica has replayed
+    /// the `CREATE DATABASE`.
+    pub fn replica_url(&self) -> String {
+        match &self.place {
+            Place::Postgres { name, .. } => with_database(&env_url(POSTGRES_REPLICA_URL), name),
+            Place::Sqlite { .. } => panic!("a SQLite database has no replica"),
+        }
+    }
+}
+
+/// Drops the Postgres database, closing whatever connections to it remain (the origin's pool
+/// may still hold some). `Drop` cannot await, so this runs on a short-lived runtime of its own
+/// on another thread; a failure only leaves a stray `test_*` database behind, so it is
+/// reported, not raised (raising while a failed test unwinds would abort the run).
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Place::Postgres {
+            maintenance_url,
+            name,
+        } = &self.place
+        else {
+            return;
+        };
+        let (url, sql) = (
+            maintenance_url.clone(),
+            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        );
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let mut connection = PgConnection::connect(&url).await?;
+                sqlx::raw_sql(&sql).execute(&mut connection).await?;
+                connection.close().await
+            })?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            let _ = writeln!(io::stderr(), "warning: could not drop test database {name}");
+        }
+    }
+}
+
+fn env_url(variable: &str) -> String {
+    std::env::var(variable).unwrap_or_else(|_| panic!("{variable} is not set"))
+}
+
+/// `url` with its path (the database name) replaced by `database`.
+fn with_database(url: &str, database: &str) -> String {
+    let mut url = Url::parse(url).unwrap_or_else(|e| panic!("a Postgres URL: {e}"));
+    url.set_path(database);
+    url.into()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// A running origin and what a test needs to talk to it and stop it.
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     /// The origin's own pool, to look underneath the API or to break the database.
     pub db: Db,
-    /// The directory holding the database file; kept alive as long as the app.
-    pub dir: Option<TempDir>,
-    pub database_file: PathBuf,
+    /// What the origin connected to; unique per database.
+    pub database_url: String,
     shutdown: Option<oneshot::Sender<()>>,
     server: JoinHandle<io::Result<()>>,
+    /// The database, when the app owns it; last, so that it goes after the server is told to stop.
+    database: Option<TestDatabase>,
 }
 
-/// An origin over a fresh database in a new temporary directory, admin writes enabled with
-/// [`ADMIN_TOKEN`].
-pub async fn spawn_app() -> TestApp {
-    spawn_app_with_admin_token(Some(ADMIN_TOKEN)).await
+/// An origin over a fresh database on `backend`, admin writes enabled with [`ADMIN_TOKEN`].
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with_admin_token(backend, Some(ADMIN_TOKEN)).await
 }
 
 /// Like [`spawn_app`], with this admin token (`None`: admin writes disabled).
-pub async fn spawn_app_with_admin_token(admin_token: Option<&str>) -> TestApp {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let mut app = start(dir.path(), admin_token).await;
-    app.dir = Some(dir);
+pub async fn spawn_app_with_admin_token(backend: Backend, admin_token: Option<&str>) -> TestApp {
+    let database = TestDatabase::create(backend).await;
+    let mut app = start(&database, admin_token).await;
+    app.database = Some(database);
     app
 }
 
-/// An origin over `dir/origin.sqlite`, which may already exist (to test restarts).
-pub async fn spawn_app_in(dir: &Path) -> TestApp {
-    start(dir, Some(ADMIN_TOKEN)).await
+/// An origin over `database`, which may already hold data (to test restarts).
+pub async fn spawn_app_on(database: &TestDatabase) -> TestApp {
+    start(database, Some(ADMIN_TOKEN)).await
 }
 
-async fn start(dir: &Path, admin_token: Option<&str>) -> TestApp {
-    let database_file = dir.join("origin.sqlite");
+async fn start(database: &TestDatabase, admin_token: Option<&str>) -> TestApp {
     let settings = Settings {
         admin_token: admin_token.map(str::to_owned),
-        ..Settings::new(
-            "127.0.0.1:0".parse().unwrap(),
-            format!("sqlite://{}", database_file.display()),
-        )
+        ..Settings::new("127.0.0.1:0".parse().unwrap(), database.url.clone())
     };
     let app = Application::build(settings).await.expect("origin builds");
     let address = format!("http://{}", app.local_addr());
@@ -65,10 +260,10 @@ async fn start(dir: &Path, admin_token: Option<&str>) -> TestApp {
         address,
         client: reqwest::Client::new(),
         db,
-        dir: None,
-        database_file,
+        database_url: database.url.clone(),
         shutdown: Some(trigger),
         server,
+        database: None,
     }
 }
 
@@ -104,12 +299,45 @@ impl TestApp {
         response.json().await.expect("a JSON body")
     }
 
+    /// Runs `sql` (one or more statements, no results) on the origin's own pool.
+    pub async fn execute(&self, sql: &str) {
+        on_pool!(&self.db, pool => sqlx::raw_sql(sql).execute(pool).await.map(drop))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// The database this app owns (see [`spawn_app`]).
+    pub fn database(&self) -> &TestDatabase {
+        self.database
+            .as_ref()
+            .expect("an app from spawn_app owns its database")
+    }
+
     /// Triggers graceful shutdown and returns what `run_until` returned.
     pub async fn stop(mut self) -> io::Result<()> {
         if let Some(trigger) = self.shutdown.take() {
             let _ = trigger.send(());
         }
         (&mut self.server).await.expect("server task did not panic")
+    }
+}
+
+/// Polls `probe` until it yields a value, for at most `deadline`: for state that arrives
+/// asynchronously (a replica replaying the primary's WAL), never a fixed sleep.
+pub async fn eventually<T, F, Fut>(what: &str, deadline: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let give_up = tokio::time::Instant::now() + deadline;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "{what}: not within {deadline:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

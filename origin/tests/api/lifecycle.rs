@@ -1,6 +1,6 @@
 //! Start-up, restart and shutdown: seeding is deterministic and happens once; shutdown drains.
 
-use crate::helpers::{spawn_app, spawn_app_in};
+use crate::helpers::{Backend, TestDatabase, on_each_backend, spawn_app, spawn_app_on};
 
 async fn whole_catalogue(app: &crate::helpers::TestApp) -> Vec<serde_json::Value> {
     let mut all = Vec::new();
@@ -17,35 +17,27 @@ async fn whole_catalogue(app: &crate::helpers::TestApp) -> Vec<serde_json::Value
     all
 }
 
-#[tokio::test]
-async fn two_fresh_databases_hold_identical_catalogues() {
-    let (a, b) = tokio::join!(spawn_app(), spawn_app());
-    assert_ne!(a.database_file, b.database_file);
+on_each_backend!(two_fresh_databases_hold_identical_catalogues);
+async fn two_fresh_databases_hold_identical_catalogues(backend: Backend) {
+    let (a, b) = tokio::join!(spawn_app(backend), spawn_app(backend));
+    assert_ne!(a.database_url, b.database_url);
     let (first, second) = tokio::join!(whole_catalogue(&a), whole_catalogue(&b));
     assert!(first.len() >= 10_000);
     assert_eq!(first, second);
 }
 
-#[tokio::test]
-async fn a_restart_on_an_existing_database_does_not_reseed() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = spawn_app_in(dir.path()).await;
+on_each_backend!(a_restart_on_an_existing_database_does_not_reseed);
+async fn a_restart_on_an_existing_database_does_not_reseed(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let app = spawn_app_on(&database).await;
     let before = app.get_json("/api/products").await["total"]
         .as_i64()
         .unwrap();
     // A change the seeder would undo if it ran again on a non-empty catalogue.
-    match &app.db {
-        breakwater_origin::Db::Sqlite(pool) => {
-            sqlx::query("DELETE FROM products WHERE id = 5")
-                .execute(pool)
-                .await
-                .unwrap();
-        }
-        other => panic!("tests run on SQLite, got {other:?}"),
-    }
+    app.execute("DELETE FROM products WHERE id = 5").await;
     app.stop().await.unwrap();
 
-    let restarted = spawn_app_in(dir.path()).await;
+    let restarted = spawn_app_on(&database).await;
     let after = restarted.get_json("/api/products").await["total"]
         .as_i64()
         .unwrap();
@@ -54,9 +46,9 @@ async fn a_restart_on_an_existing_database_does_not_reseed() {
     assert_eq!(restarted.get("/api/products/6").await.status(), 200);
 }
 
-#[tokio::test]
-async fn run_until_returns_ok_once_shutdown_is_triggered_and_stops_accepting() {
-    let app = spawn_app().await;
+on_each_backend!(run_until_returns_ok_once_shutdown_is_triggered_and_stops_accepting);
+async fn run_until_returns_ok_once_shutdown_is_triggered_and_stops_accepting(backend: Backend) {
+    let app = spawn_app(backend).await;
     assert_eq!(app.get("/health").await.status(), 200);
     let address = app.address.clone();
 

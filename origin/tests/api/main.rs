@@ -7,3 +7,4 @@ mod orders;
 mod product_updates;
 mod products;
 mod protocol;
+mod replication;

@@ -3,14 +3,12 @@
 
 use std::sync::Arc;
 
-use breakwater_origin::Db;
 use reqwest::header::HeaderValue;
 use serde_json::Value;
-use sqlx::SqlitePool;
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 
-use crate::helpers::{TestApp, assert_problem, spawn_app};
+use crate::helpers::{Backend, TestApp, assert_problem, on_each_backend, on_pool, spawn_app};
 
 const ORDERS: &str = "/api/orders";
 const ALICE: &str = "ip:203.0.113.7";
@@ -54,13 +52,6 @@ async fn send(request: reqwest::RequestBuilder) -> reqwest::Response {
     request.send().await.expect("request reaches the origin")
 }
 
-fn pool(app: &TestApp) -> &SqlitePool {
-    match &app.db {
-        Db::Sqlite(pool) => pool,
-        other => panic!("tests run on SQLite, got {other:?}"),
-    }
-}
-
 /// Rows in (orders, order_items, outbox, idempotency_responses).
 async fn counts(app: &TestApp) -> [i64; 4] {
     let mut counts = [0; 4];
@@ -69,10 +60,8 @@ async fn counts(app: &TestApp) -> [i64; 4] {
             .iter_mut()
             .zip(["orders", "order_items", "outbox", "idempotency_responses"])
     {
-        *count = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
-            .fetch_one(pool(app))
-            .await
-            .unwrap();
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        *count = on_pool!(&app.db, pool => sqlx::query_scalar(&sql).fetch_one(pool).await).unwrap();
     }
     counts
 }
@@ -105,9 +94,9 @@ fn problem_type(kind: &str) -> String {
     format!("https://breakwater.dev/problems/{kind}")
 }
 
-#[tokio::test]
-async fn an_order_is_created_with_its_items_outbox_rows_and_stored_answer() {
-    let app = spawn_app().await;
+on_each_backend!(an_order_is_created_with_its_items_outbox_rows_and_stored_answer);
+async fn an_order_is_created_with_its_items_outbox_rows_and_stored_answer(backend: Backend) {
+    let app = spawn_app(backend).await;
     let (p3, p8) = (price_of(&app, 3).await, price_of(&app, 8).await);
 
     let response = send(order(&app, Some(ALICE), Some(KEY), BODY)).await;
@@ -130,18 +119,23 @@ async fn an_order_is_created_with_its_items_outbox_rows_and_stored_answer() {
     assert_eq!(order["items"][1]["product_id"], 8);
 
     assert_eq!(counts(&app).await, [1, 2, 3, 1]);
-    let created_at: i64 = sqlx::query_scalar("SELECT created_at FROM orders WHERE id = $1")
-        .bind(id)
-        .fetch_one(pool(&app))
-        .await
-        .unwrap();
+    let created_at: i64 = on_pool!(&app.db, pool => {
+        sqlx::query_scalar("SELECT created_at FROM orders WHERE id = $1")
+            .bind(id)
+            .fetch_one(pool)
+            .await
+    })
+    .unwrap();
     type OutboxRow = (String, i64, i64, i64, i64, Option<i64>, Option<i64>, String);
-    let outbox: Vec<OutboxRow> = sqlx::query_as(
-        "SELECT topic, order_id, attempts, created_at, available_at, claimed_at, delivered_at, \
-         payload FROM outbox ORDER BY topic",
-    )
-    .fetch_all(pool(&app))
-    .await
+    // The payload is JSONB on Postgres and TEXT on SQLite; as text on both.
+    let outbox: Vec<OutboxRow> = on_pool!(&app.db, pool => {
+        sqlx::query_as(
+            "SELECT topic, order_id, attempts, created_at, available_at, claimed_at, \
+             delivered_at, CAST(payload AS TEXT) FROM outbox ORDER BY topic",
+        )
+        .fetch_all(pool)
+        .await
+    })
     .unwrap();
     let topics: Vec<_> = outbox.iter().map(|row| row.0.as_str()).collect();
     assert_eq!(topics, ["analytics", "confirmation", "inventory"]);
@@ -156,17 +150,18 @@ async fn an_order_is_created_with_its_items_outbox_rows_and_stored_answer() {
         assert_eq!(payload["order_id"], id, "{topic}");
     }
 
-    let (status, stored): (i64, Vec<u8>) =
+    let (status, stored): (i64, Vec<u8>) = on_pool!(&app.db, pool => {
         sqlx::query_as("SELECT status, body FROM idempotency_responses")
-            .fetch_one(pool(&app))
+            .fetch_one(pool)
             .await
-            .unwrap();
+    })
+    .unwrap();
     assert_eq!((status, stored), (201, bytes));
 }
 
-#[tokio::test]
-async fn an_order_is_shown_to_its_principal_only() {
-    let app = spawn_app().await;
+on_each_backend!(an_order_is_shown_to_its_principal_only);
+async fn an_order_is_shown_to_its_principal_only(backend: Backend) {
+    let app = spawn_app(backend).await;
     let (_, location, _, posted) =
         parts(send(order(&app, Some(ALICE), Some(KEY), BODY)).await).await;
     let location = location.unwrap();
@@ -204,9 +199,9 @@ async fn an_order_is_shown_to_its_principal_only() {
     assert_problem(malformed, 400).await;
 }
 
-#[tokio::test]
-async fn a_missing_principal_is_401_before_anything_else_is_looked_at() {
-    let app = spawn_app().await;
+on_each_backend!(a_missing_principal_is_401_before_anything_else_is_looked_at);
+async fn a_missing_principal_is_401_before_anything_else_is_looked_at(backend: Backend) {
+    let app = spawn_app(backend).await;
     let cases = [
         order(&app, None, Some(KEY), BODY),
         order(&app, None, None, "{"),
@@ -227,9 +222,9 @@ async fn a_missing_principal_is_401_before_anything_else_is_looked_at() {
     assert_eq!(counts(&app).await, [0; 4]);
 }
 
-#[tokio::test]
-async fn a_missing_or_invalid_key_is_400_and_writes_nothing() {
-    let app = spawn_app().await;
+on_each_backend!(a_missing_or_invalid_key_is_400_and_writes_nothing);
+async fn a_missing_or_invalid_key_is_400_and_writes_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
     let problem = assert_problem(send(order(&app, Some(ALICE), None, BODY)).await, 400).await;
     assert_eq!(problem["type"], problem_type("idempotency-key-missing"));
 
@@ -272,9 +267,9 @@ async fn a_missing_or_invalid_key_is_400_and_writes_nothing() {
     }
 }
 
-#[tokio::test]
-async fn body_errors_are_refused_before_anything_is_written_and_are_not_stored() {
-    let app = spawn_app().await;
+on_each_backend!(body_errors_are_refused_before_anything_is_written_and_are_not_stored);
+async fn body_errors_are_refused_before_anything_is_written_and_are_not_stored(backend: Backend) {
+    let app = spawn_app(backend).await;
     let wrong_type = app
         .client
         .post(format!("{}{ORDERS}", app.address))
@@ -314,9 +309,9 @@ async fn body_errors_are_refused_before_anything_is_written_and_are_not_stored()
     assert!(!fixed.headers().contains_key(REPLAYED));
 }
 
-#[tokio::test]
-async fn a_retry_replays_the_stored_answer_byte_for_byte() {
-    let app = spawn_app().await;
+on_each_backend!(a_retry_replays_the_stored_answer_byte_for_byte);
+async fn a_retry_replays_the_stored_answer_byte_for_byte(backend: Backend) {
+    let app = spawn_app(backend).await;
     let first = parts(send(order(&app, Some(ALICE), Some(KEY), BODY)).await).await;
     assert_eq!((first.0, first.2.as_deref()), (201, None));
 
@@ -341,9 +336,9 @@ async fn a_retry_replays_the_stored_answer_byte_for_byte() {
     assert_eq!(counts(&app).await, [1, 2, 3, 1]);
 }
 
-#[tokio::test]
-async fn the_same_key_for_a_different_request_is_422_and_shows_nothing_stored() {
-    let app = spawn_app().await;
+on_each_backend!(the_same_key_for_a_different_request_is_422_and_shows_nothing_stored);
+async fn the_same_key_for_a_different_request_is_422_and_shows_nothing_stored(backend: Backend) {
+    let app = spawn_app(backend).await;
     let first = parts(send(order(&app, Some(ALICE), Some(KEY), BODY)).await).await;
     assert_eq!(first.0, 201);
 
@@ -370,9 +365,9 @@ async fn the_same_key_for_a_different_request_is_422_and_shows_nothing_stored() 
     );
 }
 
-#[tokio::test]
-async fn another_principal_with_the_same_key_gets_its_own_order() {
-    let app = spawn_app().await;
+on_each_backend!(another_principal_with_the_same_key_gets_its_own_order);
+async fn another_principal_with_the_same_key_gets_its_own_order(backend: Backend) {
+    let app = spawn_app(backend).await;
     let alice = parts(send(order(&app, Some(ALICE), Some(KEY), BODY)).await).await;
     let bob = parts(send(order(&app, Some(BOB), Some(KEY), BODY)).await).await;
     assert_eq!((alice.0, bob.0), (201, 201));
@@ -386,10 +381,12 @@ async fn another_principal_with_the_same_key_gets_its_own_order() {
     assert_problem(peek, 404).await;
 }
 
-#[tokio::test]
-async fn twenty_concurrent_identical_requests_make_one_order_and_twenty_equal_answers() {
+on_each_backend!(twenty_concurrent_identical_requests_make_one_order_and_twenty_equal_answers);
+async fn twenty_concurrent_identical_requests_make_one_order_and_twenty_equal_answers(
+    backend: Backend,
+) {
     const N: usize = 20;
-    let app = spawn_app().await;
+    let app = spawn_app(backend).await;
     let barrier = Arc::new(Barrier::new(N));
     let mut requests = JoinSet::new();
     for _ in 0..N {
@@ -420,9 +417,9 @@ async fn twenty_concurrent_identical_requests_make_one_order_and_twenty_equal_an
     assert_eq!(counts(&app).await, [1, 2, 3, 1]);
 }
 
-#[tokio::test]
-async fn an_unknown_product_mid_list_leaves_nothing_behind() {
-    let app = spawn_app().await;
+on_each_backend!(an_unknown_product_mid_list_leaves_nothing_behind);
+async fn an_unknown_product_mid_list_leaves_nothing_behind(backend: Backend) {
+    let app = spawn_app(backend).await;
     let body = r#"{"items":[{"product_id":3,"quantity":1},{"product_id":999999,"quantity":1},{"product_id":8,"quantity":1}]}"#;
     let problem = assert_problem(send(order(&app, Some(ALICE), Some(KEY), body)).await, 422).await;
     let detail = problem["detail"].as_str().unwrap();
@@ -438,26 +435,33 @@ async fn an_unknown_product_mid_list_leaves_nothing_behind() {
     assert_eq!(counts(&app).await, [1, 3, 3, 1]);
 }
 
-#[tokio::test]
-async fn a_transaction_failing_at_its_last_write_leaves_nothing_behind() {
-    let app = spawn_app().await;
+on_each_backend!(a_transaction_failing_at_its_last_write_leaves_nothing_behind);
+async fn a_transaction_failing_at_its_last_write_leaves_nothing_behind(backend: Backend) {
+    let app = spawn_app(backend).await;
     // The stored answer is written last, after the order, its items and its outbox rows.
-    sqlx::query(
-        "CREATE TRIGGER fail_last_write BEFORE INSERT ON idempotency_responses \
-         BEGIN SELECT RAISE(ABORT, 'injected fault'); END",
-    )
-    .execute(pool(&app))
-    .await
-    .unwrap();
+    app.execute(match backend {
+        Backend::Sqlite => {
+            "CREATE TRIGGER fail_last_write BEFORE INSERT ON idempotency_responses \
+             BEGIN SELECT RAISE(ABORT, 'injected fault'); END"
+        }
+        Backend::Postgres => {
+            "CREATE FUNCTION fail_last_write() RETURNS trigger LANGUAGE plpgsql \
+             AS $$ BEGIN RAISE EXCEPTION 'injected fault'; END $$; \
+             CREATE TRIGGER fail_last_write BEFORE INSERT ON idempotency_responses \
+             FOR EACH ROW EXECUTE FUNCTION fail_last_write()"
+        }
+    })
+    .await;
     let response = send(order(&app, Some(ALICE), Some(KEY), BODY)).await;
     let problem = assert_problem(response, 503).await;
     assert_eq!(problem["type"], problem_type("database-unavailable"));
     assert_eq!(counts(&app).await, [0; 4]);
 
-    sqlx::query("DROP TRIGGER fail_last_write")
-        .execute(pool(&app))
-        .await
-        .unwrap();
+    app.execute(match backend {
+        Backend::Sqlite => "DROP TRIGGER fail_last_write",
+        Backend::Postgres => "DROP TRIGGER fail_last_write ON idempotency_responses",
+    })
+    .await;
     let retry = send(order(&app, Some(ALICE), Some(KEY), BODY)).await;
     assert_eq!(retry.status(), 201);
     assert!(

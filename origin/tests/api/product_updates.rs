@@ -4,7 +4,10 @@
 use breakwater_origin::product::{self, Product, ProductId};
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_TOKEN, TestApp, assert_problem, spawn_app, spawn_app_with_admin_token};
+use crate::helpers::{
+    ADMIN_TOKEN, Backend, TestApp, assert_problem, on_each_backend, spawn_app,
+    spawn_app_with_admin_token,
+};
 use crate::products::etag_of;
 
 /// The product at `path` and its ETag, read through the API.
@@ -15,9 +18,9 @@ async fn current(app: &TestApp, path: &str) -> (Value, String) {
     (response.json().await.unwrap(), etag)
 }
 
-#[tokio::test]
-async fn an_update_changes_the_product_and_every_etag_that_shows_it() {
-    let app = spawn_app().await;
+on_each_backend!(an_update_changes_the_product_and_every_etag_that_shows_it);
+async fn an_update_changes_the_product_and_every_etag_that_shows_it(backend: Backend) {
+    let app = spawn_app(backend).await;
     let path = "/api/products/5";
     let (before, item_etag) = current(&app, path).await;
     let (_, list_etag) = current(&app, "/api/products?per_page=10").await;
@@ -55,9 +58,9 @@ async fn an_update_changes_the_product_and_every_etag_that_shows_it() {
     assert_eq!(page["items"][4], updated);
 }
 
-#[tokio::test]
-async fn without_the_token_a_put_is_401_with_a_bearer_challenge() {
-    let app = spawn_app().await;
+on_each_backend!(without_the_token_a_put_is_401_with_a_bearer_challenge);
+async fn without_the_token_a_put_is_401_with_a_bearer_challenge(backend: Backend) {
+    let app = spawn_app(backend).await;
     let url = format!("{}/api/products/5", app.address);
     let (before, _) = current(&app, "/api/products/5").await;
     let body = json!({ "stock": 1 });
@@ -104,9 +107,9 @@ async fn without_the_token_a_put_is_401_with_a_bearer_challenge() {
     assert_eq!(response.status(), 200);
 }
 
-#[tokio::test]
-async fn authentication_comes_before_anything_about_the_request() {
-    let app = spawn_app().await;
+on_each_backend!(authentication_comes_before_anything_about_the_request);
+async fn authentication_comes_before_anything_about_the_request(backend: Backend) {
+    let app = spawn_app(backend).await;
     for (path, body, content_type) in [
         ("/api/products/5", "{", "application/json"),
         ("/api/products/5", "{}", "text/plain"),
@@ -129,9 +132,9 @@ async fn authentication_comes_before_anything_about_the_request() {
     }
 }
 
-#[tokio::test]
-async fn with_no_token_configured_admin_writes_are_403() {
-    let app = spawn_app_with_admin_token(None).await;
+on_each_backend!(with_no_token_configured_admin_writes_are_403);
+async fn with_no_token_configured_admin_writes_are_403(backend: Backend) {
+    let app = spawn_app_with_admin_token(backend, None).await;
     let response = app
         .admin_put("/api/products/5", &json!({ "stock": 1 }))
         .send()
@@ -144,9 +147,9 @@ async fn with_no_token_configured_admin_writes_are_403() {
     assert!(detail.contains("BREAKWATER_ADMIN_TOKEN"), "{detail}");
 }
 
-#[tokio::test]
-async fn a_body_that_is_not_json_is_400() {
-    let app = spawn_app().await;
+on_each_backend!(a_body_that_is_not_json_is_400);
+async fn a_body_that_is_not_json_is_400(backend: Backend) {
+    let app = spawn_app(backend).await;
     for body in [
         "{",
         "",
@@ -168,9 +171,9 @@ async fn a_body_that_is_not_json_is_400() {
     }
 }
 
-#[tokio::test]
-async fn a_body_not_sent_as_json_is_415() {
-    let app = spawn_app().await;
+on_each_backend!(a_body_not_sent_as_json_is_415);
+async fn a_body_not_sent_as_json_is_415(backend: Backend) {
+    let app = spawn_app(backend).await;
     let url = format!("{}/api/products/5", app.address);
     let body = r#"{"stock": 1}"#;
     let requests = [
@@ -198,9 +201,9 @@ async fn a_body_not_sent_as_json_is_415() {
     }
 }
 
-#[tokio::test]
-async fn invalid_fields_are_422_naming_the_field_and_change_nothing() {
-    let app = spawn_app().await;
+on_each_backend!(invalid_fields_are_422_naming_the_field_and_change_nothing);
+async fn invalid_fields_are_422_naming_the_field_and_change_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
     let (before, etag) = current(&app, "/api/products/5").await;
     let cases = [
         (json!({ "name": "" }), "name"),
@@ -235,9 +238,9 @@ async fn invalid_fields_are_422_naming_the_field_and_change_nothing() {
     assert_eq!((after, etag_after), (before, etag));
 }
 
-#[tokio::test]
-async fn an_unknown_product_is_404_and_a_malformed_id_400() {
-    let app = spawn_app().await;
+on_each_backend!(an_unknown_product_is_404_and_a_malformed_id_400);
+async fn an_unknown_product_is_404_and_a_malformed_id_400(backend: Backend) {
+    let app = spawn_app(backend).await;
     let total = app.get_json("/api/products").await["total"]
         .as_i64()
         .unwrap();
@@ -273,9 +276,9 @@ async fn an_unknown_product_is_404_and_a_malformed_id_400() {
     }
 }
 
-#[tokio::test]
-async fn if_match_refuses_an_update_based_on_a_stale_version() {
-    let app = spawn_app().await;
+on_each_backend!(if_match_refuses_an_update_based_on_a_stale_version);
+async fn if_match_refuses_an_update_based_on_a_stale_version(backend: Backend) {
+    let app = spawn_app(backend).await;
     let path = "/api/products/8";
     let (_, v0) = current(&app, path).await;
     let put = |if_match: &str, stock: i64| {
@@ -320,9 +323,9 @@ async fn if_match_refuses_an_update_based_on_a_stale_version() {
     assert_eq!(current(&app, path).await.0["stock"], 66);
 }
 
-#[tokio::test]
-async fn replace_never_overwrites_a_write_that_landed_after_the_read() {
-    let app = spawn_app().await;
+on_each_backend!(replace_never_overwrites_a_write_that_landed_after_the_read);
+async fn replace_never_overwrites_a_write_that_landed_after_the_read(backend: Backend) {
+    let app = spawn_app(backend).await;
     let id = ProductId::parse("9").unwrap();
     let read = product::by_id(&app.db, id).await.unwrap().unwrap();
 

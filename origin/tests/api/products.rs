@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{TestApp, assert_problem, spawn_app};
+use crate::helpers::{Backend, TestApp, assert_problem, on_each_backend, spawn_app};
 
 const ITEM_CACHE_CONTROL: &str =
     "public, max-age=60, s-maxage=300, stale-while-revalidate=60, stale-if-error=600";
@@ -46,9 +46,9 @@ async fn total(app: &TestApp) -> i64 {
         .unwrap()
 }
 
-#[tokio::test]
-async fn the_first_page_has_the_default_size_and_cache_headers() {
-    let app = spawn_app().await;
+on_each_backend!(the_first_page_has_the_default_size_and_cache_headers);
+async fn the_first_page_has_the_default_size_and_cache_headers(backend: Backend) {
+    let app = spawn_app(backend).await;
     let response = app.get("/api/products").await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["cache-control"], LIST_CACHE_CONTROL);
@@ -76,9 +76,9 @@ async fn the_first_page_has_the_default_size_and_cache_headers() {
     assert_eq!(app.get_json("/api/products?page=1").await, page);
 }
 
-#[tokio::test]
-async fn walking_every_page_yields_every_product_once_in_id_order() {
-    let app = spawn_app().await;
+on_each_backend!(walking_every_page_yields_every_product_once_in_id_order);
+async fn walking_every_page_yields_every_product_once_in_id_order(backend: Backend) {
+    let app = spawn_app(backend).await;
     let total = total(&app).await;
     let total_pages = pages(total, 100);
     let mut seen = Vec::new();
@@ -105,9 +105,9 @@ async fn walking_every_page_yields_every_product_once_in_id_order() {
     assert_eq!(skus.len(), 50, "SKUs repeat within a page");
 }
 
-#[tokio::test]
-async fn the_last_page_is_partial_and_past_the_end_is_empty() {
-    let app = spawn_app().await;
+on_each_backend!(the_last_page_is_partial_and_past_the_end_is_empty);
+async fn the_last_page_is_partial_and_past_the_end_is_empty(backend: Backend) {
+    let app = spawn_app(backend).await;
     let per_page = 7; // does not divide 10 000, so the last page is partial
     let total = total(&app).await;
     let last = pages(total, per_page);
@@ -130,9 +130,9 @@ async fn the_last_page_is_partial_and_past_the_end_is_empty() {
     assert!(ids(&far).is_empty());
 }
 
-#[tokio::test]
-async fn per_page_is_bounded() {
-    let app = spawn_app().await;
+on_each_backend!(per_page_is_bounded);
+async fn per_page_is_bounded(backend: Backend) {
+    let app = spawn_app(backend).await;
     assert_eq!(
         ids(&app.get_json("/api/products?per_page=1").await).len(),
         1
@@ -151,9 +151,9 @@ async fn per_page_is_bounded() {
     }
 }
 
-#[tokio::test]
-async fn a_malformed_page_is_a_problem_naming_the_parameter() {
-    let app = spawn_app().await;
+on_each_backend!(a_malformed_page_is_a_problem_naming_the_parameter);
+async fn a_malformed_page_is_a_problem_naming_the_parameter(backend: Backend) {
+    let app = spawn_app(backend).await;
     for bad in ["0", "-1", "abc", "", "1.5", "4294967296", "%FF"] {
         let response = app.get(&format!("/api/products?page={bad}")).await;
         let problem = assert_problem(response, 400).await;
@@ -170,9 +170,9 @@ async fn a_malformed_page_is_a_problem_naming_the_parameter() {
     );
 }
 
-#[tokio::test]
-async fn a_product_by_id_is_the_same_as_its_list_entry() {
-    let app = spawn_app().await;
+on_each_backend!(a_product_by_id_is_the_same_as_its_list_entry);
+async fn a_product_by_id_is_the_same_as_its_list_entry(backend: Backend) {
+    let app = spawn_app(backend).await;
     let listed = app.get_json("/api/products?page=3&per_page=10").await["items"][4].clone();
     let id = listed["id"].as_i64().unwrap();
 
@@ -197,9 +197,9 @@ async fn a_product_by_id_is_the_same_as_its_list_entry() {
     assert!(single["stock"].as_i64().unwrap() >= 0);
 }
 
-#[tokio::test]
-async fn an_unknown_id_is_404_and_a_malformed_one_400() {
-    let app = spawn_app().await;
+on_each_backend!(an_unknown_id_is_404_and_a_malformed_one_400);
+async fn an_unknown_id_is_404_and_a_malformed_one_400(backend: Backend) {
+    let app = spawn_app(backend).await;
     let beyond = total(&app).await + 1;
     let problem = assert_problem(app.get(&format!("/api/products/{beyond}")).await, 404).await;
     assert!(
@@ -218,9 +218,9 @@ async fn an_unknown_id_is_404_and_a_malformed_one_400() {
     }
 }
 
-#[tokio::test]
-async fn a_matching_if_none_match_is_a_304_with_the_fields_of_the_200() {
-    let app = spawn_app().await;
+on_each_backend!(a_matching_if_none_match_is_a_304_with_the_fields_of_the_200);
+async fn a_matching_if_none_match_is_a_304_with_the_fields_of_the_200(backend: Backend) {
+    let app = spawn_app(backend).await;
     for path in ["/api/products/42", "/api/products?page=2&per_page=5"] {
         let full = app.get(path).await;
         assert_eq!(full.status(), 200);
@@ -248,9 +248,9 @@ async fn a_matching_if_none_match_is_a_304_with_the_fields_of_the_200() {
     }
 }
 
-#[tokio::test]
-async fn a_head_revalidates_like_a_get() {
-    let app = spawn_app().await;
+on_each_backend!(a_head_revalidates_like_a_get);
+async fn a_head_revalidates_like_a_get(backend: Backend) {
+    let app = spawn_app(backend).await;
     let etag = header(&app.get("/api/products/7").await, "etag");
     let response = app
         .client
@@ -263,9 +263,9 @@ async fn a_head_revalidates_like_a_get() {
     assert_eq!(header(&response, "etag"), etag);
 }
 
-#[tokio::test]
-async fn a_non_matching_if_none_match_is_a_full_200() {
-    let app = spawn_app().await;
+on_each_backend!(a_non_matching_if_none_match_is_a_full_200);
+async fn a_non_matching_if_none_match_is_a_full_200(backend: Backend) {
+    let app = spawn_app(backend).await;
     let other_page = header(&app.get("/api/products?page=2").await, "etag");
     let other_product = header(&app.get("/api/products/2").await, "etag");
     for (path, stale) in [
@@ -281,9 +281,9 @@ async fn a_non_matching_if_none_match_is_a_full_200() {
     }
 }
 
-#[tokio::test]
-async fn a_get_whose_if_match_fails_is_412() {
-    let app = spawn_app().await;
+on_each_backend!(a_get_whose_if_match_fails_is_412);
+async fn a_get_whose_if_match_fails_is_412(backend: Backend) {
+    let app = spawn_app(backend).await;
     let etag = header(&app.get("/api/products/3").await, "etag");
     let response = app
         .get_with("/api/products/3", &[("if-match", "\"0000\"")])

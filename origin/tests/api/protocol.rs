@@ -1,10 +1,10 @@
 //! HTTP-level behaviour shared by every route: request ids, unknown routes, methods, body limit.
 
-use crate::helpers::{assert_problem, spawn_app};
+use crate::helpers::{Backend, assert_problem, on_each_backend, spawn_app};
 
-#[tokio::test]
-async fn an_incoming_request_id_is_echoed() {
-    let app = spawn_app().await;
+on_each_backend!(an_incoming_request_id_is_echoed);
+async fn an_incoming_request_id_is_echoed(backend: Backend) {
+    let app = spawn_app(backend).await;
     let response = app
         .client
         .get(format!("{}/health", app.address))
@@ -15,9 +15,9 @@ async fn an_incoming_request_id_is_echoed() {
     assert_eq!(response.headers()["x-request-id"], "test-req-42");
 }
 
-#[tokio::test]
-async fn a_missing_or_unsafe_request_id_is_replaced_by_a_fresh_one() {
-    let app = spawn_app().await;
+on_each_backend!(a_missing_or_unsafe_request_id_is_replaced_by_a_fresh_one);
+async fn a_missing_or_unsafe_request_id_is_replaced_by_a_fresh_one(backend: Backend) {
+    let app = spawn_app(backend).await;
     let first = app.get("/health").await.headers()["x-request-id"].clone();
     let second = app.get("/health").await.headers()["x-request-id"].clone();
     assert!(!first.is_empty());
@@ -35,9 +35,9 @@ async fn a_missing_or_unsafe_request_id_is_replaced_by_a_fresh_one() {
     assert!(!echoed.is_empty() && echoed != unsafe_id, "{echoed}");
 }
 
-#[tokio::test]
-async fn problems_carry_the_request_id() {
-    let app = spawn_app().await;
+on_each_backend!(problems_carry_the_request_id);
+async fn problems_carry_the_request_id(backend: Backend) {
+    let app = spawn_app(backend).await;
     let response = app
         .client
         .get(format!("{}/api/products/nope", app.address))
@@ -50,9 +50,9 @@ async fn problems_carry_the_request_id() {
     assert_eq!(problem["request_id"], "trace-me");
 }
 
-#[tokio::test]
-async fn an_unknown_route_is_a_404_problem() {
-    let app = spawn_app().await;
+on_each_backend!(an_unknown_route_is_a_404_problem);
+async fn an_unknown_route_is_a_404_problem(backend: Backend) {
+    let app = spawn_app(backend).await;
     for path in ["/nope", "/api/products/1/reviews", "/api"] {
         let problem = assert_problem(app.get(path).await, 404).await;
         assert_eq!(problem["instance"], path);
@@ -60,9 +60,9 @@ async fn an_unknown_route_is_a_404_problem() {
     }
 }
 
-#[tokio::test]
-async fn a_wrong_method_is_a_405_problem() {
-    let app = spawn_app().await;
+on_each_backend!(a_wrong_method_is_a_405_problem);
+async fn a_wrong_method_is_a_405_problem(backend: Backend) {
+    let app = spawn_app(backend).await;
     let response = app
         .client
         .delete(format!("{}/api/products/1", app.address))
@@ -72,9 +72,9 @@ async fn a_wrong_method_is_a_405_problem() {
     assert_problem(response, 405).await;
 }
 
-#[tokio::test]
-async fn an_oversized_body_is_a_413_problem() {
-    let app = spawn_app().await;
+on_each_backend!(an_oversized_body_is_a_413_problem);
+async fn an_oversized_body_is_a_413_problem(backend: Backend) {
+    let app = spawn_app(backend).await;
     let response = app
         .client
         .post(format!("{}/api/products", app.address))
