@@ -1,9 +1,10 @@
 #!/bin/sh
-# `make bench`: the edge benchmark (bench/): cache tiers, the rate limiter's latency, and a surge
-# against a slowed origin with admission on. Builds the edge if it is out of date, then runs the
-# bench program natively. Arguments go to the program: `sh scripts/bench.sh --quick`,
-# `--scenario cache|limiter|surge|all` (comma-separated), `--help` for the rest (each flag also
-# has a BENCH_* environment variable).
+# `make bench`: the edge benchmark (bench/): cache tiers, the rate limiter's latency, a surge
+# against a slowed origin with admission on, and idempotency (the records' latency and a retry
+# storm with faults). Builds the edge if it is out of date, then runs the bench program natively.
+# Arguments go to the program: `sh scripts/bench.sh --quick`,
+# `--scenario cache|limiter|surge|idempotency|all` (comma-separated), `--help` for the rest (each
+# flag also has a BENCH_* environment variable).
 set -eu
 cd "$(dirname "$0")/.."
 . scripts/lib.sh

@@ -9,7 +9,9 @@ use breakwater_origin::seed::CATALOGUE_SIZE;
     name = "breakwater-bench",
     about = "Edge benchmark, side by side in one run: cache tiers (a Zipf workload against the \
              origin and through the edge under workerd via the Miniflare API), the rate \
-             limiter's added latency, and a 3× surge against a slowed origin with admission on"
+             limiter's added latency, a 3× surge against a slowed origin with admission on, and \
+             idempotency (the records' added latency, and a retry storm with faults between \
+             edge and origin, checked for duplicate orders)"
 )]
 pub struct Args {
     /// Scenarios to run, comma-separated.
@@ -103,13 +105,65 @@ pub struct Args {
           value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub surge_principals: u64,
 
+    /// Idempotency: orders sent one at a time through each edge (records on, records off)
+    /// [default: 300, or 100 with --quick].
+    #[arg(long, env = "BENCH_IDEMPOTENCY_SERIAL")]
+    pub idempotency_serial: Option<usize>,
+
+    /// Idempotency: orders sent at --concurrency through each edge [default: 1000, or 300 with
+    /// --quick].
+    #[arg(long, env = "BENCH_IDEMPOTENCY_REQUESTS")]
+    pub idempotency_requests: Option<usize>,
+
+    /// Retry storm: distinct keys, one order each [default: 300, or 100 with --quick].
+    #[arg(long, env = "BENCH_STORM_KEYS")]
+    pub storm_keys: Option<usize>,
+
+    /// Retry storm: sends per key when nothing fails (a key without a terminal answer is
+    /// retried beyond this).
+    #[arg(long, env = "BENCH_STORM_ATTEMPTS", default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub storm_attempts: u16,
+
+    /// Retry storm: of a key's sends, how many go at once at the start (the rest one after
+    /// another).
+    #[arg(long, env = "BENCH_STORM_CONCURRENT", default_value_t = 2,
+          value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub storm_concurrent: u16,
+
+    /// Retry storm: share of POSTs whose connection the relay closes before forwarding them
+    /// (the origin is unreachable).
+    #[arg(long, env = "BENCH_STORM_REFUSE", default_value_t = 0.1)]
+    pub storm_refuse: f64,
+
+    /// Retry storm: share of POSTs the origin answers (and commits) whose answer the relay
+    /// drops before the edge hears it.
+    #[arg(long, env = "BENCH_STORM_DROP", default_value_t = 0.1)]
+    pub storm_drop: f64,
+
+    /// Retry storm: seconds after its first send that a key without a terminal answer is given
+    /// up.
+    #[arg(long, env = "BENCH_STORM_DEADLINE_S", default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub storm_deadline_s: u64,
+
+    /// Retry storm: the edges' ORIGIN_TIMEOUT_MS.
+    #[arg(long, env = "BENCH_STORM_ORIGIN_TIMEOUT_MS", default_value_t = 1_000,
+          value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub storm_origin_timeout_ms: u64,
+
+    /// Retry storm: the records' lease_ms with records on; must exceed the origin timeout.
+    #[arg(long, env = "BENCH_STORM_LEASE_MS", default_value_t = 1_500,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub storm_lease_ms: u64,
+
     /// Untimed requests before each run (opens connections, instantiates the wasm), sent with
     /// credentials so the edge does not cache them [default: 4 x concurrency].
     #[arg(long, env = "BENCH_WARMUP")]
     pub warmup: Option<usize>,
 
-    /// A short sanity run (2,000 requests per Zipf run, 6-second surge phases, unless other
-    /// flags say otherwise; about a minute and a half in all).
+    /// A short sanity run (2,000 requests per Zipf run, 6-second surge phases, smaller
+    /// idempotency runs, unless other flags say otherwise; about two minutes in all).
     #[arg(long, env = "BENCH_QUICK")]
     pub quick: bool,
 
@@ -127,6 +181,9 @@ pub enum Scenario {
     Limiter,
     /// Unloaded, 3× surge and after, open loop, against a slowed origin with admission on.
     Surge,
+    /// Orders through edges with and without idempotency records, then a retry storm with
+    /// faults between edge and origin.
+    Idempotency,
     /// All of the above.
     All,
 }
@@ -152,6 +209,21 @@ impl Args {
             .unwrap_or(if self.quick { 6 } else { 12 })
     }
 
+    pub fn idempotency_serial(&self) -> usize {
+        self.idempotency_serial
+            .unwrap_or(if self.quick { 100 } else { 300 })
+    }
+
+    pub fn idempotency_requests(&self) -> usize {
+        self.idempotency_requests
+            .unwrap_or(if self.quick { 300 } else { 1_000 })
+    }
+
+    pub fn storm_keys(&self) -> usize {
+        self.storm_keys
+            .unwrap_or(if self.quick { 100 } else { 300 })
+    }
+
     /// Whether `scenario` was asked for (`all` asks for every one).
     pub fn runs(&self, scenario: Scenario) -> bool {
         self.scenario
@@ -171,5 +243,9 @@ mod tests {
         let args = Args::parse_from(["bench", "--scenario", "limiter,surge"]);
         assert!(!args.runs(Scenario::Cache));
         assert!(args.runs(Scenario::Limiter) && args.runs(Scenario::Surge));
+        assert!(Args::parse_from(["bench"]).runs(Scenario::Idempotency));
+        let args = Args::parse_from(["bench", "--scenario", "idempotency", "--quick"]);
+        assert!(args.runs(Scenario::Idempotency) && !args.runs(Scenario::Cache));
+        assert_eq!((args.storm_keys(), args.idempotency_serial()), (100, 100));
     }
 }

@@ -1,6 +1,7 @@
 //! The load generator: a request sequence at fixed concurrency (closed loop), the same at fixed
 //! send times (open loop: a surge stays a surge however slowly answers come), and the stampede
-//! (many concurrent requests for one cold key released together).
+//! (many concurrent requests for one cold key released together). Requests are GETs, or POSTs
+//! with a body (the idempotency scenario's orders).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -33,25 +34,39 @@ pub fn client() -> Result<reqwest::Client, String> {
 /// not fill it.
 const BYPASS: (&str, &str) = ("authorization", "Bearer bench-warm-up");
 
-/// One GET of a workload.
+/// One request of a workload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
+    pub method: reqwest::Method,
     /// Path and query.
     pub path: String,
     /// Extra request headers (an API key, say).
     pub headers: Vec<(&'static str, String)>,
+    pub body: Option<Arc<str>>,
 }
 
 impl Request {
     /// A plain GET of `path`.
     pub fn get(path: impl Into<String>) -> Self {
         Self {
+            method: reqwest::Method::GET,
             path: path.into(),
             headers: Vec::new(),
+            body: None,
         }
     }
 
-    /// The same GET with `name: value` added.
+    /// A POST of a JSON `body` to `path`.
+    pub fn post_json(path: impl Into<String>, body: impl Into<Arc<str>>) -> Self {
+        Self {
+            method: reqwest::Method::POST,
+            body: Some(body.into()),
+            ..Self::get(path)
+        }
+        .with_header("content-type", "application/json")
+    }
+
+    /// The same request with `name: value` added.
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.headers.push((name, value.into()));
         self
@@ -177,7 +192,7 @@ pub async fn stampede(client: &reqwest::Client, base: &str, path: &str, n: usize
 /// One request's sample, and for anything but a served answer what it was (for stderr).
 type Fetched = (Sample, Option<String>);
 
-/// GETs `base` + `request.path`; latency counts from `since`.
+/// Sends `request` to `base` + `request.path`; latency counts from `since`.
 async fn fetch(
     client: &reqwest::Client,
     base: &str,
@@ -186,9 +201,12 @@ async fn fetch(
     since: Instant,
 ) -> Fetched {
     let url = format!("{base}{}", request.path);
-    let mut req = client.get(&url);
+    let mut req = client.request(request.method.clone(), &url);
     for (name, value) in &request.headers {
         req = req.header(*name, value);
+    }
+    if let Some(body) = &request.body {
+        req = req.body(body.as_bytes().to_vec());
     }
     if bypass {
         req = req.header(BYPASS.0, BYPASS.1);

@@ -3,8 +3,10 @@
 //! One run, side by side, against one in-process origin and fresh edges under workerd (via the
 //! Miniflare API): the cache tiers (a seeded Zipf sequence against the origin alone, through the
 //! edge, through an edge with a small memory tier, then stampedes), the rate limiter's added
-//! latency (the same cached reads with and without a limited route), and a surge against a
-//! slowed origin with admission control on. Prints markdown tables to stdout, progress to stderr.
+//! latency (the same cached reads with and without a limited route), a surge against a slowed
+//! origin with admission control on, and idempotency (the same orders with and without the
+//! edge's records, then a retry storm with faults between edge and origin, checked for duplicate
+//! orders in the origin's database). Prints markdown tables to stdout, progress to stderr.
 
 mod answer;
 mod cache_status;
@@ -29,8 +31,9 @@ use clap::Parser;
 
 use crate::cli::{Args, Scenario};
 use crate::load::Request;
+use crate::proxy::Faults;
 use crate::report::Report;
-use crate::scenario::{Bench, cache, limiter, step, surge};
+use crate::scenario::{Bench, cache, idempotency, limiter, step, surge};
 use crate::throttle::Throttle;
 
 /// Mixed into the seed for warm-up paths, so warm-up never replays the measured sequence.
@@ -93,6 +96,12 @@ fn bench(args: &Args) -> Result<Report, String> {
     let workload = describe(&paths);
     step(&workload);
 
+    // Checked before anything runs, so a bad flag fails at once rather than minutes in.
+    let idempotency = args
+        .runs(Scenario::Idempotency)
+        .then(|| idempotency_plan(args))
+        .transpose()?;
+
     let bench = Bench::start(root, warm, usize::from(args.concurrency), args.verbose)?;
     let mut sections = Vec::new();
     let mut took = Vec::new();
@@ -147,6 +156,10 @@ fn bench(args: &Args) -> Result<Report, String> {
         sections.push(surge::run(&bench, &plan)?);
         lap("surge");
     }
+    if let Some(plan) = &idempotency {
+        sections.push(idempotency::run(&bench, plan)?);
+        lap("idempotency");
+    }
     let versions = bench.versions().unwrap_or("no edge started").to_owned();
     drop(bench);
 
@@ -170,6 +183,41 @@ fn bench(args: &Args) -> Result<Report, String> {
         ),
     ];
     Ok(Report { sections, notes })
+}
+
+/// The idempotency scenario's plan from the flags.
+fn idempotency_plan(args: &Args) -> Result<idempotency::Plan, String> {
+    let faults = Faults {
+        refuse: args.storm_refuse,
+        drop_response: args.storm_drop,
+        seed: args.seed,
+    };
+    faults.validate()?;
+    if args.storm_lease_ms <= args.storm_origin_timeout_ms {
+        return Err(format!(
+            "--storm-lease-ms ({}) must exceed --storm-origin-timeout-ms ({})",
+            args.storm_lease_ms, args.storm_origin_timeout_ms
+        ));
+    }
+    Ok(idempotency::Plan {
+        serial: args.idempotency_serial(),
+        loaded: args.idempotency_requests(),
+        products: args.keys as usize,
+        seed: args.seed,
+        storm: idempotency::Storm {
+            keys: args.storm_keys(),
+            client: idempotency::Client {
+                attempts: usize::from(args.storm_attempts),
+                concurrent: usize::from(args.storm_concurrent),
+                deadline: Duration::from_secs(args.storm_deadline_s),
+                keys_in_flight: usize::from(args.concurrency),
+                seed: args.seed,
+            },
+            faults,
+            origin_timeout_ms: args.storm_origin_timeout_ms,
+            lease_ms: args.storm_lease_ms,
+        },
+    })
 }
 
 /// The repository root: this crate lives in `bench/`.

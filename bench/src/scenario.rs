@@ -4,6 +4,7 @@
 //! unwinds through the normal return path so the `Drop`s stop the edges and the origin.
 
 pub mod cache;
+pub mod idempotency;
 pub mod limiter;
 pub mod surge;
 
@@ -17,6 +18,7 @@ use tokio::runtime::Runtime;
 use crate::edge::Edge;
 use crate::load::{self, Request, Shape};
 use crate::origin::Origin;
+use crate::proxy::{CountingProxy, Faults};
 use crate::stats::{Samples, Summary};
 use crate::throttle::{Throttle, ThrottledProxy};
 
@@ -82,6 +84,16 @@ impl Bench {
         self.origin.throttled(throttle)
     }
 
+    /// A counting proxy that injects `faults` into POSTs to the origin, and its address.
+    pub fn faulty(&self, faults: Faults) -> Result<(CountingProxy, SocketAddr), String> {
+        self.origin.faulty(faults)
+    }
+
+    /// How many orders carry each of `keys`, in the origin's database.
+    pub fn orders_with_keys(&self, keys: &[String]) -> Result<Vec<i64>, String> {
+        self.origin.orders_with_keys(keys)
+    }
+
     /// Versions of Miniflare, workerd and Node, once an edge has started.
     pub fn versions(&self) -> Option<&str> {
         self.versions.get().map(String::as_str)
@@ -143,11 +155,16 @@ impl Bench {
         load::closed_loop(client, base, self.warm.clone(), shape).await;
     }
 
-    /// Runs `work` and summarises it with how many GETs reached the origin meanwhile.
+    /// Runs `work` and summarises it with how many requests (GETs and POSTs) reached the origin
+    /// through the counting proxy meanwhile.
     pub async fn counted(&self, work: impl Future<Output = Samples>) -> Summary {
-        let before = self.origin.proxy.gets();
+        let reached = || {
+            let c = self.origin.proxy.counts();
+            c.gets + c.posts
+        };
+        let before = reached();
         let mut summary = work.await.summary();
-        summary.origin_requests = Some(self.origin.proxy.gets() - before);
+        summary.origin_requests = Some(reached() - before);
         summary
     }
 }
