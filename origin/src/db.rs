@@ -7,22 +7,64 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::Connection;
 use sqlx::migrate::{MigrateError, Migrator};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 
-/// SQLite allows one writer at a time; a handful of connections covers concurrent readers (WAL).
-const SQLITE_POOL_SIZE: u32 = 8;
-/// Per origin instance; instances times this must stay under the server's `max_connections`.
-const POSTGRES_POOL_SIZE: u32 = 16;
-/// How long a request waits for a free connection before `/ready` or a query gives up (→ 503).
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long SQLite waits on a lock held by another writer before failing.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// Server-side bound on any one Postgres statement, below the request timeout.
-const POSTGRES_STATEMENT_TIMEOUT: &str = "5s";
+
+/// The limits of one pool, a bulkhead: reads, writes and background work each get their own, so
+/// that one kind of work exhausting its connections leaves the others theirs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolLimits {
+    /// Most connections open at once. Instances times the sum over pools must stay under the
+    /// Postgres server's `max_connections`.
+    pub size: u32,
+    /// Longest a caller waits for a free connection. Past it the query fails with
+    /// `PoolTimedOut`, which a request answers with `503` and `Retry-After` instead of queueing.
+    pub wait: Duration,
+    /// Server-side bound on any one Postgres statement (SQLite has none).
+    pub statement_timeout: Duration,
+}
+
+/// The three bulkheads of an origin instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bulkheads {
+    /// Request reads, on the primary and on each replica: short waits, because a read that
+    /// queues is better answered `503` for the edge to serve stale.
+    pub reads: PoolLimits,
+    /// Request writes on the primary: a write is worth waiting a little longer for.
+    pub writes: PoolLimits,
+    /// Outbox workers and the replica monitor: they can wait; requests never use this pool.
+    pub background: PoolLimits,
+}
+
+impl Default for Bulkheads {
+    fn default() -> Self {
+        Self {
+            reads: PoolLimits {
+                size: 16,
+                wait: Duration::from_millis(250),
+                statement_timeout: Duration::from_secs(2),
+            },
+            writes: PoolLimits {
+                size: 8,
+                wait: Duration::from_secs(1),
+                statement_timeout: Duration::from_secs(5),
+            },
+            background: PoolLimits {
+                size: 4,
+                wait: Duration::from_secs(10),
+                statement_timeout: Duration::from_secs(30),
+            },
+        }
+    }
+}
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -46,6 +88,13 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// Whether [`Db::open`] connects before returning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connect {
+    Now,
+    Lazily,
+}
+
 /// Why a database URL could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -61,10 +110,38 @@ pub enum ConnectError {
     Connect(#[from] sqlx::Error),
 }
 
+/// How long start-up waits for a first connection. Not the pool's wait budget, which is for a
+/// busy pool and can be a few milliseconds; a server just starting may take longer to accept.
+const FIRST_CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Opens one connection and closes it: the database is there and accepts these credentials.
+async fn reachable<C: Connection>(
+    connecting: impl Future<Output = Result<C, sqlx::Error>>,
+) -> Result<(), ConnectError> {
+    let connection = tokio::time::timeout(FIRST_CONNECTION_TIMEOUT, connecting)
+        .await
+        .map_err(|_| {
+            let waited = FIRST_CONNECTION_TIMEOUT.as_secs();
+            sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no connection within {waited} s"),
+            ))
+        })??;
+    connection.close().await?;
+    Ok(())
+}
+
 impl Db {
-    /// Opens a pool for `url` (`sqlite:` or `postgres:`/`postgresql:`). A SQLite file and its
-    /// parent directory are created when missing, so the default URL works on a fresh checkout.
+    /// Opens a pool for `url` with the default limits of the write bulkhead.
     pub async fn connect(url: &str) -> Result<Db, ConnectError> {
+        Self::open(url, &Bulkheads::default().writes, Connect::Now).await
+    }
+
+    /// Opens a pool for `url` (`sqlite:` or `postgres:`/`postgresql:`) within `limits`. A SQLite
+    /// file and its parent directory are created when missing, so the default URL works on a
+    /// fresh checkout. [`Connect::Lazily`] returns at once and connects on first use, so that a
+    /// replica that is down at start-up does not stop the origin starting.
+    pub async fn open(url: &str, limits: &PoolLimits, when: Connect) -> Result<Db, ConnectError> {
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -80,20 +157,25 @@ impl Db {
                     source,
                 })?;
             }
+            if when == Connect::Now {
+                reachable(SqliteConnection::connect_with(&options)).await?;
+            }
             let pool = SqlitePoolOptions::new()
-                .max_connections(SQLITE_POOL_SIZE)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
-                .connect_with(options)
-                .await?;
+                .max_connections(limits.size)
+                .acquire_timeout(limits.wait)
+                .connect_lazy_with(options);
             Ok(Db::Sqlite(pool))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let statement_timeout = format!("{}ms", limits.statement_timeout.as_millis());
             let options = PgConnectOptions::from_str(url)?
-                .options([("statement_timeout", POSTGRES_STATEMENT_TIMEOUT)]);
+                .options([("statement_timeout", statement_timeout.as_str())]);
+            if when == Connect::Now {
+                reachable(PgConnection::connect_with(&options)).await?;
+            }
             let pool = PgPoolOptions::new()
-                .max_connections(POSTGRES_POOL_SIZE)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
-                .connect_with(options)
-                .await?;
+                .max_connections(limits.size)
+                .acquire_timeout(limits.wait)
+                .connect_lazy_with(options);
             Ok(Db::Postgres(pool))
         } else {
             // Only the scheme: the rest may hold a password.

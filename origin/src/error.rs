@@ -24,6 +24,11 @@ pub enum ApiError {
         parameter: &'static str,
         reason: String,
     },
+    #[error("header `{header}` {reason}")]
+    InvalidHeader {
+        header: &'static str,
+        reason: String,
+    },
     #[error("product {0} does not exist")]
     ProductNotFound(i64),
     #[error(
@@ -81,15 +86,33 @@ pub enum ApiError {
     BodyTooLarge,
     #[error("the origin did not answer in time")]
     Timeout,
+    /// Every connection of this kind of work (a bulkhead: reads, writes) stayed busy for the
+    /// pool's whole wait budget. Answered at once rather than queued, so the edge can serve
+    /// stale or the client back off.
+    #[error("the origin is at capacity for this kind of request; retry after {RETRY_AFTER_SECS} s")]
+    Overloaded,
     /// The detail sent to the client is generic on purpose: SQL and driver messages stay in logs.
     #[error("database unavailable")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("internal error")]
     Internal,
     /// An error response some layer produced without a body of ours (for example an axum
     /// extractor's rejection), kept at its status.
     #[error("{}", .0.canonical_reason().unwrap_or("error"))]
     Other(StatusCode),
+}
+
+/// What a `503` for an exhausted bulkhead asks the client to wait, in seconds: connections come
+/// back within milliseconds, so a short pause is enough.
+pub const RETRY_AFTER_SECS: u32 = 1;
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::PoolTimedOut => Self::Overloaded,
+            other => Self::Database(other),
+        }
+    }
 }
 
 impl ApiError {
@@ -124,7 +147,9 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::InvalidQuery { .. } | Self::InvalidPath { .. } => StatusCode::BAD_REQUEST,
+            Self::InvalidQuery { .. } | Self::InvalidPath { .. } | Self::InvalidHeader { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             Self::ProductNotFound(_) | Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::AdminWritesDisabled => StatusCode::FORBIDDEN,
             Self::Unauthorized | Self::MissingPrincipal => StatusCode::UNAUTHORIZED,
@@ -139,7 +164,7 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            Self::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Database(_) | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Other(status) => *status,
         }
@@ -149,7 +174,7 @@ impl ApiError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Self::Timeout | Self::Database(_) | Self::WriteConflict
+            Self::Timeout | Self::Database(_) | Self::Overloaded | Self::WriteConflict
         ) || matches!(self, Self::Other(s) if s.is_server_error())
     }
 
@@ -157,6 +182,7 @@ impl ApiError {
     fn kind(&self) -> &'static str {
         match self {
             Self::InvalidQuery { .. } | Self::InvalidPath { .. } => "invalid-parameter",
+            Self::InvalidHeader { .. } => "invalid-header",
             Self::ProductNotFound(_) | Self::RouteNotFound => "not-found",
             Self::AdminWritesDisabled => "admin-writes-disabled",
             Self::Unauthorized => "unauthorized",
@@ -174,6 +200,7 @@ impl ApiError {
             Self::BodyTooLarge => "payload-too-large",
             Self::Timeout => "origin-timeout",
             Self::Database(_) => "database-unavailable",
+            Self::Overloaded => "origin-overloaded",
             Self::Internal => "internal",
             Self::Other(s) if s.is_client_error() => "bad-request",
             Self::Other(_) => "internal",
@@ -210,6 +237,11 @@ impl IntoResponse for ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(challenge),
             );
+        }
+        if matches!(self, Self::Overloaded) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
         }
         write_problem(&mut response, problem);
         response
@@ -257,6 +289,23 @@ mod tests {
             "{}",
             problem.to_json()
         );
+    }
+
+    #[test]
+    fn an_exhausted_pool_is_a_503_with_retry_after_and_other_database_errors_are_not() {
+        let response = ApiError::from(sqlx::Error::PoolTimedOut).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        let problem = response.extensions().get::<Problem>().unwrap();
+        assert!(
+            problem.type_uri.ends_with("origin-overloaded"),
+            "{}",
+            problem.type_uri
+        );
+
+        let other = ApiError::from(sqlx::Error::PoolClosed).into_response();
+        assert_eq!(other.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!other.headers().contains_key(header::RETRY_AFTER));
     }
 
     #[test]

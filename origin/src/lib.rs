@@ -16,6 +16,7 @@ pub mod principal;
 pub mod problem_layer;
 pub mod product;
 pub mod product_patch;
+pub mod replica;
 pub mod request_id;
 pub mod routes;
 pub mod seed;

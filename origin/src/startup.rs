@@ -4,13 +4,17 @@
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::admin::{AdminToken, InvalidAdminToken};
-use crate::db::{self, Db};
+use crate::db::{self, Bulkheads, Connect, Db};
+use crate::replica::{self, Reads, ReplicaPolicy};
 use crate::routes::{self, AppState};
 use crate::seed;
 
@@ -30,6 +34,12 @@ pub struct Settings {
     /// The bearer token admin writes must present; `None` disables admin writes (they answer
     /// 403). Checked by [`Application::build`] (see [`AdminToken::parse`]).
     pub admin_token: Option<String>,
+    /// Streaming replicas of a Postgres primary (`postgres://...`), for reads.
+    pub replica_urls: Vec<String>,
+    /// Pool limits for reads, writes and background work.
+    pub bulkheads: Bulkheads,
+    /// When a replica is in rotation and how long a read waits for one to catch up.
+    pub replica_policy: ReplicaPolicy,
 }
 
 impl Settings {
@@ -39,6 +49,9 @@ impl Settings {
             listen,
             database_url: database_url.into(),
             admin_token: None,
+            replica_urls: Vec::new(),
+            bulkheads: Bulkheads::default(),
+            replica_policy: ReplicaPolicy::default(),
         }
     }
 }
@@ -53,6 +66,9 @@ impl fmt::Debug for Settings {
                 "admin_token",
                 &self.admin_token.as_ref().map(|_| "<redacted>"),
             )
+            .field("replica_urls", &self.replica_urls)
+            .field("bulkheads", &self.bulkheads)
+            .field("replica_policy", &self.replica_policy)
             .finish()
     }
 }
@@ -77,6 +93,10 @@ pub enum StartupError {
     Connect(#[from] db::ConnectError),
     #[error("cannot apply database migrations")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(
+        "read replicas (--replica-url) need a Postgres primary (--database-url postgres://...)"
+    )]
+    ReplicasNeedPostgres,
     #[error("cannot seed the product catalogue")]
     Seed(#[source] sqlx::Error),
     #[error("cannot listen on {addr}")]
@@ -93,6 +113,9 @@ pub struct Application {
     local_addr: SocketAddr,
     router: Router,
     db: Db,
+    reads: Reads,
+    background: Db,
+    monitor: Option<JoinHandle<()>>,
 }
 
 impl Application {
@@ -107,8 +130,12 @@ impl Application {
         if admin_token.is_none() {
             tracing::info!("admin writes disabled: no BREAKWATER_ADMIN_TOKEN configured");
         }
-        let db = Db::connect(&settings.database_url).await?;
+        let bulkheads = &settings.bulkheads;
+        let db = Db::open(&settings.database_url, &bulkheads.writes, Connect::Now).await?;
         db.migrate().await?;
+        let background =
+            Db::open(&settings.database_url, &bulkheads.background, Connect::Now).await?;
+        let (reads, monitor) = open_reads(&settings, &background).await?;
 
         let started = Instant::now();
         let inserted = seed::seed(&db, seed::CATALOGUE_SIZE)
@@ -133,6 +160,7 @@ impl Application {
         let local_addr = listener.local_addr().map_err(bind_error)?;
         let router = routes::router(AppState {
             db: db.clone(),
+            reads: reads.clone(),
             admin_token,
         });
         Ok(Application {
@@ -140,6 +168,9 @@ impl Application {
             local_addr,
             router,
             db,
+            reads,
+            background,
+            monitor,
         })
     }
 
@@ -148,9 +179,15 @@ impl Application {
         self.local_addr
     }
 
-    /// The database pool the server uses, for tests and tools that need to look underneath.
+    /// The pool of the write bulkhead, on the primary, for tests and tools that need to look
+    /// underneath.
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// Where reads go: the primary's read pool and the replicas.
+    pub fn reads(&self) -> &Reads {
+        &self.reads
     }
 
     /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish
@@ -162,7 +199,71 @@ impl Application {
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
+        if let Some(monitor) = self.monitor {
+            monitor.abort();
+        }
         self.db.close().await;
+        self.background.close().await;
+        self.reads.close().await;
         served
     }
 }
+
+/// The read side: a pool on the primary, one per replica, and the monitor that keeps the
+/// replicas' state (measured once before this returns, so the first reads are already routed).
+async fn open_reads(
+    settings: &Settings,
+    background: &Db,
+) -> Result<(Reads, Option<JoinHandle<()>>), StartupError> {
+    let limits = &settings.bulkheads.reads;
+    let primary = Db::open(&settings.database_url, limits, Connect::Now).await?;
+    if settings.replica_urls.is_empty() {
+        return Ok((Reads::primary_only(primary), None));
+    }
+    let Db::Postgres(monitor_pool) = background else {
+        return Err(StartupError::ReplicasNeedPostgres);
+    };
+    let mut replicas = Vec::with_capacity(settings.replica_urls.len());
+    for url in &settings.replica_urls {
+        if !(url.starts_with("postgres:") || url.starts_with("postgresql:")) {
+            return Err(StartupError::ReplicasNeedPostgres);
+        }
+        // Lazily: a replica that is down now only stays out of rotation until it answers.
+        replicas.push(Db::open(url, limits, Connect::Lazily).await?);
+    }
+    let policy = settings.replica_policy;
+    let first = replica::monitor::measure(
+        monitor_pool,
+        &replicas,
+        policy.max_lag_bytes,
+        FIRST_MEASUREMENT_TIMEOUT,
+    )
+    .await;
+    for status in &first {
+        match &status.problem {
+            None => {
+                tracing::info!(replica = %status.name, lag_bytes = status.lag_bytes, "replica in rotation")
+            }
+            Some(problem) => {
+                tracing::warn!(replica = %status.name, %problem, "replica out of rotation")
+            }
+        }
+    }
+    let (sender, receiver) = watch::channel::<Arc<[replica::ReplicaStatus]>>(first.into());
+    let reads = Reads::new(
+        primary,
+        replicas.clone(),
+        receiver,
+        policy.read_your_writes_wait,
+    );
+    let monitor = tokio::spawn(replica::monitor::run(
+        monitor_pool.clone(),
+        replicas,
+        policy,
+        sender,
+    ));
+    Ok((reads, Some(monitor)))
+}
+
+/// How long start-up waits for each replica's first measurement.
+const FIRST_MEASUREMENT_TIMEOUT: Duration = Duration::from_secs(2);

@@ -18,8 +18,28 @@ pub async fn health() -> impl IntoResponse {
     ([NO_STORE], Json(json!({ "status": "ok" })))
 }
 
-/// The instance can do real work: the database answers a round trip.
+/// The instance can do real work: the primary answers a round trip. Replicas are reported with
+/// their last measurement but do not decide readiness: while none is in rotation, the primary
+/// serves the reads.
 pub async fn ready(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     state.db.ping().await?;
-    Ok(([NO_STORE], Json(json!({ "status": "ready" }))))
+    let replicas: Vec<_> = state
+        .reads
+        .replicas()
+        .iter()
+        .map(|replica| {
+            json!({
+                "name": replica.name,
+                "in_rotation": replica.in_rotation,
+                "lag_bytes": replica.lag_bytes,
+                "problem": replica.problem,
+            })
+        })
+        .collect();
+    let body = json!({
+        "status": "ready",
+        "database": state.db.backend(),
+        "replicas": replicas,
+    });
+    Ok(([NO_STORE], Json(body)))
 }

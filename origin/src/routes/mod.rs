@@ -21,6 +21,7 @@ use tracing::Level;
 use crate::admin::AdminToken;
 use crate::db::Db;
 use crate::error::ApiError;
+use crate::replica::Reads;
 use crate::{problem_layer, request_id, telemetry};
 
 /// Longest a request may take end to end; below the edge's own origin timeout, so the edge sees
@@ -33,7 +34,10 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// What handlers share.
 #[derive(Debug, Clone)]
 pub struct AppState {
+    /// The write bulkhead's pool, on the primary.
     pub db: Db,
+    /// Where reads go (see [`crate::replica`]).
+    pub reads: Reads,
     /// `None` when admin writes are disabled.
     pub admin_token: Option<AdminToken>,
 }

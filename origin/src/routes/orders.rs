@@ -7,7 +7,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use breakwater_core::idempotency::{Fingerprint, fingerprint};
+use breakwater_core::idempotency::{Fingerprint, IdempotencyKey, fingerprint};
 
 use super::AppState;
 use crate::error::ApiError;
@@ -15,6 +15,7 @@ use crate::idempotency::{self, StoredResponse};
 use crate::json_body::JsonWithBytes;
 use crate::order::{self, NewOrder, Order, OrderBody, OrderId, OrderRequest, Placement};
 use crate::principal::Principal;
+use crate::replica::{self, Consistency};
 
 /// An order is its buyer's alone: no shared cache may keep it, and the buyer's browser need not.
 const READ_CACHE_CONTROL: &str = "private, no-store";
@@ -24,7 +25,8 @@ const READ_CACHE_CONTROL: &str = "private, no-store";
 ///
 /// Checked in this order: principal (401), key (400), content type and JSON (415, 400, 422),
 /// the key's stored answer (replay or 422), the order's rules (422), and then, inside the
-/// transaction, the products (422).
+/// transaction, the products (422). Both answers carry the consistency token to read the order
+/// back with (see [`crate::replica`]).
 pub async fn create(
     principal: Principal,
     idempotency::Key(key): idempotency::Key,
@@ -33,17 +35,29 @@ pub async fn create(
     uri: Uri,
     body: JsonWithBytes<OrderBody>,
 ) -> Result<Response, ApiError> {
+    let response = place_or_replay(&state, &principal, &key, &method, &uri, body).await?;
+    Ok(replica::with_write_position(response, &state.db).await)
+}
+
+async fn place_or_replay(
+    state: &AppState,
+    principal: &Principal,
+    key: &IdempotencyKey,
+    method: &Method,
+    uri: &Uri,
+    body: JsonWithBytes<OrderBody>,
+) -> Result<Response, ApiError> {
     let path_and_query = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
     let fingerprint = fingerprint(method.as_str(), path_and_query, &body.bytes);
     // A retry is answered from its record before the body is judged again: the answer must not
     // change because a product or a rule changed since the first attempt.
-    if let Some(stored) = idempotency::find(&state.db, &principal, &key).await? {
+    if let Some(stored) = idempotency::find(&state.db, principal, key).await? {
         return stored.replay_for(&fingerprint);
     }
     let request = OrderRequest::parse(body.value)?;
     let new = NewOrder {
-        principal: &principal,
-        key: &key,
+        principal,
+        key,
         fingerprint: &fingerprint,
         request: &request,
         created_at_ms: now_ms(),
@@ -54,7 +68,7 @@ pub async fn create(
             Ok(stored.into_response(false))
         }
         // A duplicate committed while this one ran; its answer is committed with it.
-        Placement::KeyTaken => match idempotency::find(&state.db, &principal, &key).await? {
+        Placement::KeyTaken => match idempotency::find(&state.db, principal, key).await? {
             Some(stored) => stored.replay_for(&fingerprint),
             None => {
                 tracing::error!("an idempotency key is taken but has no stored answer");
@@ -68,6 +82,7 @@ pub async fn create(
 pub async fn show(
     principal: Principal,
     State(state): State<AppState>,
+    Consistency(token): Consistency,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let Path(raw) = path.map_err(|rejection| ApiError::InvalidPath {
@@ -75,7 +90,8 @@ pub async fn show(
         reason: rejection.body_text(),
     })?;
     let id = OrderId::parse(&raw)?;
-    let order = order::find(&state.db, &principal, id)
+    let route = state.reads.route(token).await;
+    let order = order::find(&route.db, &principal, id)
         .await?
         .ok_or(ApiError::OrderNotFound(id.get()))?;
     let headers = [
@@ -88,7 +104,7 @@ pub async fn show(
             HeaderValue::from_static("application/json"),
         ),
     ];
-    Ok((headers, to_json(&order)?).into_response())
+    Ok(route.mark((headers, to_json(&order)?).into_response()))
 }
 
 /// The answer to a placed order, which its key replays from then on.

@@ -22,6 +22,7 @@ use crate::error::ApiError;
 use crate::pagination::Pagination;
 use crate::product::{self, Product, ProductId};
 use crate::product_patch::{ProductPatch, ProductPatchBody};
+use crate::replica::{self, Consistency};
 
 /// Cache tags, comma-separated (Cloudflare's header). On a read: the tags the response is stored
 /// under. On a successful write: the tags the edge must purge because of it.
@@ -66,13 +67,15 @@ pub struct ProductPage {
 /// a client that raced a shrinking catalogue still gets `total` to recover with.
 pub async fn list(
     State(state): State<AppState>,
+    Consistency(token): Consistency,
     method: Method,
     preconditions: Preconditions,
     pagination: Pagination,
 ) -> Result<Response, ApiError> {
-    let total = product::count(&state.db).await?;
+    let route = state.reads.route(token).await;
+    let total = product::count(&route.db).await?;
     let items = product::page(
-        &state.db,
+        &route.db,
         i64::from(pagination.per_page()),
         pagination.offset(),
     )
@@ -88,23 +91,26 @@ pub async fn list(
         total_pages: pagination.total_pages(total),
         items,
     };
-    preconditions.read_response(
+    let response = preconditions.read_response(
         &method,
         cache_fields(LIST_CACHE_CONTROL, Some(LIST_CDN_CACHE_CONTROL), &tags),
         to_json(&body)?,
-    )
+    )?;
+    Ok(route.mark(response))
 }
 
 /// `GET /api/products/{id}`.
 pub async fn show(
     State(state): State<AppState>,
+    Consistency(token): Consistency,
     method: Method,
     preconditions: Preconditions,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let id = product_id(path)?;
-    let product = find(&state.db, id).await?;
-    preconditions.read_response(
+    let route = state.reads.route(token).await;
+    let product = find(&route.db, id).await?;
+    let response = preconditions.read_response(
         &method,
         cache_fields(
             ITEM_CACHE_CONTROL,
@@ -112,7 +118,8 @@ pub async fn show(
             &product_tag(id.get()),
         ),
         to_json(&product)?,
-    )
+    )?;
+    Ok(route.mark(response))
 }
 
 /// `PUT /api/products/{id}` (admin): a partial update, `If-Match` honoured. Answers the updated
@@ -153,7 +160,8 @@ pub async fn update(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             );
-            return Ok((fields, json).into_response());
+            let response = (fields, json).into_response();
+            return Ok(replica::with_write_position(response, &state.db).await);
         }
     }
     Err(ApiError::WriteConflict)

@@ -6,6 +6,7 @@ use std::io::Write as _;
 use std::sync::Once;
 use std::time::Duration;
 
+use breakwater_origin::replica::Reads;
 use breakwater_origin::{Application, Db, Settings};
 use reqwest::Url;
 use sqlx::{Connection, PgConnection};
@@ -217,6 +218,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The origin's own pool, to look underneath the API or to break the database.
     pub db: Db,
+    /// Where the origin sends reads: its primary read pool and its replicas.
+    pub reads: Reads,
     /// What the origin connected to; unique per database.
     pub database_url: String,
     shutdown: Option<oneshot::Sender<()>>,
@@ -243,14 +246,36 @@ pub async fn spawn_app_on(database: &TestDatabase) -> TestApp {
     start(database, Some(ADMIN_TOKEN)).await
 }
 
-async fn start(database: &TestDatabase, admin_token: Option<&str>) -> TestApp {
-    let settings = Settings {
+/// An origin over a fresh database on `backend`, with `configure` applied to its settings (the
+/// database is passed in so a test can name its replica).
+pub async fn spawn_app_with(
+    backend: Backend,
+    configure: impl FnOnce(&TestDatabase, &mut Settings),
+) -> TestApp {
+    let database = TestDatabase::create(backend).await;
+    let mut settings = settings(&database, Some(ADMIN_TOKEN));
+    configure(&database, &mut settings);
+    let mut app = start_with(settings, &database).await;
+    app.database = Some(database);
+    app
+}
+
+fn settings(database: &TestDatabase, admin_token: Option<&str>) -> Settings {
+    Settings {
         admin_token: admin_token.map(str::to_owned),
         ..Settings::new("127.0.0.1:0".parse().unwrap(), database.url.clone())
-    };
+    }
+}
+
+async fn start(database: &TestDatabase, admin_token: Option<&str>) -> TestApp {
+    start_with(settings(database, admin_token), database).await
+}
+
+async fn start_with(settings: Settings, database: &TestDatabase) -> TestApp {
     let app = Application::build(settings).await.expect("origin builds");
     let address = format!("http://{}", app.local_addr());
     let db = app.db().clone();
+    let reads = app.reads().clone();
     let (trigger, triggered) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {
         // A dropped sender also means "stop", so a failing test never leaks a server.
@@ -260,6 +285,7 @@ async fn start(database: &TestDatabase, admin_token: Option<&str>) -> TestApp {
         address,
         client: reqwest::Client::new(),
         db,
+        reads,
         database_url: database.url.clone(),
         shutdown: Some(trigger),
         server,
@@ -319,6 +345,18 @@ impl TestApp {
         }
         (&mut self.server).await.expect("server task did not panic")
     }
+}
+
+/// The one streaming replica is shared by every test in this process. Tests that pause its
+/// replay hold [`replica_exclusive`]; tests that need it replaying hold [`replica_shared`].
+static REPLICA: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+pub async fn replica_shared() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    REPLICA.read().await
+}
+
+pub async fn replica_exclusive() -> tokio::sync::RwLockWriteGuard<'static, ()> {
+    REPLICA.write().await
 }
 
 /// Polls `probe` until it yields a value, for at most `deadline`: for state that arrives

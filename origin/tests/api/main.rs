@@ -1,5 +1,6 @@
 //! API tests: each one starts a real origin over HTTP (see `helpers::spawn_app`).
 
+mod bulkheads;
 mod health;
 mod helpers;
 mod lifecycle;
@@ -7,4 +8,5 @@ mod orders;
 mod product_updates;
 mod products;
 mod protocol;
+mod replicas;
 mod replication;

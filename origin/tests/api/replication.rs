@@ -8,7 +8,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
-use crate::helpers::{Backend, eventually, postgres_ready, spawn_app};
+use crate::helpers::{Backend, eventually, postgres_ready, replica_shared, spawn_app};
 
 /// Replication usually takes milliseconds; this bounds it on a loaded machine.
 const REPLICATION_DEADLINE: Duration = Duration::from_secs(30);
@@ -43,6 +43,7 @@ async fn an_order_written_through_the_origin_is_read_back_from_the_replica() {
     if !postgres_ready() {
         return;
     }
+    let _shared = replica_shared().await;
     let app = spawn_app(Backend::Postgres).await;
     let Db::Postgres(primary) = &app.db else {
         panic!("spawn_app(Backend::Postgres) gave {:?}", app.db);
