@@ -12,6 +12,15 @@ pub struct Lsn(u64);
 impl Lsn {
     pub const ZERO: Lsn = Lsn(0);
 
+    /// The position as the 64-bit number Postgres keeps.
+    pub const fn raw(self) -> u64 {
+        self.0
+    }
+
+    pub const fn from_raw(raw: u64) -> Lsn {
+        Lsn(raw)
+    }
+
     /// Bytes of WAL from `earlier` to `self`, zero when `earlier` is ahead.
     pub fn bytes_since(self, earlier: Lsn) -> u64 {
         self.0.saturating_sub(earlier.0)

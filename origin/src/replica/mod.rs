@@ -11,7 +11,7 @@ pub mod lsn;
 pub mod monitor;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::extract::FromRequestParts;
@@ -68,6 +68,9 @@ struct Inner {
     status: watch::Receiver<Arc<[ReplicaStatus]>>,
     /// Round robin among the eligible replicas.
     next: AtomicUsize,
+    /// The WAL position of this instance's latest write to data that shared caches keep (see
+    /// [`Reads::route_shared`]); 0 before any.
+    shared_floor: AtomicU64,
     wait: Duration,
 }
 
@@ -98,6 +101,7 @@ impl Reads {
                 replicas,
                 status,
                 next: AtomicUsize::new(0),
+                shared_floor: AtomicU64::new(0),
                 wait,
             }),
         }
@@ -119,6 +123,27 @@ impl Reads {
         for replica in &self.inner.replicas {
             replica.close().await;
         }
+    }
+
+    /// Records a write to data that shared caches keep (the catalogue), at WAL position `lsn`.
+    pub fn note_shared_write(&self, lsn: Lsn) {
+        self.inner
+            .shared_floor
+            .fetch_max(lsn.raw(), Ordering::Relaxed);
+    }
+
+    /// Like [`Reads::route`], for a read whose answer shared caches keep. The edge purges a
+    /// product the moment a write to it succeeds, and the next read refills the cache; were that
+    /// read served by a replica that has not replayed the write, the old product would be cached
+    /// again for its whole lifetime. So such reads also wait for this instance's latest write to
+    /// shared data (another instance's writes are not known here: see the README).
+    pub async fn route_shared(&self, token: Option<Lsn>) -> Route {
+        let floor = Lsn::from_raw(self.inner.shared_floor.load(Ordering::Relaxed));
+        let token = match token {
+            Some(token) => Some(token.max(floor)),
+            None => (floor > Lsn::ZERO).then_some(floor),
+        };
+        self.route(token).await
     }
 
     /// Picks the database for a read that must see at least `token` (a write's position).
@@ -226,9 +251,9 @@ pub async fn write_position(db: &Db) -> Option<Lsn> {
     }
 }
 
-/// `response` with the consistency token of a write just committed on `db`, if there is one.
-pub async fn with_write_position(mut response: Response, db: &Db) -> Response {
-    if let Some(lsn) = write_position(db).await {
+/// `response` with `position` (see [`write_position`]) as its consistency token, if there is one.
+pub fn with_token(mut response: Response, position: Option<Lsn>) -> Response {
+    if let Some(lsn) = position {
         let value = HeaderValue::from_str(&lsn.to_string()).expect("an LSN is ASCII");
         response.headers_mut().insert(CONSISTENCY, value);
     }

@@ -36,7 +36,8 @@ pub async fn create(
     body: JsonWithBytes<OrderBody>,
 ) -> Result<Response, ApiError> {
     let response = place_or_replay(&state, &principal, &key, &method, &uri, body).await?;
-    Ok(replica::with_write_position(response, &state.db).await)
+    let position = replica::write_position(&state.db).await;
+    Ok(replica::with_token(response, position))
 }
 
 async fn place_or_replay(

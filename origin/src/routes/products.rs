@@ -72,7 +72,7 @@ pub async fn list(
     preconditions: Preconditions,
     pagination: Pagination,
 ) -> Result<Response, ApiError> {
-    let route = state.reads.route(token).await;
+    let route = state.reads.route_shared(token).await;
     let total = product::count(&route.db).await?;
     let items = product::page(
         &route.db,
@@ -108,7 +108,7 @@ pub async fn show(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let id = product_id(path)?;
-    let route = state.reads.route(token).await;
+    let route = state.reads.route_shared(token).await;
     let product = find(&route.db, id).await?;
     let response = preconditions.read_response(
         &method,
@@ -160,8 +160,14 @@ pub async fn update(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             );
-            let response = (fields, json).into_response();
-            return Ok(replica::with_write_position(response, &state.db).await);
+            let position = replica::write_position(&state.db).await;
+            if let Some(lsn) = position {
+                state.reads.note_shared_write(lsn);
+            }
+            return Ok(replica::with_token(
+                (fields, json).into_response(),
+                position,
+            ));
         }
     }
     Err(ApiError::WriteConflict)

@@ -67,7 +67,10 @@ async fn read_order(app: &TestApp, location: &str, token: Option<&str>) -> Respo
 }
 
 fn read_from(response: &Response) -> &str {
-    response.headers()["breakwater-read-from"].to_str().unwrap()
+    let from = response.headers().get("breakwater-read-from");
+    let from =
+        from.unwrap_or_else(|| panic!("a {} without breakwater-read-from", response.status()));
+    from.to_str().unwrap()
 }
 
 /// Runs `sql` on the replica server itself (pausing or resuming its WAL replay).
@@ -139,6 +142,24 @@ async fn a_replica_that_falls_behind_is_skipped_and_taken_out_of_rotation_until_
 
     on_replica_server("SELECT pg_wal_replay_pause()").await;
     let resume = ResumeReplay;
+
+    // A catalogue write: the edge purges the product and refills its cache with the next plain
+    // read, which must not come from the replica that has not replayed the write.
+    let updated = app
+        .admin_put(
+            "/api/products/3",
+            &json!({ "name": "Renamed while the replica lags" }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(updated.status(), 200);
+    assert!(updated.headers().contains_key("breakwater-consistency"));
+    let refill = app.get("/api/products/3").await;
+    assert_eq!(read_from(&refill), "primary");
+    let refill: Value = refill.json().await.unwrap();
+    assert_eq!(refill["name"], "Renamed while the replica lags");
+
     let placed = place_order(&app, "behind-order").await;
     let token = placed.headers()["breakwater-consistency"]
         .to_str()
