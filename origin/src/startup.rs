@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::admin::{AdminToken, InvalidAdminToken};
 use crate::db::{self, Db};
+use crate::outbox::{self, OutboxSettings, Relay, Wakeup, Workers};
 use crate::routes::{self, AppState};
 use crate::seed;
 
@@ -30,15 +31,18 @@ pub struct Settings {
     /// The bearer token admin writes must present; `None` disables admin writes (they answer
     /// 403). Checked by [`Application::build`] (see [`AdminToken::parse`]).
     pub admin_token: Option<String>,
+    /// The outbox workers and their consumers' sinks.
+    pub outbox: OutboxSettings,
 }
 
 impl Settings {
-    /// Settings with admin writes disabled.
+    /// Settings with admin writes disabled and the default outbox settings.
     pub fn new(listen: SocketAddr, database_url: impl Into<String>) -> Self {
         Self {
             listen,
             database_url: database_url.into(),
             admin_token: None,
+            outbox: OutboxSettings::default(),
         }
     }
 }
@@ -53,6 +57,7 @@ impl fmt::Debug for Settings {
                 "admin_token",
                 &self.admin_token.as_ref().map(|_| "<redacted>"),
             )
+            .field("outbox", &self.outbox)
             .finish()
     }
 }
@@ -87,12 +92,16 @@ pub enum StartupError {
     },
 }
 
-/// A server ready to accept connections: database migrated and seeded, listener bound.
+/// A server ready to accept connections: database migrated and seeded, listener bound. Its
+/// outbox workers start with [`Application::run_until`].
 pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
     router: Router,
     db: Db,
+    relay: Relay,
+    wakeup: Wakeup,
+    outbox: OutboxSettings,
 }
 
 impl Application {
@@ -131,15 +140,21 @@ impl Application {
             .await
             .map_err(bind_error)?;
         let local_addr = listener.local_addr().map_err(bind_error)?;
+        let relay = Relay::new(db.clone(), &settings.outbox);
+        let wakeup = Wakeup::new();
         let router = routes::router(AppState {
             db: db.clone(),
             admin_token,
+            outbox_wakeup: wakeup.clone(),
         });
         Ok(Application {
             listener,
             local_addr,
             router,
             db,
+            relay,
+            wakeup,
+            outbox: settings.outbox,
         })
     }
 
@@ -153,15 +168,36 @@ impl Application {
         &self.db
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish
-    /// (each is bounded by the request timeout) and closes the database pool.
+    /// What delivers this server's outbox: tests drive it by hand (with no workers configured)
+    /// or subscribe to its outcomes.
+    pub fn outbox(&self) -> &Relay {
+        &self.relay
+    }
+
+    /// Starts the outbox workers and serves until `shutdown` resolves. Then it stops accepting
+    /// and, at the same time, tells the workers to stop; it waits for in-flight requests (each
+    /// bounded by the request timeout) and for each worker to settle its batch (bounded by the
+    /// lease), and closes the database pool last.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let workers = Workers::spawn(
+            &self.relay,
+            &self.wakeup,
+            self.outbox.workers,
+            self.outbox.poll_interval,
+            outbox::system_clock,
+        );
+        let stop = workers.stopper();
         let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                stop.stop();
+            })
             .await;
+        // Also when serving failed before any shutdown signal.
+        workers.stop_and_join().await;
         self.db.close().await;
         served
     }

@@ -3,9 +3,11 @@
 
 use std::io;
 use std::io::Write as _;
+use std::path::PathBuf;
 use std::sync::Once;
 use std::time::Duration;
 
+use breakwater_origin::outbox::{OutboxSettings, Relay};
 use breakwater_origin::{Application, Db, Settings};
 use reqwest::Url;
 use sqlx::{Connection, PgConnection};
@@ -219,38 +221,63 @@ pub struct TestApp {
     pub db: Db,
     /// What the origin connected to; unique per database.
     pub database_url: String,
+    /// The origin's outbox relay: tests call `deliver_due` themselves (no workers run unless a
+    /// test asks for them) or subscribe to its outcomes.
+    pub outbox: Relay,
+    /// Where the confirmation consumer writes, as configured.
+    pub confirmation_dir: PathBuf,
     shutdown: Option<oneshot::Sender<()>>,
     server: JoinHandle<io::Result<()>>,
     /// The database, when the app owns it; last, so that it goes after the server is told to stop.
     database: Option<TestDatabase>,
+    /// Holds the default confirmation directory; deleted when the app is dropped.
+    _sink: TempDir,
 }
 
-/// An origin over a fresh database on `backend`, admin writes enabled with [`ADMIN_TOKEN`].
+/// An origin over a fresh database on `backend`, admin writes enabled with [`ADMIN_TOKEN`], no
+/// outbox workers, confirmations written to a temporary directory.
 pub async fn spawn_app(backend: Backend) -> TestApp {
-    spawn_app_with_admin_token(backend, Some(ADMIN_TOKEN)).await
+    spawn_app_with(backend, |_| {}).await
 }
 
 /// Like [`spawn_app`], with this admin token (`None`: admin writes disabled).
 pub async fn spawn_app_with_admin_token(backend: Backend, admin_token: Option<&str>) -> TestApp {
+    spawn_app_with(backend, |settings| {
+        settings.admin_token = admin_token.map(str::to_owned);
+    })
+    .await
+}
+
+/// Like [`spawn_app`], with the settings changed by `configure` first.
+pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
     let database = TestDatabase::create(backend).await;
-    let mut app = start(&database, admin_token).await;
+    let mut app = start(&database, configure).await;
     app.database = Some(database);
     app
 }
 
 /// An origin over `database`, which may already hold data (to test restarts).
 pub async fn spawn_app_on(database: &TestDatabase) -> TestApp {
-    start(database, Some(ADMIN_TOKEN)).await
+    start(database, |_| {}).await
 }
 
-async fn start(database: &TestDatabase, admin_token: Option<&str>) -> TestApp {
-    let settings = Settings {
-        admin_token: admin_token.map(str::to_owned),
+async fn start(database: &TestDatabase, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let sink = tempfile::tempdir().expect("temporary directory");
+    let mut settings = Settings {
+        admin_token: Some(ADMIN_TOKEN.to_owned()),
+        outbox: OutboxSettings {
+            workers: 0,
+            confirmation_dir: sink.path().join("confirmations"),
+            ..OutboxSettings::default()
+        },
         ..Settings::new("127.0.0.1:0".parse().unwrap(), database.url.clone())
     };
+    configure(&mut settings);
+    let confirmation_dir = settings.outbox.confirmation_dir.clone();
     let app = Application::build(settings).await.expect("origin builds");
     let address = format!("http://{}", app.local_addr());
     let db = app.db().clone();
+    let outbox = app.outbox().clone();
     let (trigger, triggered) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {
         // A dropped sender also means "stop", so a failing test never leaks a server.
@@ -261,9 +288,12 @@ async fn start(database: &TestDatabase, admin_token: Option<&str>) -> TestApp {
         client: reqwest::Client::new(),
         db,
         database_url: database.url.clone(),
+        outbox,
+        confirmation_dir,
         shutdown: Some(trigger),
         server,
         database: None,
+        _sink: sink,
     }
 }
 
@@ -291,6 +321,22 @@ impl TestApp {
             .put(format!("{}{path}", self.address))
             .bearer_auth(ADMIN_TOKEN)
             .json(body)
+    }
+
+    /// A `POST /api/orders` of `body` by `principal` under `key` that must succeed: the order.
+    pub async fn place_order(&self, principal: &str, key: &str, body: &str) -> serde_json::Value {
+        let response = self
+            .client
+            .post(format!("{}/api/orders", self.address))
+            .header("content-type", "application/json")
+            .header("breakwater-principal", principal)
+            .header("idempotency-key", format!("\"{key}\""))
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("request reaches the origin");
+        assert_eq!(response.status(), 201, "POST /api/orders {body}");
+        response.json().await.expect("an order")
     }
 
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
