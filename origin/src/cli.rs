@@ -1,86 +1,164 @@
-//! Command-line flags and their `BREAKWATER_*` environment variables.
+//! Command-line flags and their `BREAKWATER_*` environment variables, and the subcommands:
+//! `serve` (the default) and `dead-letters`.
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 
 use crate::db::{Bulkheads, PoolLimits};
 use crate::replica::ReplicaPolicy;
 
+use crate::outbox::command::DeadLettersCommand;
+use crate::outbox::{self, OutboxSettings};
 use crate::startup::{DEFAULT_DATABASE_URL, DEFAULT_LISTEN, Settings};
 use crate::telemetry::LogFormat;
 
 /// Flags of the `breakwater-origin` binary. Every one has a default, so the origin runs with no
-/// configuration at all.
+/// configuration at all. Flags are global: they may come before or after the subcommand
+/// (`breakwater-origin --listen … serve` and `breakwater-origin serve --listen …` are the same).
 #[derive(Clone, Parser)]
 #[command(name = "breakwater-origin", version, about)]
 pub struct Cli {
+    /// What to do; `serve` when none is given.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address to listen on (port 0 picks a free port).
-    #[arg(long, env = "BREAKWATER_LISTEN", default_value = DEFAULT_LISTEN)]
+    #[arg(long, env = "BREAKWATER_LISTEN", default_value = DEFAULT_LISTEN, global = true)]
     pub listen: SocketAddr,
 
     /// `sqlite://path` (created if missing) or `postgres://...`.
-    #[arg(long, env = "BREAKWATER_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    #[arg(long, env = "BREAKWATER_DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
     pub database_url: String,
 
     /// Log line format; the filter comes from `RUST_LOG` (default `info`).
-    #[arg(long, env = "BREAKWATER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
+    #[arg(long, env = "BREAKWATER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json, global = true)]
     pub log_format: LogFormat,
 
     /// Bearer token that authorises admin writes (`PUT /api/products/{id}` with
     /// `Authorization: Bearer <token>`): at least 16 characters of letters, digits and
     /// `-._~+/`, optionally ending in `=`. Unset, admin writes answer 403. Prefer the environment
     /// variable: command lines are visible to other users of the machine.
-    #[arg(long, env = "BREAKWATER_ADMIN_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "BREAKWATER_ADMIN_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
     pub admin_token: Option<String>,
+
+    #[command(flatten)]
+    pub outbox: OutboxArgs,
 
     /// A streaming replica of the Postgres primary to send reads to; repeat the flag (or
     /// comma-separate the variable) for several.
     #[arg(
         long = "replica-url",
         env = "BREAKWATER_REPLICA_URLS",
-        value_delimiter = ','
+        value_delimiter = ',',
+        global = true
     )]
     pub replica_urls: Vec<String>,
 
     /// A replica further behind the primary than this many bytes of WAL leaves the rotation.
-    #[arg(long, env = "BREAKWATER_REPLICA_MAX_LAG_BYTES", default_value_t = ReplicaPolicy::default().max_lag_bytes)]
+    #[arg(long, env = "BREAKWATER_REPLICA_MAX_LAG_BYTES", global = true, default_value_t = ReplicaPolicy::default().max_lag_bytes)]
     pub replica_max_lag_bytes: u64,
 
     /// How long a read with a `Breakwater-Consistency` token waits for a replica to catch up
     /// before the primary serves it, in milliseconds.
-    #[arg(long, env = "BREAKWATER_REPLICA_WAIT_MS", default_value_t = millis(ReplicaPolicy::default().read_your_writes_wait))]
+    #[arg(long, env = "BREAKWATER_REPLICA_WAIT_MS", global = true, default_value_t = millis(ReplicaPolicy::default().read_your_writes_wait))]
     pub replica_wait_ms: u64,
 
     /// How often every replica's lag is measured, in milliseconds.
-    #[arg(long, env = "BREAKWATER_REPLICA_CHECK_MS", default_value_t = millis(ReplicaPolicy::default().check_interval), value_parser = clap::value_parser!(u64).range(10..))]
+    #[arg(long, env = "BREAKWATER_REPLICA_CHECK_MS", global = true, default_value_t = millis(ReplicaPolicy::default().check_interval), value_parser = clap::value_parser!(u64).range(10..))]
     pub replica_check_ms: u64,
 
     /// Connections for request reads, per database (the primary and each replica).
-    #[arg(long, env = "BREAKWATER_READ_POOL_SIZE", default_value_t = Bulkheads::default().reads.size, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "BREAKWATER_READ_POOL_SIZE", global = true, default_value_t = Bulkheads::default().reads.size, value_parser = clap::value_parser!(u32).range(1..))]
     pub read_pool_size: u32,
 
     /// Connections for request writes, on the primary.
-    #[arg(long, env = "BREAKWATER_WRITE_POOL_SIZE", default_value_t = Bulkheads::default().writes.size, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "BREAKWATER_WRITE_POOL_SIZE", global = true, default_value_t = Bulkheads::default().writes.size, value_parser = clap::value_parser!(u32).range(1..))]
     pub write_pool_size: u32,
 
     /// Connections for background work (outbox workers, the replica monitor).
-    #[arg(long, env = "BREAKWATER_BACKGROUND_POOL_SIZE", default_value_t = Bulkheads::default().background.size, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "BREAKWATER_BACKGROUND_POOL_SIZE", global = true, default_value_t = Bulkheads::default().background.size, value_parser = clap::value_parser!(u32).range(1..))]
     pub background_pool_size: u32,
 
     /// Longest a read waits for a connection before answering 503, in milliseconds.
-    #[arg(long, env = "BREAKWATER_READ_WAIT_MS", default_value_t = millis(Bulkheads::default().reads.wait))]
+    #[arg(long, env = "BREAKWATER_READ_WAIT_MS", global = true, default_value_t = millis(Bulkheads::default().reads.wait))]
     pub read_wait_ms: u64,
 
     /// Longest a write waits for a connection before answering 503, in milliseconds.
-    #[arg(long, env = "BREAKWATER_WRITE_WAIT_MS", default_value_t = millis(Bulkheads::default().writes.wait))]
+    #[arg(long, env = "BREAKWATER_WRITE_WAIT_MS", global = true, default_value_t = millis(Bulkheads::default().writes.wait))]
     pub write_wait_ms: u64,
 }
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The subcommands.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Serve HTTP and run the outbox workers until SIGINT/SIGTERM (the default).
+    Serve,
+    /// List or replay the outbox's dead letters (uses `--database-url`).
+    #[command(subcommand)]
+    DeadLetters(DeadLettersCommand),
+}
+
+/// How the outbox is worked (see [`crate::outbox`]).
+#[derive(Debug, Clone, Args)]
+pub struct OutboxArgs {
+    /// Outbox worker tasks in this instance; 0 runs none.
+    #[arg(long, env = "BREAKWATER_OUTBOX_WORKERS", global = true,
+          default_value_t = outbox::DEFAULT_WORKERS as u32,
+          value_parser = clap::value_parser!(u32).range(0..=64))]
+    pub outbox_workers: u32,
+
+    /// Outbox rows a worker claims at a time.
+    #[arg(long, env = "BREAKWATER_OUTBOX_BATCH_SIZE", global = true,
+          default_value_t = outbox::DEFAULT_BATCH_SIZE,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub outbox_batch_size: u32,
+
+    /// Seconds a claim keeps rows from other workers, and the most one delivery may take.
+    #[arg(long, env = "BREAKWATER_OUTBOX_LEASE_SECS", global = true,
+          default_value_t = outbox::DEFAULT_LEASE.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub outbox_lease_secs: u64,
+
+    /// Attempts before a message becomes a dead letter.
+    #[arg(long, env = "BREAKWATER_OUTBOX_MAX_ATTEMPTS", global = true,
+          default_value_t = outbox::DEFAULT_MAX_ATTEMPTS,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub outbox_max_attempts: u32,
+
+    /// Directory the confirmation consumer writes `order-<id>.json` into (created if missing).
+    #[arg(long, env = "BREAKWATER_CONFIRMATION_DIR", global = true,
+          default_value = outbox::DEFAULT_CONFIRMATION_DIR)]
+    pub confirmation_dir: PathBuf,
+}
+
+impl OutboxArgs {
+    /// The outbox settings these flags describe (ranges are checked by the parser).
+    pub fn settings(&self) -> OutboxSettings {
+        let defaults = OutboxSettings::default();
+        OutboxSettings {
+            workers: self.outbox_workers as usize,
+            batch_size: NonZeroU32::new(self.outbox_batch_size).unwrap_or(defaults.batch_size),
+            lease: Duration::from_secs(self.outbox_lease_secs),
+            max_attempts: NonZeroU32::new(self.outbox_max_attempts)
+                .unwrap_or(defaults.max_attempts),
+            confirmation_dir: self.confirmation_dir.clone(),
+            ..defaults
+        }
+    }
 }
 
 /// By hand, so that the admin token never reaches a log line.
@@ -95,11 +173,18 @@ impl fmt::Debug for Cli {
                 &self.admin_token.as_ref().map(|_| "<redacted>"),
             )
             .field("replica_urls", &self.replica_urls)
+            .field("command", &self.command)
+            .field("outbox", &self.outbox)
             .finish_non_exhaustive()
     }
 }
 
 impl Cli {
+    /// What to run: the subcommand given, else `serve`.
+    pub fn command(&self) -> Command {
+        self.command.clone().unwrap_or(Command::Serve)
+    }
+
     /// The server settings these flags describe.
     pub fn settings(&self) -> Settings {
         let defaults = Bulkheads::default();
@@ -128,6 +213,7 @@ impl Cli {
                 check_interval: Duration::from_millis(self.replica_check_ms),
                 read_your_writes_wait: Duration::from_millis(self.replica_wait_ms),
             },
+            outbox: self.outbox.settings(),
             ..Settings::new(self.listen, self.database_url.clone())
         }
     }
@@ -206,6 +292,99 @@ mod tests {
         assert_eq!(defaults.bulkheads, Bulkheads::default());
         assert_eq!(defaults.replica_policy, ReplicaPolicy::default());
         assert!(Cli::try_parse_from(["breakwater-origin", "--read-pool-size", "0"]).is_err());
+    }
+
+    #[test]
+    fn serve_is_the_default_and_flags_go_before_or_after_it() {
+        let bare = Cli::try_parse_from(["breakwater-origin", "--listen", "0.0.0.0:9000"]).unwrap();
+        assert_eq!(bare.command(), Command::Serve);
+        let before =
+            Cli::try_parse_from(["breakwater-origin", "--listen", "0.0.0.0:9000", "serve"])
+                .unwrap();
+        let after = Cli::try_parse_from(["breakwater-origin", "serve", "--listen", "0.0.0.0:9000"])
+            .unwrap();
+        for cli in [&bare, &before, &after] {
+            assert_eq!(cli.settings(), bare.settings());
+        }
+        assert_eq!(after.command(), Command::Serve);
+    }
+
+    #[test]
+    fn outbox_flags_become_outbox_settings() {
+        let defaults = Cli::try_parse_from(["breakwater-origin"])
+            .unwrap()
+            .settings();
+        assert_eq!(defaults.outbox, OutboxSettings::default());
+        let cli = Cli::try_parse_from([
+            "breakwater-origin",
+            "--outbox-workers",
+            "0",
+            "--outbox-batch-size",
+            "5",
+            "--outbox-lease-secs",
+            "7",
+            "--outbox-max-attempts",
+            "3",
+            "--confirmation-dir",
+            "/tmp/sink",
+        ])
+        .unwrap();
+        let outbox = cli.settings().outbox;
+        assert_eq!(outbox.workers, 0);
+        assert_eq!(outbox.batch_size.get(), 5);
+        assert_eq!(outbox.lease, Duration::from_secs(7));
+        assert_eq!(outbox.max_attempts.get(), 3);
+        assert_eq!(outbox.confirmation_dir, PathBuf::from("/tmp/sink"));
+        for (flag, bad) in [
+            ("--outbox-max-attempts", "0"),
+            ("--outbox-batch-size", "0"),
+            ("--outbox-lease-secs", "0"),
+            ("--outbox-workers", "65"),
+        ] {
+            let err = Cli::try_parse_from(["breakwater-origin", flag, bad]).unwrap_err();
+            assert!(err.to_string().contains(flag), "{flag} {bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn dead_letter_commands_take_ids_or_all_and_the_database_url() {
+        use crate::outbox::command::ReplayArgs;
+        let cli = Cli::try_parse_from([
+            "breakwater-origin",
+            "dead-letters",
+            "replay",
+            "--id",
+            "3",
+            "--id",
+            "5",
+            "--database-url",
+            "postgres://db/shop",
+        ])
+        .unwrap();
+        assert_eq!(cli.database_url, "postgres://db/shop");
+        assert_eq!(
+            cli.command(),
+            Command::DeadLetters(DeadLettersCommand::Replay(ReplayArgs {
+                ids: vec![3, 5],
+                all: false
+            }))
+        );
+        let list = Cli::try_parse_from(["breakwater-origin", "dead-letters", "list"]).unwrap();
+        assert_eq!(
+            list.command(),
+            Command::DeadLetters(DeadLettersCommand::List {
+                include_replayed: false
+            })
+        );
+        for args in [
+            &["dead-letters", "replay"][..],
+            &["dead-letters", "replay", "--all", "--id", "3"],
+            &["dead-letters", "replay", "--id", "0"],
+            &["dead-letters"],
+        ] {
+            let argv = std::iter::once("breakwater-origin").chain(args.iter().copied());
+            assert!(Cli::try_parse_from(argv).is_err(), "{args:?}");
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 
 use crate::admin::{AdminToken, InvalidAdminToken};
 use crate::db::{self, Bulkheads, Connect, Db};
+use crate::outbox::{self, OutboxSettings, Relay, Wakeup, Workers};
 use crate::replica::{self, Reads, ReplicaPolicy};
 use crate::routes::{self, AppState};
 use crate::seed;
@@ -40,10 +41,12 @@ pub struct Settings {
     pub bulkheads: Bulkheads,
     /// When a replica is in rotation and how long a read waits for one to catch up.
     pub replica_policy: ReplicaPolicy,
+    /// The outbox workers and their consumers' sinks.
+    pub outbox: OutboxSettings,
 }
 
 impl Settings {
-    /// Settings with admin writes disabled.
+    /// Settings with admin writes disabled and the default outbox settings.
     pub fn new(listen: SocketAddr, database_url: impl Into<String>) -> Self {
         Self {
             listen,
@@ -52,6 +55,7 @@ impl Settings {
             replica_urls: Vec::new(),
             bulkheads: Bulkheads::default(),
             replica_policy: ReplicaPolicy::default(),
+            outbox: OutboxSettings::default(),
         }
     }
 }
@@ -69,6 +73,7 @@ impl fmt::Debug for Settings {
             .field("replica_urls", &self.replica_urls)
             .field("bulkheads", &self.bulkheads)
             .field("replica_policy", &self.replica_policy)
+            .field("outbox", &self.outbox)
             .finish()
     }
 }
@@ -107,7 +112,8 @@ pub enum StartupError {
     },
 }
 
-/// A server ready to accept connections: database migrated and seeded, listener bound.
+/// A server ready to accept connections: database migrated and seeded, listener bound. Its
+/// outbox workers start with [`Application::run_until`].
 pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
@@ -116,6 +122,9 @@ pub struct Application {
     reads: Reads,
     background: Db,
     monitor: Option<JoinHandle<()>>,
+    relay: Relay,
+    wakeup: Wakeup,
+    outbox: OutboxSettings,
 }
 
 impl Application {
@@ -158,10 +167,13 @@ impl Application {
             .await
             .map_err(bind_error)?;
         let local_addr = listener.local_addr().map_err(bind_error)?;
+        let relay = Relay::new(background.clone(), &settings.outbox);
+        let wakeup = Wakeup::new();
         let router = routes::router(AppState {
             db: db.clone(),
             reads: reads.clone(),
             admin_token,
+            outbox_wakeup: wakeup.clone(),
         });
         Ok(Application {
             listener,
@@ -171,6 +183,9 @@ impl Application {
             reads,
             background,
             monitor,
+            relay,
+            wakeup,
+            outbox: settings.outbox,
         })
     }
 
@@ -190,18 +205,39 @@ impl Application {
         &self.reads
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish
-    /// (each is bounded by the request timeout) and closes the database pool.
+    /// What delivers this server's outbox: tests drive it by hand (with no workers configured)
+    /// or subscribe to its outcomes.
+    pub fn outbox(&self) -> &Relay {
+        &self.relay
+    }
+
+    /// Starts the outbox workers and serves until `shutdown` resolves. Then it stops accepting
+    /// and, at the same time, tells the workers to stop; it waits for in-flight requests (each
+    /// bounded by the request timeout) and for each worker to settle its batch (bounded by the
+    /// lease), and closes the database pool last.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let workers = Workers::spawn(
+            &self.relay,
+            &self.wakeup,
+            self.outbox.workers,
+            self.outbox.poll_interval,
+            outbox::system_clock,
+        );
+        let stop = workers.stopper();
         let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                stop.stop();
+            })
             .await;
         if let Some(monitor) = self.monitor {
             monitor.abort();
         }
+        // Also when serving failed before any shutdown signal.
+        workers.stop_and_join().await;
         self.db.close().await;
         self.background.close().await;
         self.reads.close().await;

@@ -1,6 +1,6 @@
 //! The transactional outbox of an order: one row per consumer, written in the order's own
 //! transaction, so a consumer hears of exactly the orders that were committed. The workers that
-//! claim and deliver the rows come with a later issue.
+//! claim and deliver the rows are in [`crate::outbox`].
 
 use serde_json::{Value, json};
 
@@ -30,6 +30,11 @@ impl Topic {
         }
     }
 
+    /// The topic a row's `topic` column names, if it is one of ours.
+    pub fn parse(raw: &str) -> Option<Topic> {
+        Self::ALL.into_iter().find(|topic| topic.as_str() == raw)
+    }
+
     /// What this consumer is told about `order`: what it needs and no more (only the
     /// confirmation learns who ordered). Each payload carries the order id, which with the
     /// topic identifies the message, so a consumer can ignore a redelivery.
@@ -49,8 +54,18 @@ impl Topic {
                     .map(|item| json!({"product_id": item.product_id, "quantity": item.quantity}))
                     .collect::<Vec<_>>(),
             }),
+            // `items` feeds the rankings; rows written before it existed lack it.
             Self::Analytics => json!({
                 "order_id": order.id,
+                "items": order
+                    .items
+                    .iter()
+                    .map(|item| json!({
+                        "product_id": item.product_id,
+                        "quantity": item.quantity,
+                        "line_total_cents": item.line_total_cents,
+                    }))
+                    .collect::<Vec<_>>(),
                 "item_count": order.items.len(),
                 "units": order.items.iter().map(|item| item.quantity).sum::<i64>(),
                 "total_cents": order.total_cents,
@@ -95,5 +110,19 @@ mod tests {
             Topic::Inventory.payload(&order, &principal)["items"],
             json!([{"product_id": 3, "quantity": 2}])
         );
+        assert_eq!(
+            Topic::Analytics.payload(&order, &principal)["items"],
+            json!([{"product_id": 3, "quantity": 2, "line_total_cents": 300}])
+        );
+    }
+
+    #[test]
+    fn topics_parse_from_their_column_value_only() {
+        for topic in Topic::ALL {
+            assert_eq!(Topic::parse(topic.as_str()), Some(topic));
+        }
+        for bad in ["", "Inventory", "inventory ", "refunds"] {
+            assert_eq!(Topic::parse(bad), None, "{bad:?}");
+        }
     }
 }

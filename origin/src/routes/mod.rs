@@ -3,6 +3,7 @@
 mod health;
 mod orders;
 mod products;
+mod rankings;
 
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ use tracing::Level;
 use crate::admin::AdminToken;
 use crate::db::Db;
 use crate::error::ApiError;
+use crate::outbox::Wakeup;
 use crate::replica::Reads;
 use crate::{problem_layer, request_id, telemetry};
 
@@ -40,6 +42,8 @@ pub struct AppState {
     pub reads: Reads,
     /// `None` when admin writes are disabled.
     pub admin_token: Option<AdminToken>,
+    /// Signalled after an order commits, so an outbox worker delivers it at once.
+    pub outbox_wakeup: Wakeup,
 }
 
 /// The whole HTTP surface of the origin.
@@ -80,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/orders", post(orders::create))
         .route("/api/orders/{id}", get(orders::show))
+        .route("/api/rankings", get(rankings::list))
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)

@@ -66,6 +66,7 @@ async fn place_or_replay(
     match order::place(&state.db, new, |order| created(order, &fingerprint)).await? {
         Placement::Created(stored) => {
             tracing::info!(order = stored.location.as_deref(), "order placed");
+            state.outbox_wakeup.signal();
             Ok(stored.into_response(false))
         }
         // A duplicate committed while this one ran; its answer is committed with it.

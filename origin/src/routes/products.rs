@@ -194,7 +194,11 @@ fn product_tag(id: i64) -> String {
 }
 
 /// `Cache-Control`, `CDN-Cache-Control` if given, and the cache tags.
-fn cache_fields(cache_control: &'static str, cdn: Option<&'static str>, tags: &str) -> HeaderMap {
+pub(super) fn cache_fields(
+    cache_control: &'static str,
+    cdn: Option<&'static str>,
+    tags: &str,
+) -> HeaderMap {
     let mut fields = HeaderMap::new();
     fields.insert(
         header::CACHE_CONTROL,

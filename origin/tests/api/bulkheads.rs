@@ -28,7 +28,7 @@ async fn exhaust(db: &Db) -> Vec<Box<dyn std::any::Any>> {
 }
 
 async fn an_exhausted_read_pool_answers_503_while_writes_go_on(backend: Backend) {
-    let app = spawn_app_with(backend, |_, settings| {
+    let app = spawn_app_with(backend, |settings| {
         settings.bulkheads.reads.size = 2;
         settings.bulkheads.reads.wait = Duration::from_millis(500);
     })
@@ -64,7 +64,7 @@ async fn an_exhausted_read_pool_answers_503_while_writes_go_on(backend: Backend)
 }
 
 async fn an_exhausted_write_pool_answers_503_while_reads_go_on(backend: Backend) {
-    let app = spawn_app_with(backend, |_, settings| {
+    let app = spawn_app_with(backend, |settings| {
         settings.bulkheads.writes.size = 1;
         settings.bulkheads.writes.wait = Duration::from_millis(500);
     })

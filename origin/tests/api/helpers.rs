@@ -3,9 +3,11 @@
 
 use std::io;
 use std::io::Write as _;
+use std::path::PathBuf;
 use std::sync::Once;
 use std::time::Duration;
 
+use breakwater_origin::outbox::{OutboxSettings, Relay};
 use breakwater_origin::replica::Reads;
 use breakwater_origin::{Application, Db, Settings};
 use reqwest::Url;
@@ -201,6 +203,15 @@ fn env_url(variable: &str) -> String {
     std::env::var(variable).unwrap_or_else(|_| panic!("{variable} is not set"))
 }
 
+/// The same database as `database_url` (on the primary), on the streaming replica.
+pub fn replica_url_of(database_url: &str) -> String {
+    let url = Url::parse(database_url).unwrap_or_else(|e| panic!("a Postgres URL: {e}"));
+    with_database(
+        &env_url(POSTGRES_REPLICA_URL),
+        url.path().trim_start_matches('/'),
+    )
+}
+
 /// `url` with its path (the database name) replaced by `database`.
 fn with_database(url: &str, database: &str) -> String {
     let mut url = Url::parse(url).unwrap_or_else(|e| panic!("a Postgres URL: {e}"));
@@ -222,60 +233,64 @@ pub struct TestApp {
     pub reads: Reads,
     /// What the origin connected to; unique per database.
     pub database_url: String,
+    /// The origin's outbox relay: tests call `deliver_due` themselves (no workers run unless a
+    /// test asks for them) or subscribe to its outcomes.
+    pub outbox: Relay,
+    /// Where the confirmation consumer writes, as configured.
+    pub confirmation_dir: PathBuf,
     shutdown: Option<oneshot::Sender<()>>,
     server: JoinHandle<io::Result<()>>,
     /// The database, when the app owns it; last, so that it goes after the server is told to stop.
     database: Option<TestDatabase>,
+    /// Holds the default confirmation directory; deleted when the app is dropped.
+    _sink: TempDir,
 }
 
-/// An origin over a fresh database on `backend`, admin writes enabled with [`ADMIN_TOKEN`].
+/// An origin over a fresh database on `backend`, admin writes enabled with [`ADMIN_TOKEN`], no
+/// outbox workers, confirmations written to a temporary directory.
 pub async fn spawn_app(backend: Backend) -> TestApp {
-    spawn_app_with_admin_token(backend, Some(ADMIN_TOKEN)).await
+    spawn_app_with(backend, |_| {}).await
 }
 
 /// Like [`spawn_app`], with this admin token (`None`: admin writes disabled).
 pub async fn spawn_app_with_admin_token(backend: Backend, admin_token: Option<&str>) -> TestApp {
+    spawn_app_with(backend, |settings| {
+        settings.admin_token = admin_token.map(str::to_owned);
+    })
+    .await
+}
+
+/// Like [`spawn_app`], with the settings changed by `configure` first.
+pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
     let database = TestDatabase::create(backend).await;
-    let mut app = start(&database, admin_token).await;
+    let mut app = start(&database, configure).await;
     app.database = Some(database);
     app
 }
 
 /// An origin over `database`, which may already hold data (to test restarts).
 pub async fn spawn_app_on(database: &TestDatabase) -> TestApp {
-    start(database, Some(ADMIN_TOKEN)).await
+    start(database, |_| {}).await
 }
 
-/// An origin over a fresh database on `backend`, with `configure` applied to its settings (the
-/// database is passed in so a test can name its replica).
-pub async fn spawn_app_with(
-    backend: Backend,
-    configure: impl FnOnce(&TestDatabase, &mut Settings),
-) -> TestApp {
-    let database = TestDatabase::create(backend).await;
-    let mut settings = settings(&database, Some(ADMIN_TOKEN));
-    configure(&database, &mut settings);
-    let mut app = start_with(settings, &database).await;
-    app.database = Some(database);
-    app
-}
-
-fn settings(database: &TestDatabase, admin_token: Option<&str>) -> Settings {
-    Settings {
-        admin_token: admin_token.map(str::to_owned),
+async fn start(database: &TestDatabase, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let sink = tempfile::tempdir().expect("temporary directory");
+    let mut settings = Settings {
+        admin_token: Some(ADMIN_TOKEN.to_owned()),
+        outbox: OutboxSettings {
+            workers: 0,
+            confirmation_dir: sink.path().join("confirmations"),
+            ..OutboxSettings::default()
+        },
         ..Settings::new("127.0.0.1:0".parse().unwrap(), database.url.clone())
-    }
-}
-
-async fn start(database: &TestDatabase, admin_token: Option<&str>) -> TestApp {
-    start_with(settings(database, admin_token), database).await
-}
-
-async fn start_with(settings: Settings, database: &TestDatabase) -> TestApp {
+    };
+    configure(&mut settings);
+    let confirmation_dir = settings.outbox.confirmation_dir.clone();
     let app = Application::build(settings).await.expect("origin builds");
     let address = format!("http://{}", app.local_addr());
     let db = app.db().clone();
     let reads = app.reads().clone();
+    let outbox = app.outbox().clone();
     let (trigger, triggered) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {
         // A dropped sender also means "stop", so a failing test never leaks a server.
@@ -287,9 +302,12 @@ async fn start_with(settings: Settings, database: &TestDatabase) -> TestApp {
         db,
         reads,
         database_url: database.url.clone(),
+        outbox,
+        confirmation_dir,
         shutdown: Some(trigger),
         server,
         database: None,
+        _sink: sink,
     }
 }
 
@@ -317,6 +335,22 @@ impl TestApp {
             .put(format!("{}{path}", self.address))
             .bearer_auth(ADMIN_TOKEN)
             .json(body)
+    }
+
+    /// A `POST /api/orders` of `body` by `principal` under `key` that must succeed: the order.
+    pub async fn place_order(&self, principal: &str, key: &str, body: &str) -> serde_json::Value {
+        let response = self
+            .client
+            .post(format!("{}/api/orders", self.address))
+            .header("content-type", "application/json")
+            .header("breakwater-principal", principal)
+            .header("idempotency-key", format!("\"{key}\""))
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("request reaches the origin");
+        assert_eq!(response.status(), 201, "POST /api/orders {body}");
+        response.json().await.expect("an order")
     }
 
     pub async fn get_json(&self, path: &str) -> serde_json::Value {

@@ -10,7 +10,7 @@ use sqlx::{Connection, PgConnection};
 
 use crate::helpers::{
     Backend, TestApp, assert_problem, eventually, postgres_ready, replica_exclusive,
-    replica_shared, spawn_app_with,
+    replica_shared, replica_url_of, spawn_app_with,
 };
 
 /// Replication usually takes milliseconds; this bounds it on a loaded machine.
@@ -19,8 +19,8 @@ const DEADLINE: Duration = Duration::from_secs(30);
 /// An origin on Postgres with this test's database on the replica as its one replica, measured
 /// every 20 ms, once the replica is in rotation.
 async fn spawn_with_replica(max_lag_bytes: u64) -> TestApp {
-    let app = spawn_app_with(Backend::Postgres, |database, settings| {
-        settings.replica_urls = vec![database.replica_url()];
+    let app = spawn_app_with(Backend::Postgres, |settings| {
+        settings.replica_urls = vec![replica_url_of(&settings.database_url)];
         settings.replica_policy.check_interval = Duration::from_millis(20);
         settings.replica_policy.max_lag_bytes = max_lag_bytes;
         settings.replica_policy.read_your_writes_wait = Duration::from_millis(200);
