@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::admin::{AdminToken, InvalidAdminToken};
 use crate::db::{self, Db};
+use crate::metrics::{self, Metrics};
 use crate::routes::{self, AppState};
 use crate::seed;
 
@@ -93,6 +94,7 @@ pub struct Application {
     local_addr: SocketAddr,
     router: Router,
     db: Db,
+    metrics: Metrics,
 }
 
 impl Application {
@@ -131,15 +133,19 @@ impl Application {
             .await
             .map_err(bind_error)?;
         let local_addr = listener.local_addr().map_err(bind_error)?;
+        let metrics = Metrics::new();
+        metrics::sources::register(&metrics, &db);
         let router = routes::router(AppState {
             db: db.clone(),
             admin_token,
+            metrics: metrics.clone(),
         });
         Ok(Application {
             listener,
             local_addr,
             router,
             db,
+            metrics,
         })
     }
 
@@ -151,6 +157,12 @@ impl Application {
     /// The database pool the server uses, for tests and tools that need to look underneath.
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// This server's metrics registry, for whatever runs beside the router (pool waits, a
+    /// replica monitor) to report into.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish
