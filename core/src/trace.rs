@@ -87,6 +87,11 @@ impl TraceContext {
     pub fn trace_id_hex(&self) -> String {
         hex(&self.trace_id)
     }
+
+    /// This hop's span id, which is the parent id of the next hop.
+    pub fn span_id_hex(&self) -> String {
+        hex(&self.span_id)
+    }
 }
 
 /// All-zero ids are invalid; flip one bit rather than fail.
@@ -132,6 +137,7 @@ mod tests {
     fn parses_the_spec_example() {
         let t = TraceContext::parse(VALID).unwrap();
         assert_eq!(t.trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(t.span_id_hex(), "00f067aa0ba902b7");
         assert!(t.sampled);
         assert_eq!(t.to_header(), VALID);
     }

@@ -132,6 +132,10 @@ pub(crate) const INSERT: &str = "INSERT INTO idempotency_responses \
       created_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
+/// The answer stored for (principal, key); bind principal, key.
+pub const FIND: &str = "SELECT request_fingerprint, status, content_type, location, body \
+     FROM idempotency_responses WHERE principal = $1 AND idempotency_key = $2";
+
 #[derive(sqlx::FromRow)]
 struct Row {
     request_fingerprint: String,
@@ -148,10 +152,8 @@ pub async fn find(
     principal: &Principal,
     key: &IdempotencyKey,
 ) -> Result<Option<StoredResponse>, ApiError> {
-    let sql = "SELECT request_fingerprint, status, content_type, location, body \
-         FROM idempotency_responses WHERE principal = $1 AND idempotency_key = $2";
     let row = on_pool!(db, pool => {
-        sqlx::query_as::<_, Row>(sql)
+        sqlx::query_as::<_, Row>(FIND)
             .bind(principal.as_str())
             .bind(key.as_str())
             .fetch_optional(pool)

@@ -10,6 +10,7 @@ pub mod db;
 pub mod error;
 pub mod idempotency;
 pub mod json_body;
+pub mod metrics;
 pub mod order;
 pub mod outbox;
 pub mod pagination;
@@ -25,6 +26,7 @@ pub mod seed;
 pub mod shutdown;
 pub mod startup;
 pub mod telemetry;
+pub mod trace_context;
 
 pub use db::Db;
 pub use error::ApiError;

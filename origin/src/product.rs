@@ -34,19 +34,34 @@ impl ProductId {
     }
 }
 
-const COLUMNS: &str = "id, sku, name, description, category, price_cents, currency, stock";
+/// The columns of a [`Product`], in its field order; a macro so that the query texts below can
+/// be `const`s built with `concat!`.
+macro_rules! columns {
+    () => {
+        "id, sku, name, description, category, price_cents, currency, stock"
+    };
+}
+
+/// How many products there are (the `total` of a listing page).
+pub const COUNT: &str = "SELECT COUNT(*) FROM products";
+/// One listing page: bind the page size and the rows to skip.
+pub const PAGE: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM products ORDER BY id LIMIT $1 OFFSET $2"
+);
+/// One product: bind its id.
+pub const BY_ID: &str = concat!("SELECT ", columns!(), " FROM products WHERE id = $1");
 
 /// How many products the catalogue holds.
 pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
-    let sql = "SELECT COUNT(*) FROM products";
-    on_pool!(db, pool => sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await)
+    on_pool!(db, pool => sqlx::query_scalar::<_, i64>(COUNT).fetch_one(pool).await)
 }
 
 /// Up to `limit` products in id order, skipping the first `offset`.
 pub async fn page(db: &Db, limit: i64, offset: i64) -> Result<Vec<Product>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM products ORDER BY id LIMIT $1 OFFSET $2");
     on_pool!(db, pool => {
-        sqlx::query_as::<_, Product>(&sql)
+        sqlx::query_as::<_, Product>(PAGE)
             .bind(limit)
             .bind(offset)
             .fetch_all(pool)
@@ -56,9 +71,8 @@ pub async fn page(db: &Db, limit: i64, offset: i64) -> Result<Vec<Product>, sqlx
 
 /// The product with this id, if there is one.
 pub async fn by_id(db: &Db, id: ProductId) -> Result<Option<Product>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM products WHERE id = $1");
     on_pool!(db, pool => {
-        sqlx::query_as::<_, Product>(&sql)
+        sqlx::query_as::<_, Product>(BY_ID)
             .bind(id.get())
             .fetch_optional(pool)
             .await

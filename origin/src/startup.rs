@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 
 use crate::admin::{AdminToken, InvalidAdminToken};
 use crate::db::{self, Bulkheads, Connect, Db};
+use crate::metrics::{self, Metrics};
 use crate::outbox::{self, OutboxSettings, Relay, Wakeup, Workers};
 use crate::replica::{self, Reads, ReplicaPolicy};
 use crate::routes::{self, AppState};
@@ -125,6 +126,7 @@ pub struct Application {
     relay: Relay,
     wakeup: Wakeup,
     outbox: OutboxSettings,
+    metrics: Metrics,
 }
 
 impl Application {
@@ -144,7 +146,9 @@ impl Application {
         db.migrate().await?;
         let background =
             Db::open(&settings.database_url, &bulkheads.background, Connect::Now).await?;
-        let (reads, monitor) = open_reads(&settings, &background).await?;
+        let metrics = Metrics::new();
+        let (reads, monitor) = open_reads(&settings, &background, &metrics).await?;
+        metrics::sources::register(&metrics, &db, &reads, &background);
 
         let started = Instant::now();
         let inserted = seed::seed(&db, seed::CATALOGUE_SIZE)
@@ -174,6 +178,7 @@ impl Application {
             reads: reads.clone(),
             admin_token,
             outbox_wakeup: wakeup.clone(),
+            metrics: metrics.clone(),
         });
         Ok(Application {
             listener,
@@ -186,6 +191,7 @@ impl Application {
             relay,
             wakeup,
             outbox: settings.outbox,
+            metrics,
         })
     }
 
@@ -198,6 +204,17 @@ impl Application {
     /// underneath.
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// This server's metrics registry, for whatever runs beside the router (pool waits, a
+    /// replica monitor) to report into.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The pool of background work (outbox workers, the replica monitor, scrape-time counts).
+    pub fn background(&self) -> &Db {
+        &self.background
     }
 
     /// Where reads go: the primary's read pool and the replicas.
@@ -250,6 +267,7 @@ impl Application {
 async fn open_reads(
     settings: &Settings,
     background: &Db,
+    metrics: &Metrics,
 ) -> Result<(Reads, Option<JoinHandle<()>>), StartupError> {
     let limits = &settings.bulkheads.reads;
     let primary = Db::open(&settings.database_url, limits, Connect::Now).await?;
@@ -285,6 +303,7 @@ async fn open_reads(
             }
         }
     }
+    replica::monitor::publish(metrics, &first);
     let (sender, receiver) = watch::channel::<Arc<[replica::ReplicaStatus]>>(first.into());
     let reads = Reads::new(
         primary,
@@ -297,6 +316,7 @@ async fn open_reads(
         replicas,
         policy,
         sender,
+        metrics.clone(),
     ));
     Ok((reads, Some(monitor)))
 }

@@ -3,8 +3,9 @@
 //!
 //! [`request`] parses and prices the body of `POST /api/orders`, [`store`] writes the order, its
 //! items, its outbox rows and its stored answer in one transaction, [`outbox`] says what each
-//! consumer is told.
+//! consumer is told, [`history`] lists a principal's orders.
 
+pub mod history;
 pub mod outbox;
 pub mod request;
 pub mod store;

@@ -5,7 +5,19 @@
 use serde_json::{Value, json};
 
 use super::Order;
+use crate::db::{Db, on_pool};
 use crate::principal::Principal;
+
+/// The pending scan: how many rows still wait for delivery (dead letters are counted apart). It
+/// reads only the partial index `outbox_pending`, so it costs the backlog, never the delivered
+/// history.
+pub const PENDING_COUNT: &str =
+    "SELECT count(*) FROM outbox WHERE delivered_at IS NULL AND dead_at IS NULL";
+
+/// How many outbox rows are not delivered yet ([`PENDING_COUNT`]), for `/metrics`.
+pub async fn pending_count(db: &Db) -> Result<i64, sqlx::Error> {
+    on_pool!(db, pool => sqlx::query_scalar::<_, i64>(PENDING_COUNT).fetch_one(pool).await)
+}
 
 /// A consumer of order events; its row's `topic` column is [`Topic::as_str`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

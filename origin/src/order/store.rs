@@ -139,6 +139,13 @@ pub async fn place(
     })
 }
 
+/// An order's own row, if the principal placed it; bind the order id, the principal.
+pub const ORDER_BY_ID: &str =
+    "SELECT total_cents, currency, created_at FROM orders WHERE id = $1 AND principal = $2";
+/// An order's items in line order; bind the order id.
+pub const ITEMS_OF_ORDER: &str = "SELECT product_id, quantity, unit_price_cents \
+     FROM order_items WHERE order_id = $1 ORDER BY line";
+
 /// Order `id` if `principal` placed it. Someone else's order is as absent as one that never
 /// existed, so ids reveal nothing across principals.
 pub async fn find(
@@ -146,13 +153,9 @@ pub async fn find(
     principal: &Principal,
     id: OrderId,
 ) -> Result<Option<Order>, sqlx::Error> {
-    let order_sql =
-        "SELECT total_cents, currency, created_at FROM orders WHERE id = $1 AND principal = $2";
-    let items_sql = "SELECT product_id, quantity, unit_price_cents FROM order_items \
-         WHERE order_id = $1 ORDER BY line";
     on_pool!(db, pool => {
         let Some((total_cents, currency, created_at_ms)) =
-            sqlx::query_as::<_, (i64, String, i64)>(order_sql)
+            sqlx::query_as::<_, (i64, String, i64)>(ORDER_BY_ID)
                 .bind(id.get())
                 .bind(principal.as_str())
                 .fetch_optional(pool)
@@ -161,7 +164,7 @@ pub async fn find(
             return Ok(None);
         };
         // Items never change once committed, so reading them outside the order's read is safe.
-        let items = sqlx::query_as::<_, (i64, i64, i64)>(items_sql)
+        let items = sqlx::query_as::<_, (i64, i64, i64)>(ITEMS_OF_ORDER)
             .bind(id.get())
             .fetch_all(pool)
             .await?

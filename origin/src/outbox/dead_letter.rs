@@ -82,6 +82,14 @@ pub async fn bury(
     })
 }
 
+/// Dead letters waiting for a replay, for `/metrics`.
+pub const WAITING_COUNT: &str = "SELECT count(*) FROM dead_letters WHERE replayed_at IS NULL";
+
+/// How many dead letters wait for a replay ([`WAITING_COUNT`]).
+pub async fn waiting_count(db: &Db) -> Result<i64, sqlx::Error> {
+    on_pool!(db, pool => sqlx::query_scalar::<_, i64>(WAITING_COUNT).fetch_one(pool).await)
+}
+
 /// Dead letters oldest first: those waiting for a replay, or all of them with
 /// `include_replayed`.
 pub async fn list(db: &Db, include_replayed: bool) -> Result<Vec<DeadLetter>, sqlx::Error> {

@@ -112,6 +112,11 @@ impl Reads {
         self.inner.status.borrow().clone()
     }
 
+    /// Each replica's pool, in `--replica-url` order.
+    pub fn replica_pools(&self) -> &[Db] {
+        &self.inner.replicas
+    }
+
     /// The primary's read pool (a separate bulkhead from writes).
     pub fn primary(&self) -> &Db {
         &self.inner.primary

@@ -9,6 +9,7 @@ use tokio::sync::watch;
 
 use super::{Lsn, ReplicaPolicy, replica_name};
 use crate::db::Db;
+use crate::metrics::Metrics;
 
 /// One measurement of one replica.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,13 +101,26 @@ pub async fn measure(
     statuses
 }
 
-/// Measures on every `policy.check_interval` and publishes to `status`, logging each replica
-/// that leaves or rejoins the rotation. Ends when every receiver is gone.
+/// Sets each replica's lag and rotation gauges in `/metrics` (a replica whose lag could not be
+/// measured keeps no lag series rather than a stale one).
+pub fn publish(metrics: &Metrics, statuses: &[ReplicaStatus]) {
+    for status in statuses {
+        match status.lag_bytes {
+            Some(lag) => metrics.set_replica_lag(&status.name, lag),
+            None => metrics.forget_replica(&status.name),
+        }
+        metrics.set_replica_in_rotation(&status.name, status.in_rotation);
+    }
+}
+
+/// Measures on every `policy.check_interval` and publishes to `status` and `metrics`, logging
+/// each replica that leaves or rejoins the rotation. Ends when every receiver is gone.
 pub async fn run(
     primary: PgPool,
     replicas: Vec<Db>,
     policy: ReplicaPolicy,
     status: watch::Sender<Arc<[ReplicaStatus]>>,
+    metrics: Metrics,
 ) {
     let mut ticks = tokio::time::interval(policy.check_interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -135,6 +149,7 @@ pub async fn run(
                 }
             }
         }
+        publish(&metrics, &measured);
         status.send_replace(measured.into());
     }
 }

@@ -1,6 +1,7 @@
 //! The router: one module per resource, and the layers every request passes through.
 
 mod health;
+mod metrics;
 mod orders;
 mod products;
 mod rankings;
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::get;
 use tower::ServiceBuilder;
 use tower_http::LatencyUnit;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -22,9 +23,10 @@ use tracing::Level;
 use crate::admin::AdminToken;
 use crate::db::Db;
 use crate::error::ApiError;
+use crate::metrics::{Metrics, http as http_metrics};
 use crate::outbox::Wakeup;
 use crate::replica::Reads;
-use crate::{problem_layer, request_id, telemetry};
+use crate::{problem_layer, request_id, telemetry, trace_context};
 
 /// Longest a request may take end to end; below the edge's own origin timeout, so the edge sees
 /// our 504 problem rather than a dropped connection.
@@ -44,6 +46,8 @@ pub struct AppState {
     pub admin_token: Option<AdminToken>,
     /// Signalled after an order commits, so an outbox worker delivers it at once.
     pub outbox_wakeup: Wakeup,
+    /// This server's own registry (see [`crate::metrics`]).
+    pub metrics: Metrics,
 }
 
 /// The whole HTTP surface of the origin.
@@ -73,16 +77,18 @@ pub fn router(state: AppState) -> Router {
             StatusCode::GATEWAY_TIMEOUT,
             REQUEST_TIMEOUT,
         ));
+    let metrics = state.metrics.clone();
 
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        .route("/metrics", get(metrics::scrape))
         .route("/api/products", get(products::list))
         .route(
             "/api/products/{id}",
             get(products::show).put(products::update),
         )
-        .route("/api/orders", post(orders::create))
+        .route("/api/orders", get(orders::list).post(orders::create))
         .route("/api/orders/{id}", get(orders::show))
         .route("/api/rankings", get(rankings::list))
         .fallback(|| async { ApiError::RouteNotFound })
@@ -90,4 +96,12 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         .layer(inner)
         .layer(outer)
+        // Outside the request span, so the span can log the trace id this hop settles on.
+        .layer(axum::middleware::from_fn(trace_context::continue_trace))
+        // Outermost: it counts the status that finally leaves, after the problem layer, and times
+        // everything. `Router::layer` runs after routing, so the matched route is known.
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            http_metrics::record,
+        ))
 }

@@ -1,5 +1,6 @@
-//! `POST /api/orders` (idempotent: see [`crate::idempotency`]) and `GET /api/orders/{id}`, both
-//! for the principal the edge names (see [`crate::principal`]).
+//! `POST /api/orders` (idempotent: see [`crate::idempotency`]), `GET /api/orders` (the caller's
+//! orders, newest first) and `GET /api/orders/{id}`, all for the principal the edge names (see
+//! [`crate::principal`]).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -8,12 +9,14 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use breakwater_core::idempotency::{Fingerprint, IdempotencyKey, fingerprint};
+use serde::Serialize;
 
 use super::AppState;
 use crate::error::ApiError;
 use crate::idempotency::{self, StoredResponse};
 use crate::json_body::JsonWithBytes;
-use crate::order::{self, NewOrder, Order, OrderBody, OrderId, OrderRequest, Placement};
+use crate::order::{self, NewOrder, Order, OrderBody, OrderId, OrderRequest, Placement, history};
+use crate::pagination::Pagination;
 use crate::principal::Principal;
 use crate::replica::{self, Consistency};
 
@@ -80,6 +83,43 @@ async fn place_or_replay(
     }
 }
 
+/// One page of the caller's orders, newest first; the same shape as a page of products.
+#[derive(Debug, Serialize)]
+pub struct OrderPage {
+    pub page: u32,
+    pub per_page: u32,
+    pub total: i64,
+    pub total_pages: i64,
+    pub items: Vec<Order>,
+}
+
+/// `GET /api/orders?page=&per_page=`: the caller's orders, newest first (ties in time by id).
+/// A page past the end is an empty page, as for products.
+pub async fn list(
+    principal: Principal,
+    State(state): State<AppState>,
+    Consistency(token): Consistency,
+    pagination: Pagination,
+) -> Result<Response, ApiError> {
+    let route = state.reads.route(token).await;
+    let total = history::count(&route.db, &principal).await?;
+    let items = history::page(
+        &route.db,
+        &principal,
+        i64::from(pagination.per_page()),
+        pagination.offset(),
+    )
+    .await?;
+    let body = OrderPage {
+        page: pagination.page(),
+        per_page: pagination.per_page(),
+        total,
+        total_pages: pagination.total_pages(total),
+        items,
+    };
+    Ok(route.mark(private_json(to_json(&body)?)))
+}
+
 /// `GET /api/orders/{id}`: the caller's own order, else `404`.
 pub async fn show(
     principal: Principal,
@@ -96,6 +136,11 @@ pub async fn show(
     let order = order::find(&route.db, &principal, id)
         .await?
         .ok_or(ApiError::OrderNotFound(id.get()))?;
+    Ok(route.mark(private_json(to_json(&order)?)))
+}
+
+/// A read of the caller's own data: JSON that no cache keeps.
+fn private_json(body: Vec<u8>) -> Response {
     let headers = [
         (
             header::CACHE_CONTROL,
@@ -106,7 +151,7 @@ pub async fn show(
             HeaderValue::from_static("application/json"),
         ),
     ];
-    Ok(route.mark((headers, to_json(&order)?).into_response()))
+    (headers, body).into_response()
 }
 
 /// The answer to a placed order, which its key replays from then on.
@@ -120,8 +165,8 @@ fn created(order: &Order, fingerprint: &Fingerprint) -> Result<StoredResponse, A
     })
 }
 
-fn to_json(order: &Order) -> Result<Vec<u8>, ApiError> {
-    serde_json::to_vec(order).map_err(|_| ApiError::Internal)
+fn to_json(value: &impl Serialize) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(value).map_err(|_| ApiError::Internal)
 }
 
 fn now_ms() -> i64 {

@@ -8,6 +8,7 @@ use breakwater_origin::outbox::dead_letter::{self, Selection};
 use breakwater_origin::outbox::{OutboxSettings, Settled, system_clock};
 
 use crate::helpers::{Backend, TestApp, on_each_backend, spawn_app_with};
+use crate::metrics;
 use crate::outbox::{
     ALICE, BODY, DAY_MS, by_topic, expected_confirmation, read_json, row, sales, stock,
 };
@@ -97,6 +98,8 @@ async fn a_failing_sink_backs_off_dead_letters_after_n_attempts_and_replays_once
     );
     assert!(letter.last_error.contains("cannot write confirmation"));
     assert_eq!((letter.dead_at, letter.replayed_at), (now, None));
+    let exposed = metrics::scrape(&app).await;
+    assert_eq!(exposed.value(metrics::DEAD_LETTERS, &[]), Some(1.0));
     assert!(
         app.outbox
             .deliver_due(now + DAY_MS)
@@ -129,6 +132,9 @@ async fn a_failing_sink_backs_off_dead_letters_after_n_attempts_and_replays_once
 
     let delivered = app.outbox.deliver_due(replayed_at).await.unwrap();
     assert_eq!(by_topic(&delivered), [("confirmation", "delivered")]);
+    let exposed = metrics::scrape(&app).await;
+    assert_eq!(exposed.value(metrics::DEAD_LETTERS, &[]), Some(0.0));
+    assert_eq!(exposed.value(metrics::PENDING, &[]), Some(0.0));
     assert_eq!(delivered[0].attempt, 1);
     assert_eq!(
         read_json(&sink.join(format!("order-{id}.json"))),

@@ -231,6 +231,8 @@ pub struct TestApp {
     pub db: Db,
     /// Where the origin sends reads: its primary read pool and its replicas.
     pub reads: Reads,
+    /// The pool of background work: outbox workers and scrape-time counts.
+    pub background: Db,
     /// What the origin connected to; unique per database.
     pub database_url: String,
     /// The origin's outbox relay: tests call `deliver_due` themselves (no workers run unless a
@@ -290,6 +292,7 @@ async fn start(database: &TestDatabase, configure: impl FnOnce(&mut Settings)) -
     let address = format!("http://{}", app.local_addr());
     let db = app.db().clone();
     let reads = app.reads().clone();
+    let background = app.background().clone();
     let outbox = app.outbox().clone();
     let (trigger, triggered) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {
@@ -301,6 +304,7 @@ async fn start(database: &TestDatabase, configure: impl FnOnce(&mut Settings)) -
         client: reqwest::Client::new(),
         db,
         reads,
+        background,
         database_url: database.url.clone(),
         outbox,
         confirmation_dir,

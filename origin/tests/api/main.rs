@@ -2,14 +2,19 @@
 
 mod bulkheads;
 mod dead_letters;
+mod exposition;
 mod health;
 mod helpers;
 mod lifecycle;
+mod metrics;
+mod order_history;
 mod orders;
 mod outbox;
 mod product_updates;
 mod products;
 mod protocol;
+mod query_plans;
 mod rankings;
 mod replicas;
 mod replication;
+mod trace;

@@ -12,6 +12,10 @@ use crate::helpers::{
     Backend, TestApp, assert_problem, eventually, postgres_ready, replica_exclusive,
     replica_shared, replica_url_of, spawn_app_with,
 };
+use crate::metrics;
+
+const LAG: &str = "breakwater_origin_replica_lag_bytes";
+const IN_ROTATION: &str = "breakwater_origin_replica_in_rotation";
 
 /// Replication usually takes milliseconds; this bounds it on a loaded machine.
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -130,6 +134,18 @@ async fn reads_go_to_the_replica_and_a_token_reads_the_write_back() {
     }
     let ready = app.get_json("/ready").await;
     assert!(ready["replicas"][0]["lag_bytes"].is_u64(), "{ready}");
+    let exposed = metrics::scrape(&app).await;
+    let replica = [("replica", "replica-1")];
+    assert!(exposed.value(LAG, &replica).is_some(), "no lag series");
+    assert!(
+        exposed
+            .value(
+                "breakwater_origin_db_connections_max",
+                &[("pool", "replica-1")]
+            )
+            .is_some(),
+        "the replica's pool is not shown"
+    );
 }
 
 #[tokio::test]
@@ -187,9 +203,20 @@ async fn a_replica_that_falls_behind_is_skipped_and_taken_out_of_rotation_until_
         "{out}"
     );
     assert_eq!(read_from(&app.get("/api/products/3").await), "primary");
+    let exposed = metrics::scrape(&app).await;
+    assert_eq!(
+        exposed.value(IN_ROTATION, &[("replica", "replica-1")]),
+        Some(0.0)
+    );
+    assert!(exposed.value(LAG, &[("replica", "replica-1")]).unwrap() > 64.0 * 1024.0);
 
     drop(resume);
     in_rotation(&app, true).await;
+    let exposed = metrics::scrape(&app).await;
+    assert_eq!(
+        exposed.value(IN_ROTATION, &[("replica", "replica-1")]),
+        Some(1.0)
+    );
     assert_eq!(read_from(&app.get("/api/products/3").await), "replica-1");
     let read = read_order(&app, &location, Some(&token)).await;
     assert_eq!(read.status(), 200);
