@@ -5,7 +5,7 @@ use crate::error::EdgeError;
 use crate::exchange::{Exchange, now_ms};
 use crate::{admin, admission, assets, cache, idempotency, intake, origin, respond, signals};
 use breakwater_core::config::{ConfigError, EdgeConfig};
-use breakwater_core::headers::{REQUEST_ID, SERVER_TIMING};
+use breakwater_core::headers::{REQUEST_ID, SERVER_TIMING, TRACEPARENT};
 use breakwater_core::problem::Problem;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -140,6 +140,9 @@ fn finish(ex: &Exchange, mut response: Response) -> Result<Response> {
     let headers = response.headers_mut();
     headers.set(REQUEST_ID, &ex.request_id)?;
     headers.set(SERVER_TIMING, &ex.timing.header_value())?;
+    // The origin answers with its hop's `traceparent`; from a cache it would name another
+    // request's trace, and the client has no use for it either way.
+    headers.delete(TRACEPARENT)?;
     if let Some((policy, state)) = &ex.rate_headers {
         headers.set("ratelimit-policy", policy)?;
         headers.set("ratelimit", state)?;

@@ -104,6 +104,10 @@ impl Env {
         let (proxy, proxy_addr, origin_db) = rt.block_on(async {
             let settings = breakwater_origin::Settings {
                 admin_token: Some(ORIGIN_ADMIN_TOKEN.into()),
+                outbox: breakwater_origin::outbox::OutboxSettings {
+                    confirmation_dir: tmp.path().join("confirmations"),
+                    ..Default::default()
+                },
                 ..breakwater_origin::Settings::new("127.0.0.1:0".parse().unwrap(), db)
             };
             let app = breakwater_origin::Application::build(settings)

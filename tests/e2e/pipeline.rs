@@ -76,6 +76,11 @@ fn request_id_is_echoed_or_assigned(env: &Env) -> Result<(), String> {
     check(mine.header("x-request-id") == Some("e2e-given-id"), || {
         format!("{:?}", mine.header("x-request-id"))
     })?;
+    // The origin answers with its own `traceparent`; the edge never passes it on (a cached copy
+    // would name another request's trace).
+    check(mine.header("traceparent").is_none(), || {
+        format!("{:?}", mine.header("traceparent"))
+    })?;
     let a = env.get("/", &[])?;
     let b = env.get("/", &[])?;
     let (a, b) = (
