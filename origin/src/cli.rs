@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use clap::Parser;
 
+use crate::auth;
 use crate::startup::{DEFAULT_DATABASE_URL, DEFAULT_LISTEN, Settings};
 use crate::telemetry::LogFormat;
 
@@ -31,9 +32,24 @@ pub struct Cli {
     /// variable: command lines are visible to other users of the machine.
     #[arg(long, env = "BREAKWATER_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+
+    /// Ed25519 key that signs users' access tokens: its 32-byte seed as unpadded base64url
+    /// (`head -c 32 /dev/urandom | basenc --base64url | tr -d =`). Unset, a random key is made
+    /// at start-up and tokens die with the process. Every instance needs the same key. Prefer
+    /// the environment variable.
+    #[arg(long, env = "BREAKWATER_SIGNING_KEY", hide_env_values = true)]
+    pub signing_key: Option<String>,
+
+    /// The `iss` claim of access tokens.
+    #[arg(long, env = "BREAKWATER_TOKEN_ISSUER", default_value = auth::DEFAULT_TOKEN_ISSUER)]
+    pub token_issuer: String,
+
+    /// The `aud` claim of access tokens (what the edge expects).
+    #[arg(long, env = "BREAKWATER_TOKEN_AUDIENCE", default_value = auth::DEFAULT_TOKEN_AUDIENCE)]
+    pub token_audience: String,
 }
 
-/// By hand, so that the admin token never reaches a log line.
+/// By hand, so that the admin token and the signing key never reach a log line.
 impl fmt::Debug for Cli {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cli")
@@ -44,6 +60,12 @@ impl fmt::Debug for Cli {
                 "admin_token",
                 &self.admin_token.as_ref().map(|_| "<redacted>"),
             )
+            .field(
+                "signing_key",
+                &self.signing_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("token_issuer", &self.token_issuer)
+            .field("token_audience", &self.token_audience)
             .finish()
     }
 }
@@ -53,6 +75,9 @@ impl Cli {
     pub fn settings(&self) -> Settings {
         Settings {
             admin_token: self.admin_token.clone(),
+            signing_key: self.signing_key.clone(),
+            token_issuer: self.token_issuer.clone(),
+            token_audience: self.token_audience.clone(),
             ..Settings::new(self.listen, self.database_url.clone())
         }
     }
@@ -90,6 +115,35 @@ mod tests {
         for debug in [format!("{cli:?}"), format!("{settings:?}")] {
             assert!(!debug.contains(token), "{debug}");
             assert!(debug.contains("<redacted>"), "{debug}");
+        }
+    }
+
+    #[test]
+    fn token_flags_reach_the_settings_and_the_signing_key_never_debug_output() {
+        let key = "c2lnbmluZy1rZXktc2lnbmluZy1rZXktc2lnbmluZy0";
+        let defaults = Cli::try_parse_from(["breakwater-origin"])
+            .unwrap()
+            .settings();
+        assert_eq!(defaults.signing_key, None);
+        assert_eq!(defaults.token_issuer, "breakwater-origin");
+        assert_eq!(defaults.token_audience, "breakwater");
+        let cli = Cli::try_parse_from([
+            "breakwater-origin",
+            "--signing-key",
+            key,
+            "--token-issuer",
+            "https://shop.example",
+            "--token-audience",
+            "shop",
+        ])
+        .unwrap();
+        let settings = cli.settings();
+        assert_eq!(settings.signing_key.as_deref(), Some(key));
+        assert_eq!(settings.token_issuer, "https://shop.example");
+        assert_eq!(settings.token_audience, "shop");
+        for debug in [format!("{cli:?}"), format!("{settings:?}")] {
+            assert!(!debug.contains(key), "{debug}");
+            assert!(debug.contains("https://shop.example"), "{debug}");
         }
     }
 

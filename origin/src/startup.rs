@@ -4,12 +4,14 @@
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::admin::{AdminToken, InvalidAdminToken};
+use crate::auth::{self, Auth, AuthSetupError};
 use crate::db::{self, Db};
 use crate::routes::{self, AppState};
 use crate::seed;
@@ -30,20 +32,30 @@ pub struct Settings {
     /// The bearer token admin writes must present; `None` disables admin writes (they answer
     /// 403). Checked by [`Application::build`] (see [`AdminToken::parse`]).
     pub admin_token: Option<String>,
+    /// The Ed25519 seed access tokens are signed with, 32 bytes as unpadded base64url; `None`
+    /// signs with a random key made at start-up (see [`Auth::new`]).
+    pub signing_key: Option<String>,
+    /// The `iss` of access tokens.
+    pub token_issuer: String,
+    /// The `aud` of access tokens.
+    pub token_audience: String,
 }
 
 impl Settings {
-    /// Settings with admin writes disabled.
+    /// Settings with admin writes disabled and a random signing key.
     pub fn new(listen: SocketAddr, database_url: impl Into<String>) -> Self {
         Self {
             listen,
             database_url: database_url.into(),
             admin_token: None,
+            signing_key: None,
+            token_issuer: auth::DEFAULT_TOKEN_ISSUER.to_owned(),
+            token_audience: auth::DEFAULT_TOKEN_AUDIENCE.to_owned(),
         }
     }
 }
 
-/// By hand, so that the admin token never reaches a log line.
+/// By hand, so that the admin token and the signing key never reach a log line.
 impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Settings")
@@ -53,6 +65,12 @@ impl fmt::Debug for Settings {
                 "admin_token",
                 &self.admin_token.as_ref().map(|_| "<redacted>"),
             )
+            .field(
+                "signing_key",
+                &self.signing_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("token_issuer", &self.token_issuer)
+            .field("token_audience", &self.token_audience)
             .finish()
     }
 }
@@ -73,6 +91,8 @@ impl Default for Settings {
 pub enum StartupError {
     #[error("invalid admin token (--admin-token / BREAKWATER_ADMIN_TOKEN)")]
     AdminToken(#[from] InvalidAdminToken),
+    #[error(transparent)]
+    Auth(#[from] AuthSetupError),
     #[error(transparent)]
     Connect(#[from] db::ConnectError),
     #[error("cannot apply database migrations")]
@@ -96,7 +116,7 @@ pub struct Application {
 }
 
 impl Application {
-    /// Checks the admin token, connects, migrates, seeds an empty catalogue, and binds the
+    /// Checks the admin token and the token settings, connects, migrates, seeds an empty catalogue, and binds the
     /// listener, in that order, so a bound port means the server can answer.
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
         let admin_token = settings
@@ -107,6 +127,11 @@ impl Application {
         if admin_token.is_none() {
             tracing::info!("admin writes disabled: no BREAKWATER_ADMIN_TOKEN configured");
         }
+        let auth = Arc::new(Auth::new(
+            settings.signing_key.as_deref(),
+            &settings.token_issuer,
+            &settings.token_audience,
+        )?);
         let db = Db::connect(&settings.database_url).await?;
         db.migrate().await?;
 
@@ -134,6 +159,7 @@ impl Application {
         let router = routes::router(AppState {
             db: db.clone(),
             admin_token,
+            auth,
         });
         Ok(Application {
             listener,

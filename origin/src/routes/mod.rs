@@ -1,9 +1,12 @@
 //! The router: one module per resource, and the layers every request passes through.
 
+mod auth;
+mod cart;
 mod health;
 mod orders;
 mod products;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -19,6 +22,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::admin::AdminToken;
+use crate::auth::Auth;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::{problem_layer, request_id, telemetry};
@@ -36,6 +40,8 @@ pub struct AppState {
     pub db: Db,
     /// `None` when admin writes are disabled.
     pub admin_token: Option<AdminToken>,
+    /// Users' access and refresh tokens and password hashing.
+    pub auth: Arc<Auth>,
 }
 
 /// The whole HTTP surface of the origin.
@@ -76,6 +82,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/orders", post(orders::create))
         .route("/api/orders/{id}", get(orders::show))
+        .merge(auth::router())
+        .merge(cart::router())
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)

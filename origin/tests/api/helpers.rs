@@ -15,6 +15,10 @@ use tokio::task::JoinHandle;
 
 /// The admin token every test origin is started with, unless a test asks for none.
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+/// The seed of the key every test origin signs access tokens with, so a test can sign tokens of
+/// its own with `breakwater_core::token::Signer` (as [`SIGNING_KEY`], its base64url form).
+pub const SIGNING_SEED: [u8; 32] = [0x5e; 32];
+pub const SIGNING_KEY: &str = "Xl5eXl5eXl5eXl5eXl5eXl5eXl5eXl5eXl5eXl5eXl4";
 
 /// The Postgres primary's maintenance database URL (`scripts/postgres.sh env` prints it): tests
 /// create their databases through it.
@@ -246,6 +250,7 @@ pub async fn spawn_app_on(database: &TestDatabase) -> TestApp {
 async fn start(database: &TestDatabase, admin_token: Option<&str>) -> TestApp {
     let settings = Settings {
         admin_token: admin_token.map(str::to_owned),
+        signing_key: Some(SIGNING_KEY.to_owned()),
         ..Settings::new("127.0.0.1:0".parse().unwrap(), database.url.clone())
     };
     let app = Application::build(settings).await.expect("origin builds");

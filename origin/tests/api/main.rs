@@ -1,5 +1,7 @@
 //! API tests: each one starts a real origin over HTTP (see `helpers::spawn_app`).
 
+mod auth;
+mod cart;
 mod health;
 mod helpers;
 mod lifecycle;
