@@ -166,3 +166,63 @@ pub enum KeyError {
     #[error("`kid` {0:?} is not the id of this key")]
     KidMismatch(String),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{KID, SEED, b64};
+    use super::*;
+    use crate::token::Signer;
+
+    #[test]
+    fn a_jwk_round_trips_and_names_its_key() {
+        let key = Signer::from_seed(&SEED).public_key();
+        let set = JwkSet::of([&key]);
+        assert_eq!(
+            serde_json::to_string(&set).unwrap(),
+            format!(
+                r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"{KID}","alg":"EdDSA","use":"sig"}}]}}"#
+            )
+        );
+        let read: JwkSet = serde_json::from_str(&serde_json::to_string(&set).unwrap()).unwrap();
+        assert_eq!(read.keys[0].to_public_key(), Ok(key));
+        let minimal: Jwk = serde_json::from_str(
+            r#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","d":"ignored"}"#,
+        )
+        .unwrap();
+        assert_eq!(minimal.to_public_key(), Ok(key));
+    }
+
+    #[test]
+    fn jwks_for_other_keys_or_uses_are_refused() {
+        let good = Signer::from_seed(&SEED).public_key().to_jwk();
+        let change = |f: &dyn Fn(&mut Jwk)| {
+            let mut jwk = good.clone();
+            f(&mut jwk);
+            jwk.to_public_key()
+        };
+        assert_eq!(change(&|j| j.kty = "EC".into()), Err(KeyError::Unsupported));
+        assert_eq!(
+            change(&|j| j.crv = "X25519".into()),
+            Err(KeyError::Unsupported)
+        );
+        assert_eq!(
+            change(&|j| j.alg = Some("HS256".into())),
+            Err(KeyError::WrongUse)
+        );
+        assert_eq!(
+            change(&|j| j.use_ = Some("enc".into())),
+            Err(KeyError::WrongUse)
+        );
+        assert_eq!(change(&|j| j.x.push('=')), Err(KeyError::Encoding));
+        assert_eq!(change(&|j| j.x = b64([1u8; 31])), Err(KeyError::Encoding));
+        // The identity point, of small order: it would "verify" forged signatures.
+        let mut identity = [0u8; SEED_LEN];
+        identity[0] = 1;
+        assert_eq!(change(&|j| j.x = b64(identity)), Err(KeyError::Invalid));
+        assert_eq!(PublicKey::from_bytes(&identity), Err(KeyError::Invalid));
+        assert_eq!(
+            change(&|j| j.kid = Some("0000000000000000".into())),
+            Err(KeyError::KidMismatch("0000000000000000".into()))
+        );
+    }
+}

@@ -14,7 +14,7 @@ pub(super) const OTHER_SEED: [u8; SEED_LEN] = [7; SEED_LEN];
 pub(super) const ISS: &str = "breakwater-origin";
 pub(super) const AUD: &str = "breakwater";
 pub(super) const NOW: u64 = 1_750_000_000;
-const KID: &str = "21fe31dfa154a261";
+pub(super) const KID: &str = "21fe31dfa154a261";
 
 /// The signer of [`SEED`], made once: deriving a key costs a scalar multiplication.
 pub(super) static SIGNER: LazyLock<Signer> = LazyLock::new(|| Signer::from_seed(&SEED));
@@ -335,59 +335,6 @@ fn tokens_of_every_trusted_key_verify_during_a_rotation() {
         assert_eq!(both.verify(&signer.sign(&claims()), NOW), Ok(claims()));
     }
     assert_ne!(old.kid(), new.kid());
-}
-
-#[test]
-fn a_jwk_round_trips_and_names_its_key() {
-    let key = Signer::from_seed(&SEED).public_key();
-    let set = JwkSet::of([&key]);
-    assert_eq!(
-        serde_json::to_string(&set).unwrap(),
-        format!(
-            r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"{KID}","alg":"EdDSA","use":"sig"}}]}}"#
-        )
-    );
-    let read: JwkSet = serde_json::from_str(&serde_json::to_string(&set).unwrap()).unwrap();
-    assert_eq!(read.keys[0].to_public_key(), Ok(key));
-    let minimal: Jwk = serde_json::from_str(
-        r#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","d":"ignored"}"#,
-    )
-    .unwrap();
-    assert_eq!(minimal.to_public_key(), Ok(key));
-}
-
-#[test]
-fn jwks_for_other_keys_or_uses_are_refused() {
-    let good = Signer::from_seed(&SEED).public_key().to_jwk();
-    let change = |f: &dyn Fn(&mut Jwk)| {
-        let mut jwk = good.clone();
-        f(&mut jwk);
-        jwk.to_public_key()
-    };
-    assert_eq!(change(&|j| j.kty = "EC".into()), Err(KeyError::Unsupported));
-    assert_eq!(
-        change(&|j| j.crv = "X25519".into()),
-        Err(KeyError::Unsupported)
-    );
-    assert_eq!(
-        change(&|j| j.alg = Some("HS256".into())),
-        Err(KeyError::WrongUse)
-    );
-    assert_eq!(
-        change(&|j| j.use_ = Some("enc".into())),
-        Err(KeyError::WrongUse)
-    );
-    assert_eq!(change(&|j| j.x.push('=')), Err(KeyError::Encoding));
-    assert_eq!(change(&|j| j.x = b64([1u8; 31])), Err(KeyError::Encoding));
-    // The identity point, of small order: it would "verify" forged signatures.
-    let mut identity = [0u8; SEED_LEN];
-    identity[0] = 1;
-    assert_eq!(change(&|j| j.x = b64(identity)), Err(KeyError::Invalid));
-    assert_eq!(PublicKey::from_bytes(&identity), Err(KeyError::Invalid));
-    assert_eq!(
-        change(&|j| j.kid = Some("0000000000000000".into())),
-        Err(KeyError::KidMismatch("0000000000000000".into()))
-    );
 }
 
 #[test]

@@ -100,3 +100,31 @@ fn b64url(bytes: &[u8]) -> String {
 fn b64url_decode(text: &str) -> Option<Vec<u8>> {
     URL_SAFE_NO_PAD.decode(text).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_token_settings_stop_the_start_naming_the_flag() {
+        for (key, issuer, audience, flag) in [
+            (Some("not-a-key"), "iss", "aud", "--signing-key"),
+            (None, "", "aud", "--token-issuer"),
+            (None, "iss", "", "--token-audience"),
+        ] {
+            let error = Auth::new(key, issuer, audience).unwrap_err();
+            assert!(error.to_string().contains(flag), "{error}");
+        }
+    }
+
+    #[test]
+    fn without_a_configured_key_each_start_signs_with_a_new_one() {
+        let kid = |auth: Auth| auth.tokens.jwks().keys[0].kid.clone();
+        let first = kid(Auth::new(None, "iss", "aud").unwrap());
+        let second = kid(Auth::new(None, "iss", "aud").unwrap());
+        assert_ne!(first, second);
+        let configured = Some("Xl5eXl5eXl5eXl5eXl5eXl5eXl5eXl5eXl5eXl5eXl4");
+        let again = |_| kid(Auth::new(configured, "iss", "aud").unwrap());
+        assert_eq!(again(1), again(2));
+    }
+}
