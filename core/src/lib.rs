@@ -22,4 +22,5 @@ pub mod ratelimit;
 pub mod shedding;
 pub mod singleflight;
 pub mod timing;
+pub mod token;
 pub mod trace;

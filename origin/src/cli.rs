@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::db::{Bulkheads, PoolLimits};
 use crate::replica::ReplicaPolicy;
 
+use crate::auth;
 use crate::outbox::command::DeadLettersCommand;
 use crate::outbox::{self, OutboxSettings};
 use crate::startup::{DEFAULT_DATABASE_URL, DEFAULT_LISTEN, Settings};
@@ -96,6 +97,26 @@ pub struct Cli {
     /// Longest a write waits for a connection before answering 503, in milliseconds.
     #[arg(long, env = "BREAKWATER_WRITE_WAIT_MS", global = true, default_value_t = millis(Bulkheads::default().writes.wait))]
     pub write_wait_ms: u64,
+
+    /// Ed25519 key that signs users' access tokens: its 32-byte seed as unpadded base64url
+    /// (`head -c 32 /dev/urandom | basenc --base64url | tr -d =`). Unset, a random key is made
+    /// at start-up and tokens die with the process. Every instance needs the same key. Prefer
+    /// the environment variable.
+    #[arg(
+        long,
+        env = "BREAKWATER_SIGNING_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub signing_key: Option<String>,
+
+    /// The `iss` claim of access tokens.
+    #[arg(long, env = "BREAKWATER_TOKEN_ISSUER", default_value = auth::DEFAULT_TOKEN_ISSUER, global = true)]
+    pub token_issuer: String,
+
+    /// The `aud` claim of access tokens (what the edge expects).
+    #[arg(long, env = "BREAKWATER_TOKEN_AUDIENCE", default_value = auth::DEFAULT_TOKEN_AUDIENCE, global = true)]
+    pub token_audience: String,
 }
 
 fn millis(duration: Duration) -> u64 {
@@ -161,7 +182,7 @@ impl OutboxArgs {
     }
 }
 
-/// By hand, so that the admin token never reaches a log line.
+/// By hand, so that the admin token and the signing key never reach a log line.
 impl fmt::Debug for Cli {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cli")
@@ -175,6 +196,12 @@ impl fmt::Debug for Cli {
             .field("replica_urls", &self.replica_urls)
             .field("command", &self.command)
             .field("outbox", &self.outbox)
+            .field(
+                "signing_key",
+                &self.signing_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("token_issuer", &self.token_issuer)
+            .field("token_audience", &self.token_audience)
             .finish_non_exhaustive()
     }
 }
@@ -214,6 +241,9 @@ impl Cli {
                 read_your_writes_wait: Duration::from_millis(self.replica_wait_ms),
             },
             outbox: self.outbox.settings(),
+            signing_key: self.signing_key.clone(),
+            token_issuer: self.token_issuer.clone(),
+            token_audience: self.token_audience.clone(),
             ..Settings::new(self.listen, self.database_url.clone())
         }
     }
@@ -384,6 +414,35 @@ mod tests {
         ] {
             let argv = std::iter::once("breakwater-origin").chain(args.iter().copied());
             assert!(Cli::try_parse_from(argv).is_err(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn token_flags_reach_the_settings_and_the_signing_key_never_debug_output() {
+        let key = "c2lnbmluZy1rZXktc2lnbmluZy1rZXktc2lnbmluZy0";
+        let defaults = Cli::try_parse_from(["breakwater-origin"])
+            .unwrap()
+            .settings();
+        assert_eq!(defaults.signing_key, None);
+        assert_eq!(defaults.token_issuer, "breakwater-origin");
+        assert_eq!(defaults.token_audience, "breakwater");
+        let cli = Cli::try_parse_from([
+            "breakwater-origin",
+            "--signing-key",
+            key,
+            "--token-issuer",
+            "https://shop.example",
+            "--token-audience",
+            "shop",
+        ])
+        .unwrap();
+        let settings = cli.settings();
+        assert_eq!(settings.signing_key.as_deref(), Some(key));
+        assert_eq!(settings.token_issuer, "https://shop.example");
+        assert_eq!(settings.token_audience, "shop");
+        for debug in [format!("{cli:?}"), format!("{settings:?}")] {
+            assert!(!debug.contains(key), "{debug}");
+            assert!(debug.contains("https://shop.example"), "{debug}");
         }
     }
 

@@ -6,8 +6,9 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use breakwater_core::problem::{self, Problem};
+use breakwater_core::token::TokenError;
 
-use crate::{admin, principal};
+use crate::{admin, auth, principal};
 
 /// Everything a request can fail with. Each variant says whose fault it is through its status
 /// (4xx: the client's, 5xx: ours or the database's) and [`ApiError::is_retryable`] says whether
@@ -60,6 +61,22 @@ pub enum ApiError {
     IdempotencyKeyReused,
     #[error("order {0} does not exist")]
     OrderNotFound(i64),
+    #[error(
+        "this route needs an access token: `Authorization: Bearer <access_token>` from \
+         POST /api/auth/login"
+    )]
+    MissingAccessToken,
+    /// Every reason means the same to the client: refresh the token or sign in again.
+    #[error("the access token is not valid ({}); refresh it or sign in again", .0.as_str())]
+    InvalidAccessToken(TokenError),
+    /// Unknown email and wrong password look the same, so accounts cannot be enumerated.
+    #[error("the email or password is wrong")]
+    InvalidCredentials,
+    /// Unknown, expired, revoked and reused refresh tokens look the same.
+    #[error("the refresh token is not valid; sign in again")]
+    InvalidRefreshToken,
+    #[error("an account with this email already exists")]
+    EmailTaken,
     #[error("the request body must be JSON, sent with `Content-Type: application/json`")]
     UnsupportedMediaType,
     #[error("the request body is not valid JSON: {0}")]
@@ -156,6 +173,11 @@ impl ApiError {
             Self::IdempotencyKeyMissing | Self::IdempotencyKeyInvalid(_) => StatusCode::BAD_REQUEST,
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::OrderNotFound(_) => StatusCode::NOT_FOUND,
+            Self::MissingAccessToken
+            | Self::InvalidAccessToken(_)
+            | Self::InvalidCredentials
+            | Self::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
+            Self::EmailTaken => StatusCode::CONFLICT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MalformedBody(_) => StatusCode::BAD_REQUEST,
             Self::InvalidBody(_) | Self::InvalidField { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -191,6 +213,11 @@ impl ApiError {
             Self::IdempotencyKeyInvalid(_) => "idempotency-key-invalid",
             Self::IdempotencyKeyReused => "idempotency-key-reused",
             Self::OrderNotFound(_) => "not-found",
+            Self::MissingAccessToken => "access-token-missing",
+            Self::InvalidAccessToken(_) => "access-token-invalid",
+            Self::InvalidCredentials => "invalid-credentials",
+            Self::InvalidRefreshToken => "refresh-token-invalid",
+            Self::EmailTaken => "email-taken",
             Self::UnsupportedMediaType => "unsupported-media-type",
             Self::MalformedBody(_) => "malformed-body",
             Self::InvalidBody(_) | Self::InvalidField { .. } => "invalid-body",
@@ -230,6 +257,10 @@ impl IntoResponse for ApiError {
         let challenge = match self {
             Self::Unauthorized => Some(admin::CHALLENGE),
             Self::MissingPrincipal => Some(principal::CHALLENGE),
+            Self::MissingAccessToken | Self::InvalidCredentials | Self::InvalidRefreshToken => {
+                Some(auth::CHALLENGE)
+            }
+            Self::InvalidAccessToken(_) => Some(auth::INVALID_TOKEN_CHALLENGE),
             _ => None,
         };
         if let Some(challenge) = challenge {

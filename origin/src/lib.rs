@@ -4,6 +4,8 @@
 //! through [`Application::build`], so what they exercise is what runs in production.
 
 pub mod admin;
+pub mod auth;
+pub mod cart;
 pub mod cli;
 pub mod conditional;
 pub mod db;

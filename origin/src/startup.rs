@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::admin::{AdminToken, InvalidAdminToken};
+use crate::auth::{self, Auth, AuthSetupError};
 use crate::db::{self, Bulkheads, Connect, Db};
 use crate::metrics::{self, Metrics};
 use crate::outbox::{self, OutboxSettings, Relay, Wakeup, Workers};
@@ -44,10 +45,17 @@ pub struct Settings {
     pub replica_policy: ReplicaPolicy,
     /// The outbox workers and their consumers' sinks.
     pub outbox: OutboxSettings,
+    /// The Ed25519 seed access tokens are signed with, 32 bytes as unpadded base64url; `None`
+    /// signs with a random key made at start-up (see [`Auth::new`]).
+    pub signing_key: Option<String>,
+    /// The `iss` of access tokens.
+    pub token_issuer: String,
+    /// The `aud` of access tokens.
+    pub token_audience: String,
 }
 
 impl Settings {
-    /// Settings with admin writes disabled and the default outbox settings.
+    /// Settings with admin writes disabled, the default pools and outbox, and a random signing key.
     pub fn new(listen: SocketAddr, database_url: impl Into<String>) -> Self {
         Self {
             listen,
@@ -57,11 +65,14 @@ impl Settings {
             bulkheads: Bulkheads::default(),
             replica_policy: ReplicaPolicy::default(),
             outbox: OutboxSettings::default(),
+            signing_key: None,
+            token_issuer: auth::DEFAULT_TOKEN_ISSUER.to_owned(),
+            token_audience: auth::DEFAULT_TOKEN_AUDIENCE.to_owned(),
         }
     }
 }
 
-/// By hand, so that the admin token never reaches a log line.
+/// By hand, so that the admin token and the signing key never reach a log line.
 impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Settings")
@@ -75,6 +86,12 @@ impl fmt::Debug for Settings {
             .field("bulkheads", &self.bulkheads)
             .field("replica_policy", &self.replica_policy)
             .field("outbox", &self.outbox)
+            .field(
+                "signing_key",
+                &self.signing_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("token_issuer", &self.token_issuer)
+            .field("token_audience", &self.token_audience)
             .finish()
     }
 }
@@ -95,6 +112,8 @@ impl Default for Settings {
 pub enum StartupError {
     #[error("invalid admin token (--admin-token / BREAKWATER_ADMIN_TOKEN)")]
     AdminToken(#[from] InvalidAdminToken),
+    #[error(transparent)]
+    Auth(#[from] AuthSetupError),
     #[error(transparent)]
     Connect(#[from] db::ConnectError),
     #[error("cannot apply database migrations")]
@@ -130,7 +149,7 @@ pub struct Application {
 }
 
 impl Application {
-    /// Checks the admin token, connects, migrates, seeds an empty catalogue, and binds the
+    /// Checks the admin token and the token settings, connects, migrates, seeds an empty catalogue, and binds the
     /// listener, in that order, so a bound port means the server can answer.
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
         let admin_token = settings
@@ -141,6 +160,11 @@ impl Application {
         if admin_token.is_none() {
             tracing::info!("admin writes disabled: no BREAKWATER_ADMIN_TOKEN configured");
         }
+        let auth = Arc::new(Auth::new(
+            settings.signing_key.as_deref(),
+            &settings.token_issuer,
+            &settings.token_audience,
+        )?);
         let bulkheads = &settings.bulkheads;
         let db = Db::open(&settings.database_url, &bulkheads.writes, Connect::Now).await?;
         db.migrate().await?;
@@ -179,6 +203,7 @@ impl Application {
             admin_token,
             outbox_wakeup: wakeup.clone(),
             metrics: metrics.clone(),
+            auth,
         });
         Ok(Application {
             listener,

@@ -1,11 +1,14 @@
 //! The router: one module per resource, and the layers every request passes through.
 
+mod auth;
+mod cart;
 mod health;
 mod metrics;
 mod orders;
 mod products;
 mod rankings;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -21,6 +24,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::admin::AdminToken;
+use crate::auth::Auth;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::metrics::{Metrics, http as http_metrics};
@@ -48,6 +52,8 @@ pub struct AppState {
     pub outbox_wakeup: Wakeup,
     /// This server's own registry (see [`crate::metrics`]).
     pub metrics: Metrics,
+    /// Users' access and refresh tokens and password hashing.
+    pub auth: Arc<Auth>,
 }
 
 /// The whole HTTP surface of the origin.
@@ -91,6 +97,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/orders", get(orders::list).post(orders::create))
         .route("/api/orders/{id}", get(orders::show))
         .route("/api/rankings", get(rankings::list))
+        .merge(auth::router())
+        .merge(cart::router())
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Once;
 use std::time::Duration;
 
+use breakwater_origin::db::Bulkheads;
 use breakwater_origin::outbox::{OutboxSettings, Relay};
 use breakwater_origin::replica::Reads;
 use breakwater_origin::{Application, Db, Settings};
@@ -18,6 +19,10 @@ use tokio::task::JoinHandle;
 
 /// The admin token every test origin is started with, unless a test asks for none.
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+/// The seed of the key every test origin signs access tokens with, so a test can sign tokens of
+/// its own with `breakwater_core::token::Signer` (as [`SIGNING_KEY`], its base64url form).
+pub const SIGNING_SEED: [u8; 32] = [0x5e; 32];
+pub const SIGNING_KEY: &str = "Xl5eXl5eXl5eXl5eXl5eXl5eXl5eXl5eXl5eXl5eXl4";
 
 /// The Postgres primary's maintenance database URL (`scripts/postgres.sh env` prints it): tests
 /// create their databases through it.
@@ -275,6 +280,20 @@ pub async fn spawn_app_on(database: &TestDatabase) -> TestApp {
     start(database, |_| {}).await
 }
 
+/// `bulkheads` with every wait budget raised to 5 s. sqlx counts opening a new connection
+/// against the wait, and with the whole suite opening Postgres connections at once that alone
+/// can pass the default 250 ms; the bulkhead tests set their own budgets.
+fn patient(mut bulkheads: Bulkheads) -> Bulkheads {
+    for limits in [
+        &mut bulkheads.reads,
+        &mut bulkheads.writes,
+        &mut bulkheads.background,
+    ] {
+        limits.wait = limits.wait.max(Duration::from_secs(5));
+    }
+    bulkheads
+}
+
 async fn start(database: &TestDatabase, configure: impl FnOnce(&mut Settings)) -> TestApp {
     let sink = tempfile::tempdir().expect("temporary directory");
     let mut settings = Settings {
@@ -284,6 +303,8 @@ async fn start(database: &TestDatabase, configure: impl FnOnce(&mut Settings)) -
             confirmation_dir: sink.path().join("confirmations"),
             ..OutboxSettings::default()
         },
+        signing_key: Some(SIGNING_KEY.to_owned()),
+        bulkheads: patient(Bulkheads::default()),
         ..Settings::new("127.0.0.1:0".parse().unwrap(), database.url.clone())
     };
     configure(&mut settings);

@@ -1,6 +1,8 @@
 //! API tests: each one starts a real origin over HTTP (see `helpers::spawn_app`).
 
+mod auth;
 mod bulkheads;
+mod cart;
 mod dead_letters;
 mod exposition;
 mod health;

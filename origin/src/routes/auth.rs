@@ -1,0 +1,176 @@
+//! Accounts and sessions: `POST /api/users`, `POST /api/auth/login`, `POST /api/auth/refresh`,
+//! `POST /api/auth/logout`, and the public keys at `GET /.well-known/jwks.json`.
+
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use crate::auth::password::Password;
+use crate::auth::refresh::{self, REFRESH_TTL, RefreshToken, Rotation};
+use crate::auth::tokens::ACCESS_TTL;
+use crate::auth::user::{self, Email};
+use crate::auth::{unix_now, unix_now_ms};
+use crate::error::ApiError;
+
+/// Credentials and tokens: no cache, shared or private, may keep any answer of these routes
+/// (RFC 6749 §5.1).
+const NO_STORE: &str = "no-store";
+/// The public keys change only with a key rotation, which keeps the old key published for longer
+/// than this, so a verifier's copy is never missing a key in use.
+const JWKS_CACHE_CONTROL: &str = "public, max-age=300";
+
+/// The routes of this module, every answer marked `no-store` except the public keys'.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/users", post(register))
+        .route("/api/auth/login", post(login))
+        .route("/api/auth/refresh", post(refresh))
+        .route("/api/auth/logout", post(logout))
+        .layer(axum::middleware::map_response(no_store))
+        .route("/.well-known/jwks.json", get(jwks))
+}
+
+async fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_STORE));
+    response
+}
+
+/// `{"email", "password"}`, for both registering and signing in.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsBody {
+    email: String,
+    password: String,
+}
+
+/// `{"refresh_token"}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshBody {
+    refresh_token: String,
+}
+
+/// A login's or refresh's answer (RFC 6749 §5.1, with the refresh token's lifetime added).
+#[derive(Serialize)]
+struct TokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: u64,
+    refresh_token: String,
+    refresh_expires_in: u64,
+}
+
+/// `POST /api/users`: `201` with the account, `409` when the address is taken, `422` for an
+/// implausible address or a password of fewer than 12 (or more than 1024) characters.
+pub async fn register(
+    State(state): State<AppState>,
+    body: Result<Json<CredentialsBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body.map_err(ApiError::from_json_rejection)?;
+    let email = Email::parse(&body.email)?;
+    let password = Password::new_account(body.password)?;
+    let hash = state.auth.passwords.hash(&password).await?;
+    let user = user::create(&state.db, &email, &hash, unix_now_ms())
+        .await?
+        .ok_or(ApiError::EmailTaken)?;
+    tracing::info!(user = user.id, "account created");
+    Ok((StatusCode::CREATED, Json(user)).into_response())
+}
+
+/// `POST /api/auth/login`: a new session (an access token and the first refresh token of a new
+/// family), or a `401` that is the same, and takes as long, for an unknown address as for a
+/// wrong password.
+pub async fn login(
+    State(state): State<AppState>,
+    body: Result<Json<CredentialsBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body.map_err(ApiError::from_json_rejection)?;
+    let Some(password) = Password::presented(body.password) else {
+        return Err(ApiError::InvalidCredentials);
+    };
+    // Any string is looked up (lowercased): a malformed address is simply an unknown one.
+    let account = user::credentials(&state.db, &body.email.to_lowercase()).await?;
+    let (user_id, hash) = account.unzip();
+    let matches = state.auth.passwords.verify(&password, hash).await?;
+    let Some(user_id) = user_id.filter(|_| matches) else {
+        tracing::info!("login refused");
+        return Err(ApiError::InvalidCredentials);
+    };
+    let refresh_token = refresh::start_family(&state.db, user_id, unix_now_ms()).await?;
+    tracing::info!(user = user_id, "signed in");
+    session(&state, user_id, refresh_token)
+}
+
+/// `POST /api/auth/refresh`: the next access and refresh tokens of the family, the presented
+/// refresh token used up. A used, expired, revoked or unknown token is a `401`; a used one also
+/// revokes its whole family.
+pub async fn refresh(
+    State(state): State<AppState>,
+    body: Result<Json<RefreshBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body.map_err(ApiError::from_json_rejection)?;
+    let rotation = refresh::rotate(&state.db, &body.refresh_token, unix_now_ms()).await?;
+    match rotation {
+        Rotation::Rotated { user_id, token } => session(&state, user_id, token),
+        Rotation::Reused { family_id, user_id } => {
+            tracing::warn!(
+                family = family_id,
+                user = user_id,
+                "refresh token reused: its family is revoked"
+            );
+            Err(ApiError::InvalidRefreshToken)
+        }
+        refused => {
+            tracing::info!(reason = refused.as_str(), "refresh refused");
+            Err(ApiError::InvalidRefreshToken)
+        }
+    }
+}
+
+/// `POST /api/auth/logout`: revokes the refresh token's family. Always `204`, known token or
+/// not, so calling it twice (or with a stale token) is harmless.
+pub async fn logout(
+    State(state): State<AppState>,
+    body: Result<Json<RefreshBody>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Json(body) = body.map_err(ApiError::from_json_rejection)?;
+    if refresh::revoke_family_of(&state.db, &body.refresh_token, unix_now_ms()).await? {
+        tracing::info!("signed out");
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /.well-known/jwks.json`: the public keys that verify access tokens (RFC 8037 JWKs).
+pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(JWKS_CACHE_CONTROL),
+        )],
+        Json(state.auth.tokens.jwks()),
+    )
+}
+
+/// The token answer for `user_id`, with a fresh access token.
+fn session(
+    state: &AppState,
+    user_id: i64,
+    refresh_token: RefreshToken,
+) -> Result<Response, ApiError> {
+    let access_token = state.auth.tokens.issue(user_id, unix_now().as_secs())?;
+    let body = TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: ACCESS_TTL.as_secs(),
+        refresh_token: refresh_token.as_str().to_owned(),
+        refresh_expires_in: REFRESH_TTL.as_secs(),
+    };
+    Ok(Json(body).into_response())
+}
