@@ -1,19 +1,59 @@
 #!/bin/sh
 # `make bench`: the edge benchmark (bench/): cache tiers, the rate limiter's latency, a surge
-# against a slowed origin with admission on, and idempotency (the records' latency and a retry
-# storm with faults). Builds the edge if it is out of date, then runs the bench program natively.
+# against a slowed origin with admission on, idempotency (the records' latency and a retry storm
+# with faults), and the origin alone on SQLite and Postgres (primary only, and with its streaming
+# replica). Builds the edge if it is out of date and an edge scenario runs; starts (or reuses)
+# the Postgres primary and replica of scripts/postgres.sh if the origin scenario runs; then runs
+# the bench program natively.
 # Arguments go to the program: `sh scripts/bench.sh --quick`,
-# `--scenario cache|limiter|surge|idempotency|all` (comma-separated), `--help` for the rest (each
-# flag also has a BENCH_* environment variable).
+# `--scenario cache|limiter|surge|idempotency|origin|all` (comma-separated), `--help` for the rest
+# (each flag also has a BENCH_* environment variable).
 set -eu
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-sh scripts/build-edge.sh
-[ -f build/index.js ] || die "build/index.js was not produced"
-[ -x node_modules/.bin/node ] || die "node_modules/.bin/node is missing; run: make setup"
+# Which scenarios run, as the program will read them: --scenario (repeatable, comma-separated)
+# wins over BENCH_SCENARIO, whose default is all. --help and --version run nothing.
+cli_scenarios=
+asks_help=0
+previous=
+for arg in "$@"; do
+  [ "$previous" = --scenario ] && cli_scenarios="$cli_scenarios,$arg"
+  case $arg in
+    --scenario=*) cli_scenarios="$cli_scenarios,${arg#--scenario=}" ;;
+    -h | --help | -V | --version) asks_help=1 ;;
+  esac
+  previous=$arg
+done
+scenarios=${cli_scenarios:-${BENCH_SCENARIO:-all}}
+needs_edge=0
+needs_postgres=0
+old_ifs=$IFS
+IFS=,
+for scenario in $scenarios; do
+  case $scenario in
+    '') ;;
+    origin) needs_postgres=1 ;;
+    all) needs_edge=1 needs_postgres=1 ;;
+    *) needs_edge=1 ;;
+  esac
+done
+IFS=$old_ifs
 
-step "benchmark: origin baseline vs edge under workerd (Miniflare API)"
+if [ "$asks_help" = 0 ] && [ "$needs_edge" = 1 ]; then
+  sh scripts/build-edge.sh
+  [ -f build/index.js ] || die "build/index.js was not produced"
+  [ -x node_modules/.bin/node ] || die "node_modules/.bin/node is missing; run: make setup"
+fi
+if [ "$asks_help" = 0 ] && [ "$needs_postgres" = 1 ]; then
+  # The origin scenario's databases: a primary and a streaming replica on loopback, installed if
+  # missing, started or reused, replication checked (as for make test).
+  sh scripts/postgres.sh
+  postgres_env=$(sh scripts/postgres.sh env)
+  eval "$postgres_env"
+fi
+
+step "benchmark: origin baseline vs edge under workerd (Miniflare API), origin on SQLite vs Postgres"
 note "tables on stdout, progress on stderr"
 # The workspace's release profile is tuned for the wasm edge (opt-level "s", fat LTO, one
 # codegen unit); the bench and the origin it embeds are native and measured for speed, and fat

@@ -11,7 +11,8 @@ use breakwater_origin::seed::CATALOGUE_SIZE;
              origin and through the edge under workerd via the Miniflare API), the rate \
              limiter's added latency, a 3× surge against a slowed origin with admission on, and \
              idempotency (the records' added latency, and a retry storm with faults between \
-             edge and origin, checked for duplicate orders)"
+             edge and origin, checked for duplicate orders); and the origin alone on SQLite, \
+             Postgres and Postgres with a streaming replica (product reads, order writes)"
 )]
 pub struct Args {
     /// Scenarios to run, comma-separated.
@@ -157,6 +158,25 @@ pub struct Args {
           value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub storm_lease_ms: u64,
 
+    /// Origin: product reads per configuration [default: 100000, or 5000 with --quick].
+    #[arg(long, env = "BENCH_ORIGIN_READS")]
+    pub origin_reads: Option<usize>,
+
+    /// Origin: order writes per configuration [default: 20000, or 1000 with --quick].
+    #[arg(long, env = "BENCH_ORIGIN_WRITES")]
+    pub origin_writes: Option<usize>,
+
+    /// Origin: read-your-writes pairs per configuration, each an order and at once a read of it
+    /// with its consistency token; 0 skips them [default: 10000, or 500 with --quick].
+    #[arg(long, env = "BENCH_ORIGIN_READ_YOUR_WRITES")]
+    pub origin_read_your_writes: Option<usize>,
+
+    /// Origin: run the Postgres databases with synchronous_commit on (scripts/postgres.sh turns
+    /// it off server-wide; with it off a commit reaches the replica only when the WAL writer
+    /// flushes, every wal_writer_delay).
+    #[arg(long, env = "BENCH_ORIGIN_SYNCHRONOUS_COMMIT")]
+    pub origin_synchronous_commit: bool,
+
     /// Untimed requests before each run (opens connections, instantiates the wasm), sent with
     /// credentials so the edge does not cache them [default: 4 x concurrency].
     #[arg(long, env = "BENCH_WARMUP")]
@@ -184,6 +204,9 @@ pub enum Scenario {
     /// Orders through edges with and without idempotency records, then a retry storm with
     /// faults between edge and origin.
     Idempotency,
+    /// The origin alone, no edge: product reads and order writes on SQLite, on Postgres, and
+    /// on Postgres with its streaming replica serving the reads (needs scripts/postgres.sh).
+    Origin,
     /// All of the above.
     All,
 }
@@ -224,6 +247,33 @@ impl Args {
             .unwrap_or(if self.quick { 100 } else { 300 })
     }
 
+    pub fn origin_reads(&self) -> usize {
+        self.origin_reads
+            .unwrap_or(if self.quick { 5_000 } else { 100_000 })
+    }
+
+    pub fn origin_writes(&self) -> usize {
+        self.origin_writes
+            .unwrap_or(if self.quick { 1_000 } else { 20_000 })
+    }
+
+    pub fn origin_read_your_writes(&self) -> usize {
+        self.origin_read_your_writes
+            .unwrap_or(if self.quick { 500 } else { 10_000 })
+    }
+
+    /// Whether any scenario that starts edges was asked for (all but the origin's).
+    pub fn runs_edges(&self) -> bool {
+        [
+            Scenario::Cache,
+            Scenario::Limiter,
+            Scenario::Surge,
+            Scenario::Idempotency,
+        ]
+        .into_iter()
+        .any(|s| self.runs(s))
+    }
+
     /// Whether `scenario` was asked for (`all` asks for every one).
     pub fn runs(&self, scenario: Scenario) -> bool {
         self.scenario
@@ -247,5 +297,11 @@ mod tests {
         let args = Args::parse_from(["bench", "--scenario", "idempotency", "--quick"]);
         assert!(args.runs(Scenario::Idempotency) && !args.runs(Scenario::Cache));
         assert_eq!((args.storm_keys(), args.idempotency_serial()), (100, 100));
+        assert!(args.runs_edges() && !args.runs(Scenario::Origin));
+        assert!(Args::parse_from(["bench"]).runs(Scenario::Origin));
+        let args = Args::parse_from(["bench", "--scenario", "origin", "--quick"]);
+        assert!(args.runs(Scenario::Origin) && !args.runs_edges());
+        assert_eq!((args.origin_reads(), args.origin_writes()), (5_000, 1_000));
+        assert_eq!(args.origin_read_your_writes(), 500);
     }
 }

@@ -1,13 +1,15 @@
 //! The load generator: a request sequence at fixed concurrency (closed loop), the same at fixed
 //! send times (open loop: a surge stays a surge however slowly answers come), and the stampede
 //! (many concurrent requests for one cold key released together). Requests are GETs, or POSTs
-//! with a body (the idempotency scenario's orders).
+//! with a body (orders); a closed loop can also send pairs, the second made from the first's
+//! answer (an order, then a read of it with its consistency token).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use reqwest::header::HeaderMap;
 use tokio::sync::Barrier;
 use tokio::task::JoinHandle;
 
@@ -19,6 +21,8 @@ use crate::stats::{Sample, Samples};
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bytes of an unexpected answer's body shown on stderr.
 const BODY_SHOWN: usize = 200;
+/// The origin's answer header naming the database that served a read (`primary`, `replica-1`).
+const READ_FROM: &str = "breakwater-read-from";
 
 /// A client for one target. HTTP/1.1 keep-alive, no proxy from the environment.
 pub fn client() -> Result<reqwest::Client, String> {
@@ -93,34 +97,82 @@ pub async fn closed_loop(
     requests: Arc<[Request]>,
     shape: Shape<'_>,
 ) -> Samples {
+    let (client, base): (_, Arc<str>) = (client.clone(), base.into());
+    let n = requests.len();
+    let bypass = shape.bypass;
+    workers(n, shape, move |i| {
+        let (client, base, requests) = (client.clone(), base.clone(), requests.clone());
+        async move { fetch(&client, &base, &requests[i], bypass, Instant::now()).await }
+    })
+    .await
+}
+
+/// Like [`closed_loop`], but each unit of work is two requests: `firsts[i]`, untimed, then the
+/// request `then` makes of it and of its 2xx answer's header fields, sent at once; the second is
+/// the unit's sample. A first request without a 2xx answer is the unit's sample instead, so its
+/// failure is counted, not skipped. Throughput counts units.
+pub async fn closed_loop_then<F>(
+    client: &reqwest::Client,
+    base: &str,
+    firsts: Arc<[Request]>,
+    then: F,
+    shape: Shape<'_>,
+) -> Samples
+where
+    F: Fn(&Request, &HeaderMap) -> Request + Send + Sync + 'static,
+{
+    let (client, base): (_, Arc<str>) = (client.clone(), base.into());
+    let then = Arc::new(then);
+    let n = firsts.len();
+    workers(n, shape, move |i| {
+        let (client, base, firsts) = (client.clone(), base.clone(), firsts.clone());
+        let then = then.clone();
+        async move {
+            let first = &firsts[i];
+            let (fetched, headers) =
+                exchange(&client, &base, first, false, Instant::now(), true).await;
+            match headers {
+                Some(h) if fetched.0.status.is_some_and(|s| (200..300).contains(&s)) => {
+                    fetch(&client, &base, &then(first, &h), false, Instant::now()).await
+                }
+                _ => fetched,
+            }
+        }
+    })
+    .await
+}
+
+/// Units `0..n` of work, `shape.concurrency` at once, each worker taking the next unit as soon
+/// as its previous one is done.
+async fn workers<F, Fut>(n: usize, shape: Shape<'_>, unit: F) -> Samples
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Fetched> + Send + 'static,
+{
     let next = Arc::new(AtomicUsize::new(0));
-    let progress = Progress::new(shape.label, requests.len(), shape.progress);
+    let unit = Arc::new(unit);
+    let progress = Progress::new(shape.label, n, shape.progress);
     let started = Instant::now();
     let workers: Vec<JoinHandle<Vec<(usize, Fetched)>>> = (0..shape.concurrency.max(1))
         .map(|_| {
-            let (client, requests, next) = (client.clone(), requests.clone(), next.clone());
-            let (base, progress): (Arc<str>, _) = (base.into(), progress.clone());
-            let bypass = shape.bypass;
+            let (unit, next, progress) = (unit.clone(), next.clone(), progress.clone());
             tokio::spawn(async move {
                 let mut done = Vec::new();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(request) = requests.get(i) else {
+                    if i >= n {
                         break;
-                    };
-                    done.push((
-                        i,
-                        fetch(&client, &base, request, bypass, Instant::now()).await,
-                    ));
+                    }
+                    done.push((i, unit(i).await));
                     progress.tick();
                 }
                 done
             })
         })
         .collect();
-    let mut fetched: Vec<Option<Fetched>> = vec![None; requests.len()];
+    let mut fetched: Vec<Option<Fetched>> = vec![None; n];
     for worker in workers {
-        // A worker that panicked leaves its requests unset; they count as no answer below.
+        // A worker that panicked leaves its units unset; they count as no answer below.
         if let Ok(done) = worker.await {
             for (i, f) in done {
                 fetched[i] = Some(f);
@@ -200,6 +252,20 @@ async fn fetch(
     bypass: bool,
     since: Instant,
 ) -> Fetched {
+    exchange(client, base, request, bypass, since, false)
+        .await
+        .0
+}
+
+/// [`fetch`], also returning the answer's header fields with `keep` (`None` without an answer).
+async fn exchange(
+    client: &reqwest::Client,
+    base: &str,
+    request: &Request,
+    bypass: bool,
+    since: Instant,
+    keep: bool,
+) -> (Fetched, Option<HeaderMap>) {
     let url = format!("{base}{}", request.path);
     let mut req = client.request(request.method.clone(), &url);
     for (name, value) in &request.headers {
@@ -215,13 +281,15 @@ async fn fetch(
         let sample = Sample {
             latency: since.elapsed(),
             answer: Answer::Unanswered,
+            status: None,
             cache: cache_status::Outcome::Absent,
+            read_from: None,
         };
         (sample, Some(e))
     };
     let resp = match req.send().await {
         Ok(resp) => resp,
-        Err(e) => return failed(format!("{url}: {e}")),
+        Err(e) => return (failed(format!("{url}: {e}")), None),
     };
     let status = resp.status();
     let cache = cache_status::parse(
@@ -229,9 +297,15 @@ async fn fetch(
             .get("cache-status")
             .and_then(|v| v.to_str().ok()),
     );
+    let read_from = resp
+        .headers()
+        .get(READ_FROM)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let headers = keep.then(|| resp.headers().clone());
     let body = match resp.bytes().await {
         Ok(body) => body,
-        Err(e) => return failed(format!("{url}: body: {e}")),
+        Err(e) => return (failed(format!("{url}: body: {e}")), None),
     };
     let latency = since.elapsed();
     let problem = (status.as_u16() >= 400)
@@ -245,9 +319,11 @@ async fn fetch(
     let sample = Sample {
         latency,
         answer,
+        status: Some(status.as_u16()),
         cache,
+        read_from,
     };
-    (sample, detail)
+    ((sample, detail), headers)
 }
 
 /// The samples in request order (a request whose task died counts as no answer); prints the
@@ -261,7 +337,9 @@ fn collect(fetched: Vec<Option<Fetched>>, wall: Duration, label: &str) -> Sample
                 let sample = Sample {
                     latency: Duration::ZERO,
                     answer: Answer::Unanswered,
+                    status: None,
                     cache: cache_status::Outcome::Absent,
+                    read_from: None,
                 };
                 (sample, Some("the request's task failed".into()))
             });

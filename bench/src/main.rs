@@ -6,7 +6,9 @@
 //! latency (the same cached reads with and without a limited route), a surge against a slowed
 //! origin with admission control on, and idempotency (the same orders with and without the
 //! edge's records, then a retry storm with faults between edge and origin, checked for duplicate
-//! orders in the origin's database). Prints markdown tables to stdout, progress to stderr.
+//! orders in the origin's database); and the origin alone, no edge, on SQLite, on Postgres and
+//! on Postgres with a streaming replica (product reads and order writes; needs the primary and
+//! replica of `scripts/postgres.sh`). Prints markdown tables to stdout, progress to stderr.
 
 mod answer;
 mod cache_status;
@@ -14,6 +16,7 @@ mod cli;
 mod edge;
 mod load;
 mod origin;
+mod postgres;
 mod proxy;
 mod report;
 mod scenario;
@@ -31,9 +34,10 @@ use clap::Parser;
 
 use crate::cli::{Args, Scenario};
 use crate::load::Request;
+use crate::postgres::Servers;
 use crate::proxy::Faults;
 use crate::report::Report;
-use crate::scenario::{Bench, cache, idempotency, limiter, step, surge};
+use crate::scenario::{Bench, cache, idempotency, limiter, origin as origin_only, step, surge};
 use crate::throttle::Throttle;
 
 /// Mixed into the seed for warm-up paths, so warm-up never replays the measured sequence.
@@ -57,7 +61,8 @@ fn main() -> ExitCode {
 
 fn bench(args: &Args) -> Result<Report, String> {
     let root = repo_root();
-    if !root.join("build/index.js").exists() {
+    let edges = args.runs_edges();
+    if edges && !root.join("build/index.js").exists() {
         return Err("build/index.js is missing: run make bench (it builds the edge)".into());
     }
     let spec = workload::Spec {
@@ -94,15 +99,20 @@ fn bench(args: &Args) -> Result<Report, String> {
         )
     };
     let workload = describe(&paths);
-    step(&workload);
+    if edges {
+        step(&workload);
+    }
 
     // Checked before anything runs, so a bad flag fails at once rather than minutes in.
     let idempotency = args
         .runs(Scenario::Idempotency)
         .then(|| idempotency_plan(args))
         .transpose()?;
+    let origin_plan = args
+        .runs(Scenario::Origin)
+        .then(|| origin_plan(args, &spec))
+        .transpose()?;
 
-    let bench = Bench::start(root, warm, usize::from(args.concurrency), args.verbose)?;
     let mut sections = Vec::new();
     let mut took = Vec::new();
     let mut started = Instant::now();
@@ -110,79 +120,139 @@ fn bench(args: &Args) -> Result<Report, String> {
         took.push(format!("{name} {:.0} s", started.elapsed().as_secs_f64()));
         started = Instant::now();
     };
-    if args.runs(Scenario::Cache) {
-        let plan = cache::Plan {
-            requests: paths.iter().map(Request::get).collect(),
-            workload: workload.clone(),
-            distinct,
-            stampede: usize::from(args.stampede),
-            stampede_rounds: args.stampede_rounds,
-            pressure_memory_bytes: Some(args.pressure_memory_bytes).filter(|&b| b > 0),
-        };
-        sections.push(cache::run(&bench, &plan)?);
-        lap("cache");
-    }
-    if args.runs(Scenario::Limiter) {
-        let paths = &paths[..args.limiter_requests()];
-        let plan = limiter::Plan {
-            paths: paths.into(),
-            principals: args.limiter_principals,
-            workload: describe(paths),
-        };
-        sections.push(limiter::run(&bench, &plan)?);
-        lap("limiter");
-    }
-    if args.runs(Scenario::Surge) {
-        let throttle = Throttle {
-            delay: Duration::from_millis(args.origin_delay_ms),
-            concurrency: args.origin_concurrency as usize,
-        };
-        let rate = args
-            .surge_rate
-            .unwrap_or((throttle.capacity() * UNLOADED_UTILISATION).round());
-        if !(rate > 0.0 && rate.is_finite() && args.surge_factor > 0.0) {
-            return Err("--surge-rate and --surge-factor must be positive".into());
+    let mut versions = "no edge started".to_owned();
+    if edges {
+        let bench = Bench::start(root, warm, usize::from(args.concurrency), args.verbose)?;
+        if args.runs(Scenario::Cache) {
+            let plan = cache::Plan {
+                requests: paths.iter().map(Request::get).collect(),
+                workload: workload.clone(),
+                distinct,
+                stampede: usize::from(args.stampede),
+                stampede_rounds: args.stampede_rounds,
+                pressure_memory_bytes: Some(args.pressure_memory_bytes).filter(|&b| b > 0),
+            };
+            sections.push(cache::run(&bench, &plan)?);
+            lap("cache");
         }
-        let plan = surge::Plan {
-            throttle,
-            rate,
-            factor: args.surge_factor,
-            phase: Duration::from_secs(args.surge_seconds()),
-            principals: args.surge_principals as usize,
-            products: spec.products,
-            list_pages: spec.list_pages,
-            seed: args.seed,
-        };
-        sections.push(surge::run(&bench, &plan)?);
-        lap("surge");
+        if args.runs(Scenario::Limiter) {
+            let paths = &paths[..args.limiter_requests()];
+            let plan = limiter::Plan {
+                paths: paths.into(),
+                principals: args.limiter_principals,
+                workload: describe(paths),
+            };
+            sections.push(limiter::run(&bench, &plan)?);
+            lap("limiter");
+        }
+        if args.runs(Scenario::Surge) {
+            let throttle = Throttle {
+                delay: Duration::from_millis(args.origin_delay_ms),
+                concurrency: args.origin_concurrency as usize,
+            };
+            let rate = args
+                .surge_rate
+                .unwrap_or((throttle.capacity() * UNLOADED_UTILISATION).round());
+            if !(rate > 0.0 && rate.is_finite() && args.surge_factor > 0.0) {
+                return Err("--surge-rate and --surge-factor must be positive".into());
+            }
+            let plan = surge::Plan {
+                throttle,
+                rate,
+                factor: args.surge_factor,
+                phase: Duration::from_secs(args.surge_seconds()),
+                principals: args.surge_principals as usize,
+                products: spec.products,
+                list_pages: spec.list_pages,
+                seed: args.seed,
+            };
+            sections.push(surge::run(&bench, &plan)?);
+            lap("surge");
+        }
+        if let Some(plan) = &idempotency {
+            sections.push(idempotency::run(&bench, plan)?);
+            lap("idempotency");
+        }
+        if let Some(v) = bench.versions() {
+            v.clone_into(&mut versions);
+        }
     }
-    if let Some(plan) = &idempotency {
-        sections.push(idempotency::run(&bench, plan)?);
-        lap("idempotency");
+    if let Some(plan) = &origin_plan {
+        sections.push(origin_only::run(plan)?);
+        lap("origin");
     }
-    let versions = bench.versions().unwrap_or("no edge started").to_owned();
-    drop(bench);
 
-    let notes = vec![
-        "Edge under workerd via the Miniflare API (not wrangler dev); origin in-process on \
-         SQLite; same run baseline."
-            .to_owned(),
-        format!(
-            "Machine: {} CPUs, {}/{}; bench built {}; {versions}. Load generator, origin and \
-             workerd share the machine, so compare the ratios, not the absolute figures. \
-             Scenario wall times: {}.",
-            std::thread::available_parallelism().map_or(0, usize::from),
-            std::env::consts::OS,
-            std::env::consts::ARCH,
-            if cfg!(debug_assertions) {
-                "debug"
-            } else {
-                "release"
-            },
-            took.join(", "),
-        ),
-    ];
+    let mut notes = Vec::new();
+    if edges {
+        notes.push(
+            "Edge under workerd via the Miniflare API (not wrangler dev); origin in-process on \
+             SQLite; same run baseline."
+                .to_owned(),
+        );
+    }
+    notes.push(format!(
+        "Machine: {} CPUs, {}/{}; bench built {}; {versions}. Load generator, origin{} share \
+         the machine, so compare the ratios, not the absolute figures. Scenario wall times: {}.",
+        std::thread::available_parallelism().map_or(0, usize::from),
+        std::env::consts::OS,
+        std::env::consts::ARCH,
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+        match (edges, origin_plan.is_some()) {
+            (true, true) => ", workerd and Postgres",
+            (true, false) => " and workerd",
+            (false, _) => " and Postgres",
+        },
+        took.join(", "),
+    ));
     Ok(Report { sections, notes })
+}
+
+/// The origin scenario's plan from the flags: the Zipf product reads (product pages only) and
+/// the Postgres servers, which must be configured.
+fn origin_plan(args: &Args, spec: &workload::Spec) -> Result<origin_only::Plan, String> {
+    let servers = Servers::from_env()?;
+    let spec = workload::Spec {
+        list_pages: 0,
+        requests: args.origin_reads(),
+        ..spec.clone()
+    };
+    let reads: Arc<[Request]> = workload::paths(&spec)
+        .into_iter()
+        .map(Request::get)
+        .collect();
+    let warm_reads: Arc<[Request]> = workload::paths(&workload::Spec {
+        requests: args.warmup(),
+        seed: spec.seed ^ WARMUP_SEED,
+        ..spec.clone()
+    })
+    .into_iter()
+    .map(Request::get)
+    .collect();
+    let paths: Vec<String> = reads.iter().map(|r| r.path.clone()).collect();
+    Ok(origin_only::Plan {
+        workload: format!(
+            "{} `GET /api/products/{{id}}`, Zipf s={} over ids 1..={} ({} distinct), seed {}.",
+            reads.len(),
+            spec.s,
+            spec.products,
+            workload::distinct(&paths),
+            spec.seed,
+        ),
+        reads,
+        warm_reads,
+        writes: args.origin_writes(),
+        read_your_writes: args.origin_read_your_writes(),
+        synchronous_commit: args.origin_synchronous_commit,
+        warm_writes: args.warmup(),
+        products: spec.products,
+        concurrency: usize::from(args.concurrency),
+        seed: args.seed,
+        servers,
+    })
 }
 
 /// The idempotency scenario's plan from the flags.

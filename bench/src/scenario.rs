@@ -6,6 +6,7 @@
 pub mod cache;
 pub mod idempotency;
 pub mod limiter;
+pub mod origin;
 pub mod surge;
 
 use std::cell::OnceCell;
@@ -53,11 +54,7 @@ impl Bench {
     ) -> Result<Self, String> {
         step("starting the origin (in-process, temp SQLite) behind a counting proxy");
         let origin = Origin::start()?;
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .thread_name("load")
-            .enable_all()
-            .build()
-            .map_err(|e| format!("load runtime: {e}"))?;
+        let rt = load_runtime()?;
         Ok(Self {
             rt,
             origin,
@@ -121,12 +118,7 @@ impl Bench {
     /// is in its own process group, so the terminal's Ctrl-C reaches it only through [`Edge`]'s
     /// `Drop`.)
     pub fn block_on<T>(&self, work: impl Future<Output = Result<T, String>>) -> Result<T, String> {
-        self.rt.block_on(async {
-            tokio::select! {
-                result = work => result,
-                _ = tokio::signal::ctrl_c() => Err("interrupted".into()),
-            }
-        })
+        block_on(&self.rt, work)
     }
 
     /// Requests in flight in closed-loop runs.
@@ -167,6 +159,28 @@ impl Bench {
         summary.origin_requests = Some(reached() - before);
         summary
     }
+}
+
+/// A runtime for the load generator, apart from any origin's.
+pub fn load_runtime() -> Result<Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .thread_name("load")
+        .enable_all()
+        .build()
+        .map_err(|e| format!("load runtime: {e}"))
+}
+
+/// Runs `work` on `rt` unless Ctrl-C comes first.
+pub fn block_on<T>(
+    rt: &Runtime,
+    work: impl Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    rt.block_on(async {
+        tokio::select! {
+            result = work => result,
+            _ = tokio::signal::ctrl_c() => Err("interrupted".into()),
+        }
+    })
 }
 
 /// A phase line on stderr.

@@ -48,7 +48,11 @@ pub struct Sample {
     /// time, so a late sender adds to it instead of hiding queueing (coordinated omission).
     pub latency: Duration,
     pub answer: Answer,
+    /// The HTTP status; `None` without an answer.
+    pub status: Option<u16>,
     pub cache: Outcome,
+    /// The origin's `breakwater-read-from` (which database served a read), when it sent one.
+    pub read_from: Option<String>,
 }
 
 /// Every request of one run, in the order of its request sequence.
@@ -78,6 +82,10 @@ pub struct Summary {
     pub cache: Tally,
     /// Every request by [`Answer::as_str`].
     pub answers: Tally,
+    /// Requests without a 2xx answer, by status (`503`) or `no answer`.
+    pub non_2xx: Tally,
+    /// Served requests by the database their answer says served them (`breakwater-read-from`).
+    pub read_from: Tally,
     /// Requests that reached the origin through the counting proxy (edge runs only).
     pub origin_requests: Option<u64>,
 }
@@ -92,9 +100,17 @@ impl Summary {
         for sample in samples {
             s.requests += 1;
             s.answers.add(sample.answer.as_str());
+            match sample.status {
+                Some(200..=299) => {}
+                Some(status) => s.non_2xx.add(&status.to_string()),
+                None => s.non_2xx.add(Answer::Unanswered.as_str()),
+            }
             if sample.answer == Answer::Served {
                 s.latencies.push(sample.latency);
                 s.cache.add(&sample.cache.label());
+                if let Some(source) = &sample.read_from {
+                    s.read_from.add(source);
+                }
             } else {
                 s.errors += 1;
             }
@@ -111,6 +127,11 @@ impl Summary {
     /// Percentile `p` of the served requests' latencies.
     pub fn p(&self, p: f64) -> Option<Duration> {
         percentile(&self.latencies, p)
+    }
+
+    /// Requests without a 2xx answer.
+    pub fn non_2xx_count(&self) -> u64 {
+        self.non_2xx.labels().map(|l| self.non_2xx.get(l)).sum()
     }
 
     /// Requests that got `answer`.
@@ -167,24 +188,31 @@ mod tests {
 
     #[test]
     fn only_served_requests_have_latencies_and_cache_outcomes() {
-        let sample = |ms: u64, answer| Sample {
+        let sample = |ms: u64, answer, status| Sample {
             latency: Duration::from_millis(ms),
             answer,
+            status,
             cache: Outcome::Hit("memory".into()),
+            read_from: Some("replica-1".into()),
         };
         let samples = [
-            sample(30, Answer::Served),
-            sample(1, Answer::RateLimited),
-            sample(10, Answer::Served),
-            sample(2, Answer::Shed),
-            sample(1000, Answer::OriginError),
+            sample(30, Answer::Served, Some(200)),
+            sample(1, Answer::RateLimited, Some(429)),
+            sample(10, Answer::Served, Some(404)),
+            sample(2, Answer::Shed, Some(503)),
+            sample(1000, Answer::Unanswered, None),
         ];
         let s = Summary::of(&samples, Duration::from_secs(1));
+        assert_eq!(s.read_from.get("replica-1"), 2);
+        assert_eq!(s.non_2xx_count(), 4);
+        assert_eq!(s.non_2xx.get("404"), 1);
+        assert_eq!(s.non_2xx.get("no answer"), 1);
         assert_eq!((s.requests, s.errors), (5, 3));
         assert_eq!(s.latencies, ms(&[10, 30]));
         assert_eq!(s.cache.get("hit memory"), 2);
         assert_eq!(s.count(Answer::Shed), 1);
         assert_eq!(s.count(Answer::CircuitOpen), 0);
+        assert_eq!(s.count(Answer::Unanswered), 1);
         assert_eq!(s.throughput(), 5.0);
     }
 }

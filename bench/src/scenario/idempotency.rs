@@ -108,7 +108,7 @@ pub fn run(bench: &Bench, plan: &Plan) -> Result<Section, String> {
 }
 
 /// The order bodies: one line each, of a seeded random product.
-fn bodies(n: usize, products: usize, seed: u64) -> Vec<String> {
+pub(super) fn bodies(n: usize, products: usize, seed: u64) -> Vec<String> {
     let mut rng = SplitMix64::new(seed ^ PRODUCT_SEED);
     (0..n)
         .map(|_| {
