@@ -86,14 +86,19 @@ pub struct Server {
     pub db: Db,
     stop: Option<oneshot::Sender<()>>,
     rt: Option<Runtime>,
+    /// Where its outbox workers write order confirmations; deleted with it.
+    _confirmations: tempfile::TempDir,
 }
 
 impl Server {
     /// Loopback, a port the OS picks.
     pub const ANY_PORT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
 
-    /// Builds the origin (connect, migrate, seed an empty catalogue, bind) and starts serving.
-    pub fn start(settings: Settings) -> Result<Self, String> {
+    /// Builds the origin (connect, migrate, seed an empty catalogue, bind) and starts serving,
+    /// with its outbox workers writing confirmations into a temporary directory.
+    pub fn start(mut settings: Settings) -> Result<Self, String> {
+        let confirmations = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+        settings.outbox.confirmation_dir = confirmations.path().to_owned();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .thread_name("origin")
             .enable_all()
@@ -116,6 +121,7 @@ impl Server {
             db,
             stop: Some(stop),
             rt: Some(rt),
+            _confirmations: confirmations,
         })
     }
 
