@@ -11,8 +11,6 @@ pub mod refresh;
 pub mod tokens;
 pub mod user;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -80,17 +78,7 @@ impl Auth {
     }
 }
 
-/// The wall clock as Unix time, read here and handed to the pure token code as `now`.
-pub fn unix_now() -> Duration {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-}
-
-/// [`unix_now`] in milliseconds, as the tables store times.
-pub fn unix_now_ms() -> i64 {
-    i64::try_from(unix_now().as_millis()).unwrap_or(i64::MAX)
-}
+pub use crate::clock::{unix_ms as unix_now_ms, unix_now};
 
 fn b64url(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)

@@ -21,7 +21,7 @@ pub mod worker;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::Notify;
 
@@ -91,13 +91,7 @@ impl OutboxSettings {
 pub type Clock = fn() -> i64;
 
 /// The system clock as Unix milliseconds.
-pub fn system_clock() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
-        })
-}
+pub use crate::clock::unix_ms as system_clock;
 
 /// A random number for jitter and temporary file names.
 pub fn random_u64() -> u64 {

@@ -2,6 +2,7 @@
 
 mod auth;
 mod cart;
+mod events;
 mod health;
 mod metrics;
 mod orders;
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower::ServiceBuilder;
 use tower_http::LatencyUnit;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -96,6 +97,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/orders", get(orders::list).post(orders::create))
         .route("/api/orders/{id}", get(orders::show))
+        .route("/api/products/{id}/views", post(events::view))
+        .route("/api/products/{id}/votes", post(events::vote))
+        .route("/internal/events/batch", post(events::batch))
         .route("/api/rankings", get(rankings::list))
         .merge(auth::router())
         .merge(cart::router())

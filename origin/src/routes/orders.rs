@@ -2,8 +2,6 @@
 //! orders, newest first) and `GET /api/orders/{id}`, all for the principal the edge names (see
 //! [`crate::principal`]).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
@@ -64,7 +62,7 @@ async fn place_or_replay(
         key,
         fingerprint: &fingerprint,
         request: &request,
-        created_at_ms: now_ms(),
+        created_at_ms: crate::clock::unix_ms(),
     };
     match order::place(&state.db, new, |order| created(order, &fingerprint)).await? {
         Placement::Created(stored) => {
@@ -167,12 +165,4 @@ fn created(order: &Order, fingerprint: &Fingerprint) -> Result<StoredResponse, A
 
 fn to_json(value: &impl Serialize) -> Result<Vec<u8>, ApiError> {
     serde_json::to_vec(value).map_err(|_| ApiError::Internal)
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
-        })
 }

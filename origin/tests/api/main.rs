@@ -4,6 +4,7 @@ mod auth;
 mod bulkheads;
 mod cart;
 mod dead_letters;
+mod events;
 mod exposition;
 mod health;
 mod helpers;

@@ -8,6 +8,7 @@
 //! `EXPLAIN QUERY PLAN`, and a `SCAN <table>` row that is not `USING (COVERING) INDEX` fails.
 
 use breakwater_origin::order::{history, outbox, store};
+use breakwater_origin::ranking::By;
 use breakwater_origin::{Db, idempotency, product};
 use serde_json::Value;
 
@@ -43,7 +44,7 @@ const fn hot(name: &'static str, sql: &'static str, params: &'static [Param]) ->
     }
 }
 
-const HOT_QUERIES: [HotQuery; 9] = [
+const HOT_QUERIES: [HotQuery; 12] = [
     hot("product by id", product::BY_ID, &[Param::Int(42)]),
     hot("product list total", product::COUNT, &[]),
     HotQuery {
@@ -76,6 +77,9 @@ const HOT_QUERIES: [HotQuery; 9] = [
         &[Param::Text(PRINCIPAL), Param::Text("\"8e03978e\"")],
     ),
     hot("outbox pending scan", outbox::PENDING_COUNT, &[]),
+    hot("rankings by sales", By::Sales.sql(), &[Param::Int(10)]),
+    hot("rankings by views", By::Views.sql(), &[Param::Int(10)]),
+    hot("rankings by votes", By::Votes.sql(), &[Param::Int(10)]),
 ];
 
 on_each_backend!(no_hot_query_scans_a_table);
