@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 ORIGIN_PORT=${BREAKWATER_ORIGIN_PORT:-8080}
 EDGE_PORT=${BREAKWATER_EDGE_PORT:-8787}
 ORIGIN_URL="http://127.0.0.1:$ORIGIN_PORT"
-# Admin tokens for this session (origin writes, edge purges), unless given.
+# Admin tokens for this session (origin writes, edge purges), unless given. The edge's queue
+# consumer calls the origin's batch endpoint with the origin's token (its ORIGIN_TOKEN secret).
 ORIGIN_ADMIN_TOKEN=${BREAKWATER_ADMIN_TOKEN:-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')}
 EDGE_ADMIN_TOKEN=${ADMIN_TOKEN:-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')}
 
@@ -41,7 +42,7 @@ done
 
 step "starting the edge (wrangler dev) on http://127.0.0.1:$EDGE_PORT"
 npx wrangler dev --ip 127.0.0.1 --port "$EDGE_PORT" --var "ORIGIN_URL:$ORIGIN_URL" \
-  --var "ADMIN_TOKEN:$EDGE_ADMIN_TOKEN" --test-scheduled \
+  --var "ADMIN_TOKEN:$EDGE_ADMIN_TOKEN" --var "ORIGIN_TOKEN:$ORIGIN_ADMIN_TOKEN" --test-scheduled \
   --persist-to .wrangler/state --show-interactive-dev-session=false &
 edge_pid=$!
 until curl -fsS "http://127.0.0.1:$EDGE_PORT/" >/dev/null 2>&1; do
@@ -49,7 +50,7 @@ until curl -fsS "http://127.0.0.1:$EDGE_PORT/" >/dev/null 2>&1; do
   sleep 0.2
 done
 printf '\n\033[1;32mBreakwater is up:\033[0m http://127.0.0.1:%s  (origin %s; Ctrl-C stops both)\n' "$EDGE_PORT" "$ORIGIN_URL"
-printf '  edge purge token (ADMIN_TOKEN):               %s\n' "$EDGE_ADMIN_TOKEN"
-printf '  origin write token (BREAKWATER_ADMIN_TOKEN):  %s\n' "$ORIGIN_ADMIN_TOKEN"
+printf '  edge admin token (ADMIN_TOKEN: purge, dead letters):     %s\n' "$EDGE_ADMIN_TOKEN"
+printf '  origin admin token (BREAKWATER_ADMIN_TOKEN, ORIGIN_TOKEN): %s\n' "$ORIGIN_ADMIN_TOKEN"
 printf '  fire the cron trigger: curl "http://127.0.0.1:%s/__scheduled?cron=*/5+*+*+*+*"\n\n' "$EDGE_PORT"
 wait "$edge_pid"

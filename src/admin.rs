@@ -5,23 +5,33 @@
 //! tier at once: tags as the origin named them in `Cache-Tag`, URLs (path and query, normalised
 //! by the route's key rules, every header variant), and key prefixes. It answers the purge's
 //! epoch; purges reach this isolate at once and every other within `PURGE_SYNC_MS`.
+//!
+//! `GET /_breakwater/dead-events?limit=&after=` lists write-behind dead letters (with reason,
+//! attempts and times), and `POST /_breakwater/dead-events/replay` with `{"ids": [..]}` or
+//! `{"all": true}` puts them back on `EVENTS` ([`crate::writebehind::dead`]).
 
 use crate::error::EdgeError;
 use crate::exchange::Exchange;
 use crate::pipeline::Flow;
 use crate::purge;
+use crate::writebehind::dead;
 use breakwater_core::auth::bearer_matches;
 use breakwater_core::config::EdgeConfig;
 use breakwater_core::intake;
 use breakwater_core::purge::PurgeRequest;
+use breakwater_core::writebehind::ReplayRequest;
 use serde::Deserialize;
 use worker::{Method, Response};
 
 pub const PURGE_PATH: &str = "/_breakwater/purge";
+pub const DEAD_EVENTS_PATH: &str = "/_breakwater/dead-events";
+pub const REPLAY_PATH: &str = "/_breakwater/dead-events/replay";
 /// The secret that opens the admin endpoints.
 const TOKEN_NAME: &str = "ADMIN_TOKEN";
 /// Largest purge body read.
 const MAX_BODY: u64 = 64 * 1024;
+/// Largest replay body read: room for the most ids one replay may name.
+const MAX_REPLAY_BODY: u64 = 128 * 1024;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,12 +45,28 @@ struct PurgeBody {
 }
 
 pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
-    if ex.path != PURGE_PATH {
-        return Ok(Flow::Next);
+    let (path, allow) = match ex.path.as_str() {
+        PURGE_PATH => (PURGE_PATH, Method::Post),
+        DEAD_EVENTS_PATH => (DEAD_EVENTS_PATH, Method::Get),
+        REPLAY_PATH => (REPLAY_PATH, Method::Post),
+        _ => return Ok(Flow::Next),
+    };
+    if ex.req.method() != allow {
+        return Err(EdgeError::MethodNotAllowed {
+            allow: if allow == Method::Get { "GET" } else { "POST" },
+        });
     }
-    if ex.req.method() != Method::Post {
-        return Err(EdgeError::MethodNotAllowed { allow: "POST" });
+    authorize(ex)?;
+    match path {
+        PURGE_PATH => purge_tags(ex).await,
+        DEAD_EVENTS_PATH => list_dead_events(ex).await,
+        _ => replay_dead_events(ex).await,
     }
+}
+
+/// The admin token's checks, the same for every endpoint: `403` while no token is configured,
+/// `401` for a missing or wrong one.
+fn authorize(ex: &Exchange) -> Result<(), EdgeError> {
     let token = ex
         .env
         .secret(TOKEN_NAME)
@@ -51,6 +77,54 @@ pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
     if !bearer_matches(ex.req.headers().get("authorization")?.as_deref(), &token) {
         return Err(EdgeError::Unauthorized);
     }
+    Ok(())
+}
+
+async fn list_dead_events(ex: &mut Exchange) -> Result<Flow, EdgeError> {
+    let url = ex.req.url()?;
+    let query = |name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    let limit = match query("limit") {
+        None => dead::DEFAULT_PAGE,
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=dead::MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                EdgeError::InvalidBody(format!(
+                    "limit {raw:?} must be a whole number from 1 to {}",
+                    dead::MAX_PAGE
+                ))
+            })?,
+    };
+    let page = crate::control::list_dead_letters(&ex.env, query("after").as_deref(), limit).await?;
+    let mut response = Response::from_json(&page)?;
+    response.headers_mut().set("cache-control", "no-store")?;
+    Ok(Flow::Respond(response))
+}
+
+async fn replay_dead_events(ex: &mut Exchange) -> Result<Flow, EdgeError> {
+    let bytes = ex.body(MAX_REPLAY_BODY).await?;
+    let request = ReplayRequest::parse(&bytes).map_err(EdgeError::InvalidBody)?;
+    let replayed = dead::replay(&ex.env, &request)
+        .await
+        .map_err(|e| EdgeError::QueueUnavailable(e.to_string()))?;
+    worker::console_log!(
+        "dead letters: replayed {} (not found {}, skipped {}; request {})",
+        replayed.replayed,
+        replayed.not_found.len(),
+        replayed.skipped.len(),
+        ex.request_id
+    );
+    let mut response = Response::from_json(&replayed)?;
+    response.headers_mut().set("cache-control", "no-store")?;
+    Ok(Flow::Respond(response))
+}
+
+async fn purge_tags(ex: &mut Exchange) -> Result<Flow, EdgeError> {
     let bytes = ex.body(MAX_BODY).await?;
     let body: PurgeBody =
         serde_json::from_slice(&bytes).map_err(|e| EdgeError::InvalidBody(e.to_string()))?;

@@ -11,15 +11,22 @@
 //! - `POST /breaker/acquire`: a [`Permit`] to call the origin while the breaker is not closed.
 //! - `POST /breaker/probe` with a [`ProbeResult`]: a half-open probe's outcome; answers the
 //!   breaker's [`View`].
+//! - Dead letters of write-behind events (storage in [`crate::writebehind::dead::Store`]):
+//!   `POST /dead-events` with a list of [`DeadLetter`]s keeps them; `GET
+//!   /dead-events?after=<id>&limit=<n>` answers a [`Page`] in id order; `POST /dead-events/get`
+//!   with `{"ids": [...]}` answers those found; `POST /dead-events/remove` with a [`Removal`]
+//!   removes those still as they were read.
 
 use crate::error::EdgeError;
 use crate::exchange::now_ms;
+use crate::writebehind::dead::{self, Page, Removal, Store};
 use crate::{pipeline, respond};
 use breakwater_core::breaker::{Breaker, Counts, Permit, Phase, View};
 use breakwater_core::config::EdgeConfig;
 use breakwater_core::problem::Problem;
 use breakwater_core::purge::{PurgeLog, PurgeRequest};
 use breakwater_core::shedding::Controller;
+use breakwater_core::writebehind::DeadLetter;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -86,6 +93,11 @@ pub struct ProbeResult {
     pub success: bool,
     pub latency_ms: u64,
 }
+#[derive(Debug, Serialize, Deserialize)]
+struct Ids {
+    ids: Vec<String>,
+}
+
 /// The base of the internal URLs (the host is never resolved: the stub routes the request).
 const BASE: &str = "https://control.internal";
 
@@ -163,6 +175,36 @@ impl DurableObject for Control {
                 );
                 self.keep_breaker(breaker).await?;
                 Response::from_json(&view)
+            }
+            (Method::Post, "/dead-events") => {
+                let letters: Vec<DeadLetter> = req.json().await?;
+                Store(&self.state).keep(&letters).await?;
+                Response::from_json(&serde_json::json!({ "kept": letters.len() }))
+            }
+            (Method::Get, "/dead-events") => {
+                let url = req.url()?;
+                let query = |name: &str| {
+                    url.query_pairs()
+                        .find(|(k, _)| k == name)
+                        .map(|(_, v)| v.into_owned())
+                };
+                let limit = query("limit")
+                    .and_then(|l| l.parse().ok())
+                    .unwrap_or(dead::DEFAULT_PAGE)
+                    .clamp(1, dead::MAX_PAGE);
+                let page = Store(&self.state)
+                    .list(query("after").as_deref(), limit)
+                    .await?;
+                Response::from_json(&page)
+            }
+            (Method::Post, "/dead-events/get") => {
+                let ids: Ids = req.json().await?;
+                Response::from_json(&Store(&self.state).by_id(&ids.ids).await?)
+            }
+            (Method::Post, "/dead-events/remove") => {
+                let removal: Removal = req.json().await?;
+                let removed = Store(&self.state).remove(&removal).await?;
+                Response::from_json(&serde_json::json!({ "removed": removed }))
             }
             _ => respond::problem(&Problem::new("not-found", 404, "Not found"), &[]),
         }
@@ -305,4 +347,44 @@ pub async fn purge(env: &Env, request: &PurgeRequest) -> std::result::Result<Pur
     post(env, "/purge", request)
         .await
         .map_err(|e| EdgeError::Internal(e.to_string()))
+}
+
+/// Keeps dead letters (the dead-letter queue's consumer).
+pub async fn keep_dead_letters(env: &Env, letters: &[DeadLetter]) -> Result<()> {
+    post::<_, serde_json::Value>(env, "/dead-events", &letters)
+        .await
+        .map(drop)
+}
+
+/// A page of dead letters after the id `after`.
+pub async fn list_dead_letters(env: &Env, after: Option<&str>, limit: usize) -> Result<Page> {
+    let mut url = worker::Url::parse(&format!("{BASE}/dead-events"))?;
+    url.query_pairs_mut()
+        .append_pair("limit", &limit.to_string());
+    if let Some(after) = after {
+        url.query_pairs_mut().append_pair("after", after);
+    }
+    let mut response = stub(env)?.fetch_with_str(url.as_str()).await?;
+    match response.status_code() {
+        200 => response.json().await,
+        status => Err(worker::Error::RustError(format!(
+            "CONTROL answered {status} to GET /dead-events"
+        ))),
+    }
+}
+
+/// The dead letters with these ids (those that exist).
+pub async fn dead_letters_by_id(env: &Env, ids: &[String]) -> Result<Vec<DeadLetter>> {
+    let ids = Ids { ids: ids.to_vec() };
+    post(env, "/dead-events/get", &ids).await
+}
+
+/// Removes dead letters that were replayed, each only if its `at` still matches.
+pub async fn remove_dead_letters(env: &Env, letters: &[(String, u64)]) -> Result<()> {
+    let removal = Removal {
+        letters: letters.to_vec(),
+    };
+    post::<_, serde_json::Value>(env, "/dead-events/remove", &removal)
+        .await
+        .map(drop)
 }

@@ -5,6 +5,7 @@ use breakwater_core::intake::{ALLOWED_METHODS, Rejection};
 use breakwater_core::problem::Problem;
 use breakwater_core::purge::PurgeError;
 use breakwater_core::ratelimit::retry_after_secs;
+use breakwater_core::writebehind::EventError;
 use std::time::Duration;
 
 /// Everything that can stop a request at the edge, by whose fault it was.
@@ -62,6 +63,12 @@ pub enum EdgeError {
     /// The key was used before for a different request.
     #[error("this Idempotency-Key was used for a different request")]
     IdempotencyMismatch,
+    /// A write-behind request whose event is invalid (bad id, body, media type).
+    #[error("invalid event: {0}")]
+    InvalidEvent(EventError),
+    /// A queue (or the dead-letter store) did not take what it was given: a retry may help.
+    #[error("queue unavailable: {0}")]
+    QueueUnavailable(String),
     /// The deployment's configuration is invalid: our fault, no retry helps.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -189,6 +196,16 @@ impl EdgeError {
                     .with_detail(self.to_string()),
                 vec![],
             ),
+            Self::InvalidEvent(e) => (
+                Problem::new(e.as_str(), e.status(), e.title()).with_detail(e.to_string()),
+                vec![],
+            ),
+            Self::QueueUnavailable(_) => (
+                Problem::new("queue-unavailable", 503, "Queue unavailable").with_detail(
+                    "the edge could not queue this; nothing was recorded, retry shortly",
+                ),
+                vec![("retry-after", "5".into())],
+            ),
             // Configuration and internal details are for our logs, not for clients.
             Self::Config(_) => (
                 Problem::new("edge-misconfigured", 500, "Edge misconfigured")
@@ -217,6 +234,9 @@ impl EdgeError {
 
     /// Whether the operator needs to hear about it (logged at error level).
     pub fn is_ours(&self) -> bool {
-        matches!(self, Self::Config(_) | Self::Internal(_))
+        matches!(
+            self,
+            Self::Config(_) | Self::Internal(_) | Self::QueueUnavailable(_)
+        )
     }
 }

@@ -16,13 +16,14 @@ pub mod pipeline;
 mod purge;
 mod respond;
 mod signals;
+mod writebehind;
 
 pub use control::Control;
 pub use idempotency::Idempotency;
 pub use limiter::RateLimiter;
-use worker::{
-    Context, Env, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent, event,
-};
+use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::wasm_bindgen;
+use worker::{Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent, event};
 
 #[event(start)]
 fn start() {
@@ -43,16 +44,24 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     }
 }
 
-/// `EVENTS` queue consumer. Write-behind is not implemented yet, so every message is retried
-/// rather than acknowledged: after `max_retries` the queue moves it to the dead-letter queue,
-/// where it waits to be replayed. Nothing is dropped.
-#[event(queue)]
-async fn queue(batch: MessageBatch<serde_json::Value>, _env: Env, _ctx: Context) -> Result<()> {
-    worker::console_warn!(
-        "queue {}: no consumer yet; retrying {} messages",
-        batch.queue(),
-        batch.raw_iter().count()
-    );
-    batch.retry_all();
-    Ok(())
+/// Queue consumer: `EVENTS` batches go to the origin, dead-letter queue batches into the
+/// dead-letter list ([`writebehind`]).
+///
+/// Exported by hand, in the shape `#[event(queue)]` generates (the same `queue(batch, env, ctx)`
+/// export the worker-build shim calls): worker 0.8.7's `MessageBatch` hides each message's
+/// `attempts` (cloudflare/workers-rs#1057), which the consumer's backoff and attempt limit need,
+/// so the runtime's batch object is taken as it is. An error makes the runtime retry the batch.
+#[wasm_bindgen]
+pub async fn queue(
+    batch: worker::worker_sys::MessageBatch,
+    env: Env,
+    _ctx: worker::worker_sys::Context,
+) -> std::result::Result<JsValue, JsValue> {
+    match writebehind::consume(&batch, &env).await {
+        Ok(()) => Ok(JsValue::UNDEFINED),
+        Err(e) => {
+            worker::console_error!("queue consumer failed; the batch will be retried: {e}");
+            Err(JsValue::from_str(&e.to_string()))
+        }
+    }
 }

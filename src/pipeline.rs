@@ -3,7 +3,9 @@
 
 use crate::error::EdgeError;
 use crate::exchange::{Exchange, now_ms};
-use crate::{admin, admission, assets, cache, idempotency, intake, origin, respond, signals};
+use crate::{
+    admin, admission, assets, cache, idempotency, intake, origin, respond, signals, writebehind,
+};
 use breakwater_core::config::{ConfigError, EdgeConfig};
 use breakwater_core::headers::{REQUEST_ID, SERVER_TIMING, TRACEPARENT};
 use breakwater_core::problem::Problem;
@@ -22,6 +24,8 @@ pub enum Stage {
     Assets,
     /// Load shedding from the SLO burn rate, then GCRA rate limits (`RATE_LIMITER`).
     Admission,
+    /// `WRITE_BEHIND` routes: the event is queued on `EVENTS` and answered `202` at once.
+    WriteBehind,
     /// Unsafe requests with an `Idempotency-Key` run once per (principal, key) (`IDEMPOTENCY_POLICY`).
     Idempotency,
     /// GET/HEAD on routes with a cache policy: memory, Cache API and KV tiers, single-flight
@@ -32,11 +36,12 @@ pub enum Stage {
 }
 
 /// The request path, in order.
-pub const STAGES: [Stage; 7] = [
+pub const STAGES: [Stage; 8] = [
     Stage::Intake,
     Stage::Admin,
     Stage::Assets,
     Stage::Admission,
+    Stage::WriteBehind,
     Stage::Idempotency,
     Stage::Cache,
     Stage::Origin,
@@ -50,6 +55,7 @@ impl Stage {
             Self::Admin => "admin",
             Self::Assets => "assets",
             Self::Admission => "admission",
+            Self::WriteBehind => "write-behind",
             Self::Idempotency => "idempotency",
             Self::Cache => "cache",
             Self::Origin => "origin",
@@ -62,6 +68,7 @@ impl Stage {
             Self::Admin => admin::run(ex).await,
             Self::Assets => assets::run(ex).await,
             Self::Admission => admission::run(ex).await,
+            Self::WriteBehind => writebehind::producer::run(ex).await,
             Self::Idempotency => idempotency::run(ex).await,
             Self::Cache => cache::run(ex).await,
             Self::Origin => origin::run(ex).await,
@@ -176,7 +183,8 @@ pub fn config(
             json_var(env, "ADMISSION")?,
             json_var(env, "SLO")?,
             json_var(env, "BREAKER")?,
-        )?;
+        )?
+        .with_write_behind(json_var(env, "WRITE_BEHIND")?)?;
     let config = Rc::new(config);
     CONFIG.set(Some(config.clone()));
     Ok(config)

@@ -108,7 +108,10 @@ fn declares_every_binding_of_the_architecture() {
             "class {class} has no migration"
         );
     }
-    assert_eq!(names("queues.producers", "binding"), ["EVENTS"]);
+    assert_eq!(
+        names("queues.producers", "binding"),
+        ["EVENTS", "EVENTS_DLQ"]
+    );
     let consumer = &config["queues"]["consumers"][0];
     assert!(
         consumer["dead_letter_queue"]
@@ -119,5 +122,62 @@ fn declares_every_binding_of_the_architecture() {
     assert!(
         !config["triggers"]["crons"].as_array().unwrap().is_empty(),
         "no cron trigger"
+    );
+}
+
+#[test]
+fn write_behind_matches_its_queues() {
+    let config = wrangler();
+    let raw = serde_json::to_value(&config["vars"]["WRITE_BEHIND"]).expect("TOML converts to JSON");
+    let base = EdgeConfig::from_vars(|name| match name {
+        "ORIGIN_URL" => Some("http://127.0.0.1:8080".into()),
+        _ => None,
+    })
+    .unwrap();
+    let parsed = base
+        .with_write_behind(Some(raw))
+        .unwrap_or_else(|e| panic!("wrangler.toml {e}"))
+        .write_behind;
+    for path in ["/api/products/1/views", "/api/products/1/votes"] {
+        assert!(
+            parsed.route("POST", path).is_some(),
+            "{path} is not written behind"
+        );
+    }
+    let queue_of = |binding: &str| -> String {
+        config["queues"]["producers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["binding"].as_str() == Some(binding))
+            .and_then(|p| p["queue"].as_str())
+            .unwrap_or_else(|| panic!("no producer binding {binding}"))
+            .to_owned()
+    };
+    let consumers = config["queues"]["consumers"].as_array().unwrap();
+    let consumer = |queue: &str| {
+        consumers
+            .iter()
+            .find(|c| c["queue"].as_str() == Some(queue))
+            .unwrap_or_else(|| panic!("no consumer for {queue}"))
+    };
+    let events = consumer(&queue_of("EVENTS"));
+    let dlq = queue_of("EVENTS_DLQ");
+    assert_eq!(
+        parsed.dead_letter_queue, dlq,
+        "WRITE_BEHIND.dead_letter_queue"
+    );
+    assert_eq!(events["dead_letter_queue"].as_str(), Some(dlq.as_str()));
+    // The consumer dead-letters on attempt max_attempts; the queue's own limit is a safety net
+    // above it (it moves a message after max_retries + 1 deliveries).
+    let max_retries = events["max_retries"].as_integer().expect("max_retries");
+    assert!(
+        max_retries >= i64::from(parsed.max_attempts),
+        "max_retries {max_retries} must be at least WRITE_BEHIND.max_attempts {}",
+        parsed.max_attempts
+    );
+    assert!(
+        consumer(&dlq)["dead_letter_queue"].as_str().is_none(),
+        "the DLQ has no DLQ of its own"
     );
 }

@@ -6,6 +6,7 @@ use crate::idempotency::Policy as IdempotencyPolicy;
 use crate::policy::{CachePolicy, PolicyError};
 use crate::ratelimit::AdmissionPolicy;
 use crate::shedding::SloConfig;
+use crate::writebehind::WriteBehindConfig;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -40,6 +41,9 @@ pub struct EdgeConfig {
     pub control_report: Duration,
     /// Idempotency keys on unsafe requests (`IDEMPOTENCY_POLICY`).
     pub idempotency: IdempotencyConfig,
+    /// Routes answered `202` and queued, and the queue consumer's delivery (`WRITE_BEHIND`).
+    /// No routes (nothing written behind) until [`EdgeConfig::with_write_behind`].
+    pub write_behind: WriteBehindConfig,
 }
 
 /// `IDEMPOTENCY_POLICY`: which routes require an `Idempotency-Key`, and how long claims and answers
@@ -199,7 +203,31 @@ impl EdgeConfig {
             breaker: BreakerConfig::default(),
             control_report,
             idempotency: IdempotencyConfig::default(),
+            write_behind: WriteBehindConfig::default(),
         })
+    }
+
+    /// Adds `WRITE_BEHIND` (a table, or JSON); absent → nothing is written behind. A route on a
+    /// path outside `ORIGIN_PREFIXES` is refused: it would never reach the stage.
+    pub fn with_write_behind(
+        mut self,
+        raw: Option<serde_json::Value>,
+    ) -> Result<Self, ConfigError> {
+        const FIELD: &str = "WRITE_BEHIND";
+        let Some(raw) = raw else { return Ok(self) };
+        let config =
+            WriteBehindConfig::from_value(raw).map_err(|reason| ConfigError::new(FIELD, reason))?;
+        for (i, route) in config.routes.iter().enumerate() {
+            let path = route.path.to_string();
+            if !self.origin_prefixes.iter().any(|p| path.starts_with(p)) {
+                return Err(ConfigError::new(
+                    FIELD,
+                    format!("routes[{i}].path: {path:?} is outside ORIGIN_PREFIXES"),
+                ));
+            }
+        }
+        self.write_behind = config;
+        Ok(self)
     }
 
     /// Adds the admission control vars (`ADMISSION`, `SLO`, `BREAKER`; tables in
@@ -524,6 +552,42 @@ mod tests {
         ] {
             let err = base.clone().with_idempotency(Some(bad)).unwrap_err();
             assert_eq!(err.field, "IDEMPOTENCY_POLICY", "{err}");
+        }
+    }
+
+    #[test]
+    fn write_behind_routes_name_their_field_path() {
+        let base = parse(&[("ORIGIN_URL", "http://x")]).unwrap();
+        assert!(
+            base.clone()
+                .with_write_behind(None)
+                .unwrap()
+                .write_behind
+                .routes
+                .is_empty()
+        );
+        let route = |path: &str| {
+            serde_json::json!({"routes": [
+                {"method": "POST", "path": "/api/products/{id}/views", "kind": "view"},
+                {"method": "POST", "path": path, "kind": "vote"}
+            ]})
+        };
+        let c = base
+            .clone()
+            .with_write_behind(Some(route("/api/products/{id}/votes")))
+            .unwrap();
+        assert_eq!(c.write_behind.routes.len(), 2);
+        for (raw, reason) in [
+            (route("/api/products/votes"), "routes[1].path: "),
+            (
+                route("/other/{id}"),
+                "routes[1].path: \"/other/{id}\" is outside ORIGIN_PREFIXES",
+            ),
+            (serde_json::json!({"max_attempts": 0}), "max_attempts: "),
+        ] {
+            let err = base.clone().with_write_behind(Some(raw)).unwrap_err();
+            assert_eq!(err.field, "WRITE_BEHIND", "{err}");
+            assert!(err.reason.starts_with(reason), "{err}");
         }
     }
 

@@ -24,3 +24,4 @@ pub mod singleflight;
 pub mod timing;
 pub mod token;
 pub mod trace;
+pub mod writebehind;

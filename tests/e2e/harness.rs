@@ -52,6 +52,12 @@ const BREAKER: &str = r#"{"min_calls": 8, "failure_rate": 0.75, "window_ms": 400
 const IDEMPOTENCY_POLICY: &str = r#"{"routes": [{"prefix": "/api/orders", "required": true, "retention_ms": 5000}], "lease_ms": 3000}"#;
 const SLO: &str = r#"{"slo": 0.9, "short_window_ms": 2000, "long_window_ms": 4000, "burn_threshold": 5.0, "recover_threshold": 2.0, "cut": 0.5, "restore": 0.25, "min_fraction": 0.5, "min_requests": 8, "adjust_interval_ms": 200}"#;
 
+/// `wrangler.toml`'s write-behind routes with short retries, so an outage exhausts a message's
+/// attempts in about 12 s (deliveries at ~2, ~5, ~8 and ~11 s: the 2 s batch wait plus 1-2 s of
+/// backoff between them).
+pub const WRITE_BEHIND_MAX_ATTEMPTS: u32 = 4;
+const WRITE_BEHIND_RETRY_SECONDS: (u32, u32) = (1, 2);
+
 /// Routes the cases add in front of `wrangler.toml`'s cache policy (first match wins), each on a
 /// product id no other case uses: a route per lower tier, and one whose entries are stale at
 /// once (TTL ceiling 0) but within stale-while-revalidate.
@@ -341,6 +347,8 @@ fn start_edge(
         .args(["--var", &format!("ORIGIN_URL:http://{origin}")])
         .args(["--var", &format!("ORIGIN_TIMEOUT_MS:{ORIGIN_TIMEOUT_MS}")])
         .args(["--var", &format!("ADMIN_TOKEN:{EDGE_ADMIN_TOKEN}")])
+        .args(["--var", &format!("ORIGIN_TOKEN:{ORIGIN_ADMIN_TOKEN}")])
+        .args(["--var", &format!("WRITE_BEHIND:{}", write_behind(root)?)])
         .args(["--var", &format!("CACHE_WARM:{WARM_PATH}")])
         .args(["--var", &format!("CACHE_POLICY:{}", cache_policy(root)?)])
         .args(["--var", &format!("ADMISSION:{ADMISSION}")])
@@ -427,6 +435,23 @@ fn cache_policy(root: &Path) -> Result<String, String> {
     routes.extend(configured);
     policy["routes"] = serde_json::Value::Array(routes);
     Ok(policy.to_string())
+}
+
+/// `wrangler.toml`'s `WRITE_BEHIND` with the short retries above, as JSON.
+fn write_behind(root: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(root.join("wrangler.toml")).map_err(|e| e.to_string())?;
+    let config: toml::Value = toml::from_str(&text).map_err(|e| e.to_string())?;
+    let mut table: serde_json::Value = config
+        .get("vars")
+        .and_then(|v| v.get("WRITE_BEHIND"))
+        .ok_or("wrangler.toml has no [vars.WRITE_BEHIND]")?
+        .clone()
+        .try_into()
+        .map_err(|e: toml::de::Error| e.to_string())?;
+    table["max_attempts"] = WRITE_BEHIND_MAX_ATTEMPTS.into();
+    table["retry_base_seconds"] = WRITE_BEHIND_RETRY_SECONDS.0.into();
+    table["retry_max_seconds"] = WRITE_BEHIND_RETRY_SECONDS.1.into();
+    Ok(table.to_string())
 }
 
 /// wrangler starts workerd as its own child; signal the whole group so nothing outlives the run.

@@ -22,6 +22,8 @@ mod pipeline;
 mod proxy;
 #[cfg(not(target_arch = "wasm32"))]
 mod tiers;
+#[cfg(not(target_arch = "wasm32"))]
+mod write_behind;
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
@@ -67,6 +69,7 @@ fn cases() -> Vec<(&'static str, Case)> {
     all.extend(cache::CASES);
     all.extend(tiers::CASES);
     all.extend(idempotency::CASES);
+    all.extend(write_behind::CASES);
     // Last: it trips the breaker (and heals it).
     all.extend(admission::CASES);
     all

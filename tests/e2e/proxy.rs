@@ -28,6 +28,8 @@ pub struct FaultProxy {
     gets: Arc<AtomicU64>,
     /// POST requests relayed, counted the same way.
     posts: Arc<AtomicU64>,
+    /// Connections (or pooled connections' next requests) closed by `Refuse`.
+    refused: Arc<AtomicU64>,
 }
 
 impl FaultProxy {
@@ -41,6 +43,7 @@ impl FaultProxy {
             mode: Arc::new(AtomicU8::new(Mode::Pass as u8)),
             gets: Arc::new(AtomicU64::new(0)),
             posts: Arc::new(AtomicU64::new(0)),
+            refused: Arc::new(AtomicU64::new(0)),
         };
         let counters = proxy.clone();
         tokio::spawn(async move {
@@ -65,6 +68,11 @@ impl FaultProxy {
         self.posts.load(Ordering::SeqCst)
     }
 
+    /// Connection attempts `Refuse` turned away so far: the origin calls an outage failed.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::SeqCst)
+    }
+
     fn current(mode: &AtomicU8) -> Mode {
         match mode.load(Ordering::SeqCst) {
             1 => Mode::Refuse,
@@ -80,6 +88,7 @@ impl FaultProxy {
 async fn relay(mut client: TcpStream, upstream: std::net::SocketAddr, proxy: FaultProxy) {
     let mode = proxy.mode.clone();
     if FaultProxy::current(&mode) == Mode::Refuse {
+        proxy.refused.fetch_add(1, Ordering::SeqCst);
         return; // dropping the socket closes it
     }
     let Ok(server) = TcpStream::connect(upstream).await else {
@@ -122,7 +131,10 @@ async fn relay(mut client: TcpStream, upstream: std::net::SocketAddr, proxy: Fau
                             return;
                         }
                     }
-                    Mode::Refuse => return,
+                    Mode::Refuse => {
+                        proxy.refused.fetch_add(1, Ordering::SeqCst);
+                        return;
+                    }
                     // Swallow the request and keep reading until the edge gives up.
                     Mode::Stall => continue,
                 }

@@ -1,0 +1,32 @@
+//! Write-behind at the edge (`WRITE_BEHIND`): the pipeline stage that queues events and answers
+//! `202` ([`producer`]), the `EVENTS` consumer that batches them to the origin ([`consumer`]),
+//! and the dead letters it gives up on, kept in `CONTROL`, listed and replayed ([`dead`]). The
+//! decisions are core's ([`breakwater_core::writebehind`]).
+
+pub mod consumer;
+pub mod dead;
+pub mod producer;
+mod queue;
+
+use crate::{pipeline, signals};
+use worker::worker_sys::MessageBatch;
+use worker::{Env, Result};
+
+/// The queue handler: a batch from the dead-letter queue is kept for listing, any other is
+/// delivered as events. Errors (configuration, an unreadable batch) make the runtime retry the
+/// whole batch: nothing is acked that was not handled.
+pub async fn consume(batch: &MessageBatch, env: &Env) -> Result<()> {
+    let config = pipeline::config(env).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let (queue_name, messages) = queue::read(batch)?;
+    if queue_name == config.write_behind.dead_letter_queue {
+        dead::store(env, messages).await;
+    } else {
+        consumer::deliver(env, &config, messages).await;
+    }
+    // The consumer's origin calls count toward the breaker like requests' do; with no requests
+    // arriving, nothing else would report them.
+    if signals::report_due(&config) {
+        signals::report(env.clone()).await;
+    }
+    Ok(())
+}
