@@ -177,7 +177,7 @@ fn write_behind_matches_its_queues() {
         parsed.max_attempts
     );
     assert!(
-        consumer(&dlq)["dead_letter_queue"].as_str().is_none(),
+        consumer(&dlq).get("dead_letter_queue").is_none(),
         "the DLQ has no DLQ of its own"
     );
 }
