@@ -53,7 +53,10 @@ async fn rankings_order_products_by_units_then_id(backend: Backend) {
             "votes": 0,
         }));
     }
-    assert_eq!(ranked, json!({"by": "sales", "limit": 10, "items": expected}));
+    assert_eq!(
+        ranked,
+        json!({"by": "sales", "limit": 10, "items": expected})
+    );
 
     let top = app.get_json("/api/rankings?limit=3").await;
     assert_eq!(top["limit"], 3);
