@@ -330,10 +330,12 @@ async fn open_reads(
     }
     replica::monitor::publish(metrics, &first);
     let (sender, receiver) = watch::channel::<Arc<[replica::ReplicaStatus]>>(first.into());
+    let demand = Arc::new(replica::Demand::default());
     let reads = Reads::new(
         primary,
         replicas.clone(),
         receiver,
+        demand.clone(),
         policy.read_your_writes_wait,
     );
     let monitor = tokio::spawn(replica::monitor::run(
@@ -341,6 +343,7 @@ async fn open_reads(
         replicas,
         policy,
         sender,
+        demand,
         metrics.clone(),
     ));
     Ok((reads, Some(monitor)))

@@ -18,8 +18,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::Response;
-use tokio::sync::watch;
-use tokio::time::Instant;
+use tokio::sync::{Notify, watch};
 
 pub use lsn::Lsn;
 pub use monitor::ReplicaStatus;
@@ -68,6 +67,8 @@ struct Inner {
     status: watch::Receiver<Arc<[ReplicaStatus]>>,
     /// Round robin among the eligible replicas.
     next: AtomicUsize,
+    /// Reads waiting for read-your-writes, shared with the monitor.
+    demand: Arc<Demand>,
     /// The WAL position of this instance's latest write to data that shared caches keep (see
     /// [`Reads::route_shared`]); 0 before any.
     shared_floor: AtomicU64,
@@ -86,13 +87,14 @@ impl Reads {
     /// Reads that all go to `primary` (no replicas configured).
     pub fn primary_only(primary: Db) -> Reads {
         let (_, status) = watch::channel(Arc::from([]));
-        Self::new(primary, Vec::new(), status, Duration::ZERO)
+        Self::new(primary, Vec::new(), status, Arc::default(), Duration::ZERO)
     }
 
     pub(crate) fn new(
         primary: Db,
         replicas: Vec<Db>,
         status: watch::Receiver<Arc<[ReplicaStatus]>>,
+        demand: Arc<Demand>,
         wait: Duration,
     ) -> Reads {
         Reads {
@@ -101,6 +103,7 @@ impl Reads {
                 replicas,
                 status,
                 next: AtomicUsize::new(0),
+                demand,
                 shared_floor: AtomicU64::new(0),
                 wait,
             }),
@@ -162,32 +165,22 @@ impl Reads {
         if let Some(index) = self.pick(&self.replicas(), eligible) {
             return self.on_replica(index);
         }
-        let Some(token) = token else {
+        if token.is_none() || !self.replicas().iter().any(|s| s.in_rotation) {
             return self.on_primary();
-        };
-        // No replica had replayed the write at the last measurement; ask the ones in rotation
-        // again until the wait runs out: on a healthy replica that takes a millisecond or two.
-        let deadline = Instant::now() + self.inner.wait;
-        loop {
-            let statuses = self.replicas();
-            for (index, status) in statuses.iter().enumerate() {
-                if !status.in_rotation {
-                    continue;
-                }
-                let fresh = tokio::time::timeout_at(
-                    deadline,
-                    monitor::replayed(&self.inner.replicas[index]),
-                )
-                .await;
-                if matches!(fresh, Ok(Ok(replayed)) if replayed >= token) {
-                    return self.on_replica(index);
-                }
+        }
+        // No replica had replayed the write at the last measurement. Ask the monitor to measure
+        // more often while reads wait (one query per replica for all of them, not one each),
+        // and take the first measurement that has it, or the primary when the wait runs out.
+        let _waiting = self.inner.demand.enter();
+        let mut status = self.inner.status.clone();
+        let replayed = status.wait_for(|statuses| statuses.iter().any(&eligible));
+        match tokio::time::timeout(self.inner.wait, replayed).await {
+            Ok(Ok(statuses)) => {
+                let statuses = statuses.clone();
+                self.pick(&statuses, eligible)
+                    .map_or_else(|| self.on_primary(), |index| self.on_replica(index))
             }
-            if Instant::now() >= deadline {
-                return self.on_primary();
-            }
-            // WAL replay is not something Postgres 15 can be asked to announce; look again soon.
-            tokio::time::sleep_until(deadline.min(Instant::now() + RECHECK)).await;
+            _ => self.on_primary(),
         }
     }
 
@@ -221,8 +214,44 @@ impl Reads {
     }
 }
 
-/// How often a read waiting for read-your-writes asks the replicas again.
-const RECHECK: Duration = Duration::from_millis(2);
+/// Reads waiting for a replica to replay their token. While there are any, the monitor measures
+/// every [`Demand::FAST_CHECK`] instead of every check interval.
+#[derive(Debug, Default)]
+pub struct Demand {
+    waiting: AtomicUsize,
+    wake: Notify,
+}
+
+impl Demand {
+    /// How often replicas are measured while reads wait: replay on a healthy replica takes a
+    /// millisecond or two, and the wait is tens of milliseconds.
+    pub const FAST_CHECK: Duration = Duration::from_millis(3);
+
+    /// Counts a waiting read until the guard drops, and wakes the monitor.
+    fn enter(&self) -> Waiting<'_> {
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        self.wake.notify_one();
+        Waiting(self)
+    }
+
+    /// Whether any read waits now.
+    pub fn any(&self) -> bool {
+        self.waiting.load(Ordering::Relaxed) > 0
+    }
+
+    /// Resolves when a read starts waiting.
+    pub async fn woken(&self) {
+        self.wake.notified().await;
+    }
+}
+
+struct Waiting<'a>(&'a Demand);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 /// The name replica `index` (0-based) goes by in headers, logs and metrics.
 pub fn replica_name(index: usize) -> String {

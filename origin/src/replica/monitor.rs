@@ -7,7 +7,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
-use super::{Lsn, ReplicaPolicy, replica_name};
+use super::{Demand, Lsn, ReplicaPolicy, replica_name};
 use crate::db::Db;
 use crate::metrics::Metrics;
 
@@ -113,20 +113,26 @@ pub fn publish(metrics: &Metrics, statuses: &[ReplicaStatus]) {
     }
 }
 
-/// Measures on every `policy.check_interval` and publishes to `status` and `metrics`, logging
-/// each replica that leaves or rejoins the rotation. Ends when every receiver is gone.
+/// Measures on every `policy.check_interval` (every [`Demand::FAST_CHECK`] while reads wait for
+/// read-your-writes) and publishes to `status` and `metrics`, logging each replica that leaves or
+/// rejoins the rotation. Ends when every receiver is gone.
 pub async fn run(
     primary: PgPool,
     replicas: Vec<Db>,
     policy: ReplicaPolicy,
     status: watch::Sender<Arc<[ReplicaStatus]>>,
+    demand: Arc<Demand>,
     metrics: Metrics,
 ) {
-    let mut ticks = tokio::time::interval(policy.check_interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        let pause = if demand.any() {
+            Demand::FAST_CHECK
+        } else {
+            policy.check_interval
+        };
         tokio::select! {
-            _ = ticks.tick() => {}
+            () = tokio::time::sleep(pause) => {}
+            () = demand.woken() => {}
             () = status.closed() => return,
         }
         let measured = measure(

@@ -75,9 +75,5 @@ pub async fn remove_item(
 
 /// The `{product_id}` path segment, parsed.
 fn product_id(path: Result<Path<String>, PathRejection>) -> Result<ProductId, ApiError> {
-    let Path(raw) = path.map_err(|rejection| ApiError::InvalidPath {
-        parameter: "product_id",
-        reason: rejection.body_text(),
-    })?;
-    ProductId::parse(&raw)
+    ProductId::parse(&super::path_segment("product_id", path)?)
 }

@@ -15,7 +15,6 @@ use crate::admin::Admin;
 use crate::clock;
 use crate::error::ApiError;
 use crate::events::{Batch, BatchBody, Kind, store};
-use crate::product::ProductId;
 
 /// `POST /internal/events/batch` (admin token): applies the batch in one transaction and
 /// answers what each event did. Only the edge calls it.
@@ -69,11 +68,7 @@ async fn apply_one(
     kind: Kind,
     value: i64,
 ) -> Result<Response, ApiError> {
-    let Path(raw) = path.map_err(|rejection| ApiError::InvalidPath {
-        parameter: "id",
-        reason: rejection.body_text(),
-    })?;
-    let product = ProductId::parse(&raw)?.get();
+    let product = super::products::product_id(path)?.get();
     if !kind.allows(value) {
         return Err(ApiError::InvalidField {
             field: "value".into(),

@@ -13,6 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::Path;
+use axum::extract::rejection::PathRejection;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use tower::ServiceBuilder;
@@ -116,4 +118,16 @@ pub fn router(state: AppState) -> Router {
             metrics,
             http_metrics::record,
         ))
+}
+
+/// The raw text of the path segment `parameter` (`{id}`), or a `400` naming it.
+fn path_segment(
+    parameter: &'static str,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<String, ApiError> {
+    path.map(|Path(raw)| raw)
+        .map_err(|rejection| ApiError::InvalidPath {
+            parameter,
+            reason: rejection.body_text(),
+        })
 }

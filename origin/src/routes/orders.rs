@@ -125,11 +125,7 @@ pub async fn show(
     Consistency(token): Consistency,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let Path(raw) = path.map_err(|rejection| ApiError::InvalidPath {
-        parameter: "id",
-        reason: rejection.body_text(),
-    })?;
-    let id = OrderId::parse(&raw)?;
+    let id = OrderId::parse(&super::path_segment("id", path)?)?;
     let route = state.reads.route(token).await;
     let order = order::find(&route.db, &principal, id)
         .await?

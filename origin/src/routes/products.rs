@@ -174,12 +174,8 @@ pub async fn update(
 }
 
 /// The `{id}` path segment, parsed.
-fn product_id(path: Result<Path<String>, PathRejection>) -> Result<ProductId, ApiError> {
-    let Path(raw) = path.map_err(|rejection| ApiError::InvalidPath {
-        parameter: "id",
-        reason: rejection.body_text(),
-    })?;
-    ProductId::parse(&raw)
+pub(super) fn product_id(path: Result<Path<String>, PathRejection>) -> Result<ProductId, ApiError> {
+    ProductId::parse(&super::path_segment("id", path)?)
 }
 
 async fn find(db: &Db, id: ProductId) -> Result<Product, ApiError> {

@@ -25,7 +25,7 @@ on_each_backend!(rankings_order_products_by_units_then_id);
 async fn rankings_order_products_by_units_then_id(backend: Backend) {
     let app = spawn_app(backend).await;
     let empty = app.get_json("/api/rankings").await;
-    assert_eq!(empty, json!({"limit": 10, "items": []}));
+    assert_eq!(empty, json!({"by": "sales", "limit": 10, "items": []}));
 
     sell(
         &app,
@@ -49,9 +49,14 @@ async fn rankings_order_products_by_units_then_id(backend: Backend) {
             "name": name_of(&app, id).await,
             "units": units,
             "orders": orders,
+            "views": 0,
+            "votes": 0,
         }));
     }
-    assert_eq!(ranked, json!({"limit": 10, "items": expected}));
+    assert_eq!(
+        ranked,
+        json!({"by": "sales", "limit": 10, "items": expected})
+    );
 
     let top = app.get_json("/api/rankings?limit=3").await;
     assert_eq!(top["limit"], 3);
