@@ -123,9 +123,14 @@ fn quotas<'a>(
     }
 }
 
-/// A configured API key, else the client address: `CF-Connecting-IP`, or the first
-/// `X-Forwarded-For` address when the policy trusts it (a proxy in front that sets it).
+/// A verified token's subject (the authenticate stage), else a configured API key, else the
+/// client address: `CF-Connecting-IP`, or the first `X-Forwarded-For` address when the policy
+/// trusts it (a proxy in front that sets it). A valid token wins over an API key, which is then
+/// not looked up: the token names a user, the key only a client program.
 fn principal(ex: &Exchange, policy: &AdmissionPolicy) -> Result<Principal, EdgeError> {
+    if matches!(ex.principal, Principal::User(_)) {
+        return Ok(ex.principal.clone());
+    }
     let headers = ex.req.headers();
     if let Some(name) = &policy.api_key_header
         && let Some(key) = headers.get(name)?

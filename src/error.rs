@@ -5,6 +5,7 @@ use breakwater_core::intake::{ALLOWED_METHODS, Rejection};
 use breakwater_core::problem::Problem;
 use breakwater_core::purge::PurgeError;
 use breakwater_core::ratelimit::retry_after_secs;
+use breakwater_core::token::TokenError;
 use breakwater_core::writebehind::EventError;
 use std::time::Duration;
 
@@ -48,6 +49,10 @@ pub enum EdgeError {
     /// The circuit breaker toward the origin is open and nothing stored can answer.
     #[error("the origin is failing; its circuit is open for about {retry_after_ms} ms")]
     BreakerOpen { retry_after_ms: u64 },
+    /// An access token that does not verify (or is not exactly one bearer token). The reason
+    /// is a class, never the token.
+    #[error("invalid access token ({})", .0.as_str())]
+    InvalidToken(TokenError),
     /// An API key header with a key this deployment does not know.
     #[error("unknown API key")]
     UnknownApiKey,
@@ -166,6 +171,18 @@ impl EdgeError {
                     "the origin is failing and nothing stored can answer; retry shortly",
                 ),
                 vec![("retry-after", retry_after_secs(*retry_after_ms).to_string())],
+            ),
+            // RFC 6750 §3.1: the same error code for every reason; the class is for the client's
+            // developer, and the token itself is never echoed.
+            Self::InvalidToken(e) => (
+                Problem::new("invalid-token", 401, "Invalid access token").with_detail(format!(
+                    "the bearer token was refused ({}); sign in again for a new one",
+                    e.as_str()
+                )),
+                vec![(
+                    "www-authenticate",
+                    r#"Bearer realm="breakwater", error="invalid_token""#.to_owned(),
+                )],
             ),
             // A 401 must carry a challenge (RFC 9110 §11.6.1); API keys have no registered scheme.
             Self::UnknownApiKey => (

@@ -4,6 +4,7 @@
 mod admin;
 mod admission;
 mod assets;
+mod authenticate;
 mod cache;
 mod control;
 mod error;

@@ -4,7 +4,8 @@
 use crate::error::EdgeError;
 use crate::exchange::{Exchange, now_ms};
 use crate::{
-    admin, admission, assets, cache, idempotency, intake, origin, respond, signals, writebehind,
+    admin, admission, assets, authenticate, cache, idempotency, intake, origin, respond, signals,
+    writebehind,
 };
 use breakwater_core::config::{ConfigError, EdgeConfig};
 use breakwater_core::headers::{REQUEST_ID, SERVER_TIMING, TRACEPARENT};
@@ -22,6 +23,9 @@ pub enum Stage {
     Admin,
     /// The content-hashed front end, served from the `ASSETS` binding.
     Assets,
+    /// A bearer access token verified with the origin's keys (`ACCESS_TOKENS`); its subject
+    /// becomes the principal. Invalid → `401`.
+    Authenticate,
     /// Load shedding from the SLO burn rate, then GCRA rate limits (`RATE_LIMITER`).
     Admission,
     /// `WRITE_BEHIND` routes: the event is queued on `EVENTS` and answered `202` at once.
@@ -36,10 +40,11 @@ pub enum Stage {
 }
 
 /// The request path, in order.
-pub const STAGES: [Stage; 8] = [
+pub const STAGES: [Stage; 9] = [
     Stage::Intake,
     Stage::Admin,
     Stage::Assets,
+    Stage::Authenticate,
     Stage::Admission,
     Stage::WriteBehind,
     Stage::Idempotency,
@@ -54,6 +59,7 @@ impl Stage {
             Self::Intake => "intake",
             Self::Admin => "admin",
             Self::Assets => "assets",
+            Self::Authenticate => "auth",
             Self::Admission => "admission",
             Self::WriteBehind => "write-behind",
             Self::Idempotency => "idempotency",
@@ -67,6 +73,7 @@ impl Stage {
             Self::Intake => intake::run(ex),
             Self::Admin => admin::run(ex).await,
             Self::Assets => assets::run(ex).await,
+            Self::Authenticate => authenticate::run(ex),
             Self::Admission => admission::run(ex).await,
             Self::WriteBehind => writebehind::producer::run(ex).await,
             Self::Idempotency => idempotency::run(ex).await,
@@ -184,7 +191,14 @@ pub fn config(
             json_var(env, "SLO")?,
             json_var(env, "BREAKER")?,
         )?
-        .with_write_behind(json_var(env, "WRITE_BEHIND")?)?;
+        .with_write_behind(json_var(env, "WRITE_BEHIND")?)?
+        .with_access_tokens(json_var(env, "ACCESS_TOKENS")?)?;
+    if config.access_tokens.is_none() {
+        worker::console_log!(
+            "ACCESS_TOKENS names no keys: bearer tokens are not verified at the edge, and their \
+             requests are anonymous (by address) here"
+        );
+    }
     let config = Rc::new(config);
     CONFIG.set(Some(config.clone()));
     Ok(config)

@@ -30,6 +30,11 @@ fn cache_policy_is_valid() {
         .route("/api/products/1")
         .expect("products are cacheable");
     assert_ne!(products.mode, breakwater_core::policy::Mode::Bypass);
+    assert_eq!(
+        products.authenticated,
+        breakwater_core::policy::Authenticated::Shared,
+        "the public catalogue does not depend on the user"
+    );
     assert!(
         policy
             .route("/api/cart")
@@ -179,5 +184,35 @@ fn write_behind_matches_its_queues() {
     assert!(
         consumer(&dlq).get("dead_letter_queue").is_none(),
         "the DLQ has no DLQ of its own"
+    );
+}
+
+#[test]
+fn access_tokens_default_to_the_origins_issuer_and_audience() {
+    let config = wrangler();
+    let raw =
+        serde_json::to_value(&config["vars"]["ACCESS_TOKENS"]).expect("TOML converts to JSON");
+    let base = EdgeConfig::from_vars(|name| match name {
+        "ORIGIN_URL" => Some("http://127.0.0.1:8080".into()),
+        _ => None,
+    })
+    .unwrap();
+    // No keys are committed (they are the origin's, published at /.well-known/jwks.json): make
+    // dev passes them with --var; here the rest of the table must be valid.
+    let parsed = base
+        .with_access_tokens(Some(raw.clone()))
+        .unwrap_or_else(|e| panic!("wrangler.toml {e}"));
+    assert_eq!(parsed.access_tokens, None);
+    let key = breakwater_core::token::Signer::from_seed(&[9; 32]).public_key();
+    let mut with_keys = raw;
+    with_keys["jwks"] = serde_json::to_value(breakwater_core::token::JwkSet::of([&key])).unwrap();
+    let verifier = parsed
+        .with_access_tokens(Some(with_keys))
+        .unwrap()
+        .access_tokens
+        .expect("keys given");
+    assert_eq!(
+        (verifier.issuer(), verifier.audience()),
+        ("breakwater-origin", "breakwater")
     );
 }

@@ -1,11 +1,13 @@
 //! The edge's configuration, parsed once from `wrangler.toml` `[vars]` into values that can only
 //! be valid. A bad value fails with the variable's name and the reason.
 
+use crate::access;
 use crate::breaker::BreakerConfig;
 use crate::idempotency::Policy as IdempotencyPolicy;
 use crate::policy::{CachePolicy, PolicyError};
 use crate::ratelimit::AdmissionPolicy;
 use crate::shedding::SloConfig;
+use crate::token::Verifier;
 use crate::writebehind::WriteBehindConfig;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -44,6 +46,9 @@ pub struct EdgeConfig {
     /// Routes answered `202` and queued, and the queue consumer's delivery (`WRITE_BEHIND`).
     /// No routes (nothing written behind) until [`EdgeConfig::with_write_behind`].
     pub write_behind: WriteBehindConfig,
+    /// Verifies `Authorization: Bearer` access tokens (`ACCESS_TOKENS`); `None` (absent, or no
+    /// keys) leaves tokens unverified at the edge and their requests anonymous.
+    pub access_tokens: Option<Verifier>,
 }
 
 /// `IDEMPOTENCY_POLICY`: which routes require an `Idempotency-Key`, and how long claims and answers
@@ -204,6 +209,7 @@ impl EdgeConfig {
             control_report,
             idempotency: IdempotencyConfig::default(),
             write_behind: WriteBehindConfig::default(),
+            access_tokens: None,
         })
     }
 
@@ -227,6 +233,19 @@ impl EdgeConfig {
             }
         }
         self.write_behind = config;
+        Ok(self)
+    }
+
+    /// Adds `ACCESS_TOKENS` (a table, or JSON): the origin's issuer, audience, leeway and public
+    /// keys. Absent or without keys → tokens are not verified at the edge.
+    pub fn with_access_tokens(
+        mut self,
+        raw: Option<serde_json::Value>,
+    ) -> Result<Self, ConfigError> {
+        self.access_tokens = access::verifier_from_value(raw).map_err(|(at, reason)| {
+            let sep = if at.is_empty() { "" } else { ": " };
+            ConfigError::new("ACCESS_TOKENS", format!("{at}{sep}{reason}"))
+        })?;
         Ok(self)
     }
 
@@ -600,5 +619,34 @@ mod tests {
         .unwrap();
         assert_eq!(c.origin_prefixes, vec!["/api/", "/auth/"]);
         assert_eq!(c.origin_url, "https://o.example");
+    }
+
+    #[test]
+    fn access_tokens_name_their_field_path() {
+        let base = parse(&[("ORIGIN_URL", "http://o")]).unwrap();
+        assert_eq!(base.access_tokens, None);
+        let key = crate::token::Signer::from_seed(&[5; 32]).public_key();
+        let jwks = serde_json::to_string(&crate::token::JwkSet::of([&key])).unwrap();
+        let c = base
+            .clone()
+            .with_access_tokens(Some(serde_json::json!({ "jwks": jwks })))
+            .unwrap();
+        let verifier = c.access_tokens.expect("keys configured");
+        assert_eq!(verifier.keys().collect::<Vec<_>>(), vec![&key]);
+        let err = base
+            .clone()
+            .with_access_tokens(Some(
+                serde_json::json!({ "jwks": {"keys": [{"kty": "OKP"}]} }),
+            ))
+            .unwrap_err();
+        assert_eq!(err.field, "ACCESS_TOKENS");
+        assert!(err.reason.starts_with("jwks.keys[0]: "), "{err}");
+        let err = base
+            .with_access_tokens(Some(serde_json::json!({ "leeway_seconds": 3600 })))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "configuration variable ACCESS_TOKENS: leeway_seconds: 3600 exceeds 300"
+        );
     }
 }

@@ -280,11 +280,17 @@ impl Route {
     }
 }
 
-/// Who is asking: a configured API key, else the client address Cloudflare reports (verified
-/// tokens will take precedence once they exist). `X-Forwarded-For` is consulted only when the
-/// admission policy says a trusted proxy sets it: any client can send one.
+/// Longest token subject taken as a principal; the origin's `user:<id>` is far shorter.
+pub const MAX_SUBJECT_LEN: usize = 128;
+
+/// Who is asking: a verified access token's subject, else a configured API key, else the client
+/// address Cloudflare reports. `X-Forwarded-For` is consulted only when the admission policy says
+/// a trusted proxy sets it: any client can send one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
+    /// The subject of a verified access token (the origin writes `user:<id>`); see
+    /// [`Principal::user`].
+    User(String),
     /// A configured API key (by its hash, never the key itself) and the plan it belongs to.
     ApiKey {
         id: String,
@@ -311,6 +317,21 @@ impl Principal {
         }
     }
 
+    /// The principal for a verified token's subject: 1 to [`MAX_SUBJECT_LEN`] visible ASCII
+    /// characters, and not in another principal's namespace (`ip:`, `ip6:`, `key:`,
+    /// `anonymous`), so no subject can share a bucket or idempotency scope with an address or a
+    /// key. `None` otherwise.
+    pub fn user(subject: &str) -> Option<Self> {
+        let reserved = ["ip:", "ip6:", "key:"]
+            .iter()
+            .any(|prefix| subject.starts_with(prefix))
+            || subject == "anonymous";
+        let valid = (1..=MAX_SUBJECT_LEN).contains(&subject.len())
+            && subject.bytes().all(|b| b.is_ascii_graphic())
+            && !reserved;
+        valid.then(|| Self::User(subject.to_owned()))
+    }
+
     /// The key a limiter groups by. IPv6 clients get a whole /64 from their provider, so one
     /// client rotating addresses inside it must count as one.
     pub fn key(&self) -> String {
@@ -321,6 +342,7 @@ impl Principal {
                 format!("ip6:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
             }
             Self::ApiKey { id, .. } => format!("key:{id}"),
+            Self::User(subject) => subject.clone(),
             Self::Anonymous => "anonymous".into(),
         }
     }
@@ -434,6 +456,29 @@ mod tests {
         assert_eq!(Route::for_path("/api", &prefixes), Route::Origin);
         assert_eq!(Route::for_path("/apiary", &prefixes), Route::Assets);
         assert_eq!(Route::for_path("/", &prefixes), Route::Assets);
+    }
+
+    #[test]
+    fn a_token_subject_is_a_principal_only_if_short_visible_and_not_reserved() {
+        assert_eq!(
+            Principal::user("user:42").map(|p| p.key()),
+            Some("user:42".to_owned())
+        );
+        let long = "u".repeat(MAX_SUBJECT_LEN + 1);
+        for bad in [
+            "",
+            "user 42",
+            "user:\u{e9}",
+            "user:\n",
+            long.as_str(),
+            "ip:203.0.113.9",
+            "ip6:2001:db8::/64",
+            "key:abc",
+            "anonymous",
+        ] {
+            assert_eq!(Principal::user(bad), None, "{bad:?}");
+        }
+        assert!(Principal::user(&long[1..]).is_some());
     }
 
     #[test]

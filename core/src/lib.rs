@@ -4,6 +4,7 @@
 //! come in as arguments, so every decision is a function of its inputs and can be tested natively
 //! and run unchanged inside the wasm32 edge worker.
 
+pub mod access;
 pub mod assets;
 pub mod auth;
 pub mod breaker;

@@ -31,6 +31,29 @@ impl Mode {
     }
 }
 
+/// Whether a request with a verified access token may use the shared tiers on a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Authenticated {
+    /// Never read or fill a shared tier (`Cache-Status: ...; fwd=bypass; detail=authenticated`):
+    /// the answer may depend on who asked. The default.
+    #[default]
+    Bypass,
+    /// The route's answers do not depend on the user (a public catalogue): the token is verified,
+    /// then the request is served and filled like an anonymous one (the `Authorization` header is
+    /// neither keyed nor forwarded).
+    Shared,
+}
+
+impl Authenticated {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Bypass => "bypass",
+            Self::Shared => "shared",
+        }
+    }
+}
+
 /// A cache tier, in lookup order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -83,6 +106,8 @@ pub struct RoutePolicy {
     pub stale_if_error: u32,
     pub tiers: Vec<Tier>,
     pub key: KeyRules,
+    /// What requests with a verified access token may do here.
+    pub authenticated: Authenticated,
 }
 
 /// Every route's policy; the first route whose prefix matches wins.
@@ -125,6 +150,8 @@ struct RawRoute {
     tiers: Vec<Tier>,
     #[serde(default)]
     key: RawKey,
+    #[serde(default)]
+    authenticated: Authenticated,
 }
 
 #[derive(Deserialize, Default)]
@@ -273,6 +300,7 @@ impl CachePolicy {
                     drop_params: raw.key.drop_params,
                     headers,
                 },
+                authenticated: raw.authenticated,
             });
         }
         Ok(Self { routes })
@@ -366,6 +394,28 @@ mod tests {
         );
         assert_eq!(p.route("/api/cart").unwrap().mode, Mode::Bypass);
         assert!(p.route("/api/orders").is_none());
+        assert_eq!(
+            products.authenticated,
+            Authenticated::Bypass,
+            "token holders bypass the shared tiers unless the route says otherwise"
+        );
+    }
+
+    #[test]
+    fn a_route_may_share_its_tiers_with_token_holders() {
+        let p = parse(json!({"routes": [
+            {"prefix": "/api/products", "authenticated": "shared"},
+            {"prefix": "/api/", "authenticated": "bypass"}
+        ]}))
+        .unwrap();
+        assert_eq!(
+            p.route("/api/products/1").unwrap().authenticated,
+            Authenticated::Shared
+        );
+        assert_eq!(p.route("/api/x").unwrap().authenticated.as_str(), "bypass");
+        let err =
+            parse(json!({"routes": [{"prefix": "/a", "authenticated": "always"}]})).unwrap_err();
+        assert_eq!(err.at, ".routes[0] (\"/a\")", "{err}");
     }
 
     #[test]

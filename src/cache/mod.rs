@@ -24,8 +24,8 @@ use breakwater_core::cache::{
     retention, update_from_304,
 };
 use breakwater_core::config::EdgeConfig;
-use breakwater_core::intake;
-use breakwater_core::policy::{Mode, RoutePolicy, Tier};
+use breakwater_core::intake::{self, Principal};
+use breakwater_core::policy::{Authenticated, Mode, RoutePolicy, Tier};
 use breakwater_core::singleflight::Timeouts;
 use flight::Role;
 use futures_util::future::LocalBoxFuture;
@@ -51,10 +51,18 @@ pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
         return Ok(Flow::Next);
     };
     let headers = ex.req.headers();
+    // A verified token names a user: only routes whose answers do not depend on the user share
+    // the tiers with them (`authenticated = "shared"`); there the edge has settled the token, so
+    // the `Authorization` header is no longer a credential that makes the answer personal.
+    let user = matches!(ex.principal, Principal::User(_));
+    let shared_with_user = user && route.authenticated == Authenticated::Shared;
     // Credentials make a response personal: such requests never read or fill a shared tier.
-    let credentialed = headers.has("authorization")? || headers.has("cookie")?;
+    let credentialed =
+        (headers.has("authorization")? && !shared_with_user) || headers.has("cookie")?;
     let reason = if route.mode == Mode::Bypass {
         Some("policy")
+    } else if user && !shared_with_user {
+        Some("authenticated")
     } else if credentialed {
         Some("credentials")
     } else if route.tiers.is_empty() {
@@ -102,7 +110,16 @@ async fn cached(
 ) -> Result<Response, EdgeError> {
     let raw_url = ex.req.inner().url();
     let (_, query) = intake::split_raw_url(&raw_url);
-    let request_headers: HeaderList = ex.req.headers().entries().collect();
+    // A token holder on a shared route is served as anyone would be: the verified header must
+    // not make core's RFC 9111 §3.5 rule refuse to store or serve (it is never forwarded here).
+    let request_headers: HeaderList = ex
+        .req
+        .headers()
+        .entries()
+        .filter(|(name, _)| {
+            !(name == "authorization" && matches!(ex.principal, Principal::User(_)))
+        })
+        .collect();
     let key = route.key.key(&ex.path, query, |name| {
         request_headers.get(name).map(|v| v.into_owned())
     });

@@ -70,7 +70,7 @@ struct Header {
 }
 
 /// Checks access tokens against a set of public keys, one issuer and one audience.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verifier {
     keys: BTreeMap<KeyId, PublicKey>,
     issuer: String,
