@@ -1,6 +1,8 @@
 //! Starts and stops the environment the cases run against.
 
 use crate::proxy::FaultProxy;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use breakwater_assetgen::Options;
 use breakwater_core::assets::Manifest;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -22,6 +24,10 @@ pub const ORIGIN_ADMIN_TOKEN: &str = "origin-admin-token-for-e2e";
 /// Paths the cron trigger keeps warm in these tests.
 pub const WARM_PATH: &str = "/api/products/9007";
 
+/// The seed of the origin's token signing key in these tests (`Settings::signing_key`), so the
+/// cases can also sign tokens of their own with it, e.g. expired ones.
+pub const SIGNING_SEED: [u8; 32] = [0x5b; 32];
+
 /// API keys the edge knows in these tests (the `API_KEYS` secret): key → plan.
 pub const PRO_API_KEY: &str = "e2e-pro-key";
 
@@ -38,7 +44,8 @@ const ADMISSION: &str = r#"{
         {"prefix": "/api/limited/concurrent", "quotas": [{"name": "per-hour", "limit": 50, "period": "1h"}]},
         {"prefix": "/api/limited/low", "priority": "low", "quotas": []},
         {"prefix": "/api/orders", "priority": "high", "quotas": []},
-        {"prefix": "/api/limited/critical", "priority": "critical", "quotas": []}
+        {"prefix": "/api/limited/critical", "priority": "critical", "quotas": []},
+        {"prefix": "/api/limited/users", "quotas": [{"name": "per-minute", "limit": 2, "period": "1m"}]}
     ],
     "plans": {"pro": [{"name": "per-minute", "limit": 10, "period": "1m"}]}
 }"#;
@@ -65,7 +72,8 @@ const TEST_ROUTES: &str = r#"[
     {"prefix": "/api/products/9001", "mode": "honor", "tiers": ["cache_api"]},
     {"prefix": "/api/products/9002", "mode": "honor", "tiers": ["kv"]},
     {"prefix": "/api/products/9003", "mode": "honor", "ttl": {"floor": 0, "ceiling": 0},
-     "stale_while_revalidate": 60, "tiers": ["memory"]}
+     "stale_while_revalidate": 60, "tiers": ["memory"]},
+    {"prefix": "/api/products/9004", "mode": "honor", "tiers": ["memory", "cache_api"]}
 ]"#;
 
 pub struct Env {
@@ -79,6 +87,8 @@ pub struct Env {
     pub first_build: Manifest,
     pub second_build: Manifest,
     pub dist: PathBuf,
+    /// `ACCESS_TOKENS` as given to the edge: the keys the origin publishes.
+    access_tokens: String,
     proxy_addr: SocketAddr,
     edge_process: Mutex<Option<Child>>,
     origin_stop: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
@@ -107,9 +117,10 @@ impl Env {
             .map_err(|e| e.to_string())?;
         let db = format!("sqlite://{}", tmp.path().join("origin.sqlite").display());
         let (origin_stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let (proxy, proxy_addr, origin_db) = rt.block_on(async {
+        let (proxy, proxy_addr, origin_db, access_tokens) = rt.block_on(async {
             let settings = breakwater_origin::Settings {
                 admin_token: Some(ORIGIN_ADMIN_TOKEN.into()),
+                signing_key: Some(URL_SAFE_NO_PAD.encode(SIGNING_SEED)),
                 outbox: breakwater_origin::outbox::OutboxSettings {
                     confirmation_dir: tmp.path().join("confirmations"),
                     ..Default::default()
@@ -124,14 +135,30 @@ impl Env {
             tokio::spawn(app.run_until(async move {
                 let _ = stop_rx.await;
             }));
+            // The edge trusts exactly the keys the origin publishes, as `make dev` wires it.
+            let jwks = reqwest::get(format!("http://{origin_addr}/.well-known/jwks.json"))
+                .await
+                .and_then(reqwest::Response::error_for_status)
+                .map_err(|e| format!("the origin's JWKS: {e}"))?
+                .text()
+                .await
+                .map_err(|e| e.to_string())?;
+            let access_tokens = serde_json::json!({ "leeway_seconds": 30, "jwks": jwks });
             let (proxy, addr) = FaultProxy::start(origin_addr)
                 .await
                 .map_err(|e| e.to_string())?;
-            Ok::<_, String>((proxy, addr, origin_db))
+            Ok::<_, String>((proxy, addr, origin_db, access_tokens.to_string()))
         })?;
 
         let edge_addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse().unwrap();
-        let child = start_edge(&root, tmp.path(), &dist, edge_addr, proxy_addr)?;
+        let child = start_edge(
+            &root,
+            tmp.path(),
+            &dist,
+            edge_addr,
+            proxy_addr,
+            &access_tokens,
+        )?;
         Ok(Self {
             rt,
             edge: format!("http://{edge_addr}"),
@@ -141,6 +168,7 @@ impl Env {
             first_build,
             second_build,
             dist,
+            access_tokens,
             proxy_addr,
             edge_process: Mutex::new(Some(child)),
             origin_stop: Mutex::new(Some(origin_stop)),
@@ -162,6 +190,7 @@ impl Env {
             &self.dist,
             self.edge_addr,
             self.proxy_addr,
+            &self.access_tokens,
         )?);
         Ok(())
     }
@@ -319,6 +348,7 @@ fn start_edge(
     dist: &Path,
     addr: SocketAddr,
     origin: SocketAddr,
+    access_tokens: &str,
 ) -> Result<Child, String> {
     use std::os::unix::process::CommandExt;
     let bin = root.join("node_modules/.bin");
@@ -352,6 +382,7 @@ fn start_edge(
         .args(["--var", &format!("CACHE_WARM:{WARM_PATH}")])
         .args(["--var", &format!("CACHE_POLICY:{}", cache_policy(root)?)])
         .args(["--var", &format!("ADMISSION:{ADMISSION}")])
+        .args(["--var", &format!("ACCESS_TOKENS:{access_tokens}")])
         .args(["--var", &format!("BREAKER:{BREAKER}")])
         .args(["--var", &format!("SLO:{SLO}")])
         .args(["--var", &format!("IDEMPOTENCY_POLICY:{IDEMPOTENCY_POLICY}")])

@@ -23,6 +23,8 @@ mod proxy;
 #[cfg(not(target_arch = "wasm32"))]
 mod tiers;
 #[cfg(not(target_arch = "wasm32"))]
+mod tokens;
+#[cfg(not(target_arch = "wasm32"))]
 mod write_behind;
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -70,6 +72,7 @@ fn cases() -> Vec<(&'static str, Case)> {
     all.extend(tiers::CASES);
     all.extend(idempotency::CASES);
     all.extend(write_behind::CASES);
+    all.extend(tokens::CASES);
     // Last: it trips the breaker (and heals it).
     all.extend(admission::CASES);
     all
