@@ -1,8 +1,8 @@
 //! Stage 4, authenticate: an `Authorization: Bearer` access token is verified with the origin's
 //! published keys (`ACCESS_TOKENS`, [`breakwater_core::token::Verifier`]) and its subject becomes
 //! the principal: rate limits, idempotency scopes and the origin's `Breakwater-Principal` follow
-//! it. An invalid token is a `401` before anything else runs. No token, or another scheme, passes
-//! as it came; with no keys configured, tokens are not checked here (the origin still checks the
+//! it. An invalid token is a `401` before anything else runs. No token, another scheme, or an
+//! opaque bearer token (no `.`: the origin's admin token) passes as it came; with no keys configured, tokens are not checked here (the origin still checks the
 //! routes it guards).
 
 use crate::error::EdgeError;
@@ -18,9 +18,9 @@ pub fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
     };
     let authorization = ex.req.headers().get("authorization")?;
     let token = match Presented::from_header(authorization.as_deref()) {
-        Presented::Nothing | Presented::OtherScheme => return Ok(Flow::Next),
+        Presented::Nothing | Presented::Other => return Ok(Flow::Next),
         Presented::Ambiguous => return Err(EdgeError::InvalidToken(AMBIGUOUS)),
-        Presented::Bearer(token) => token,
+        Presented::AccessToken(token) => token,
     };
     let now = (now_ms() / 1000.0) as u64;
     let claims = verifier

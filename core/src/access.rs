@@ -97,11 +97,13 @@ pub fn verifier_from_value(raw: Option<Value>) -> Result<Option<Verifier>, (Stri
 pub enum Presented<'a> {
     /// No `Authorization` header.
     Nothing,
-    /// A scheme other than Bearer (`Basic`, `Digest`, ...): not the edge's to judge; it passes on
-    /// as credentials (the request stays anonymous to the edge and bypasses the shared cache).
-    OtherScheme,
-    /// Exactly one bearer token.
-    Bearer(&'a str),
+    /// A credential that is not an access token: another scheme (`Basic`, `Digest`, ...), or an
+    /// opaque bearer token with no `.` (no JWS has fewer than two), such as the origin's admin
+    /// token. Not the edge's to judge: it passes on as credentials (the request stays anonymous
+    /// to the edge and bypasses the shared cache).
+    Other,
+    /// Exactly one bearer token in the shape of a JWS: an access token, to verify.
+    AccessToken(&'a str),
     /// A Bearer credential that is not exactly one token: two `Authorization` headers (the
     /// runtime joins them with a comma), an empty token, or one with spaces or commas. Refused
     /// like an invalid token rather than guessing which one counts.
@@ -118,7 +120,11 @@ impl<'a> Presented<'a> {
         if let Some(token) = crate::auth::bearer_token(value)
             && !token.contains(',')
         {
-            return Self::Bearer(token);
+            return if token.contains('.') {
+                Self::AccessToken(token)
+            } else {
+                Self::Other
+            };
         }
         let names_bearer = value.split(',').any(|part| {
             part.split_whitespace()
@@ -128,7 +134,7 @@ impl<'a> Presented<'a> {
         if names_bearer {
             Self::Ambiguous
         } else {
-            Self::OtherScheme
+            Self::Other
         }
     }
 }
@@ -241,12 +247,15 @@ mod tests {
         use Presented::*;
         let cases = [
             (None, Nothing),
-            (Some("Bearer abc.def.ghi"), Bearer("abc.def.ghi")),
-            (Some("bearer  abc "), Bearer("abc")),
-            (Some("Basic dXNlcjpwYXNz"), OtherScheme),
-            (Some(r#"Digest username="a", realm="b""#), OtherScheme),
+            (Some("Bearer abc.def.ghi"), AccessToken("abc.def.ghi")),
+            (Some("bearer  a.b "), AccessToken("a.b")),
+            (Some("Bearer garbage."), AccessToken("garbage.")),
+            (Some("Bearer 0f3a9c"), Other),
+            (Some("Basic dXNlcjpwYXNz"), Other),
+            (Some(r#"Digest username="a", realm="b""#), Other),
             (Some("Bearer a, Bearer b"), Ambiguous),
             (Some("Bearer a,b"), Ambiguous),
+            (Some("Bearer a.b.c,d.e.f"), Ambiguous),
             (Some("Basic x, Bearer y"), Ambiguous),
             (Some("Bearer"), Ambiguous),
             (Some("Bearer "), Ambiguous),

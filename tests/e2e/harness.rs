@@ -73,7 +73,7 @@ const TEST_ROUTES: &str = r#"[
     {"prefix": "/api/products/9002", "mode": "honor", "tiers": ["kv"]},
     {"prefix": "/api/products/9003", "mode": "honor", "ttl": {"floor": 0, "ceiling": 0},
      "stale_while_revalidate": 60, "tiers": ["memory"]},
-    {"prefix": "/api/products/9004", "mode": "honor", "tiers": ["memory", "cache_api"]}
+    {"prefix": "/api/products/9104", "mode": "honor", "tiers": ["memory", "cache_api"]}
 ]"#;
 
 pub struct Env {
