@@ -1,10 +1,11 @@
 //! Who is calling: the principal the edge settled, read from the `Breakwater-Principal` header.
 //!
-//! The edge derives the principal (an API key's hash or the client address, later a verified
-//! token's subject), strips any `Breakwater-Principal` a client sent, and sets its own. The origin
-//! trusts the header as it stands, so it must be reachable only through the edge (a private
-//! network, Cloudflare Tunnel or mTLS) until the auth issue replaces the header with a token the
-//! origin can verify itself. Anyone who can reach the origin directly can claim any principal.
+//! The edge derives the principal (a verified access token's subject, `user:<id>`; else an API
+//! key's hash or the client address), strips any `Breakwater-Principal` a client sent, and sets
+//! its own. The origin trusts the header as it stands, so it must be reachable only through the
+//! edge (a private network, Cloudflare Tunnel or mTLS): anyone who can reach the origin directly
+//! can claim any principal. Routes that need a user verify the access token themselves
+//! ([`crate::auth`]).
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
