@@ -7,9 +7,10 @@
 //
 // `--var NAME=VALUE` (repeatable; `NAME:VALUE`, wrangler's spelling, works too) sets a var or a
 // secret, replacing wrangler.toml's value: Miniflare binds both as text, as `wrangler dev --var`
-// does. A table var (ADMISSION, SLO, BREAKER, CACHE_POLICY) takes a JSON string, which the edge
-// parses as it parses the table. `--origin` and `--memory-bytes` are shorthands for ORIGIN_URL and
-// CACHE_MEMORY_BYTES; a `--var` of the same name wins.
+// does. A table var (ADMISSION, SLO, BREAKER, CACHE_POLICY, IDEMPOTENCY_POLICY, WRITE_BEHIND)
+// takes a JSON string, which the edge parses as it parses the table. `--origin` and
+// `--memory-bytes` are shorthands for ORIGIN_URL and CACHE_MEMORY_BYTES; a `--var` of the same
+// name wins.
 //
 // Prints one line, `READY <url> miniflare=<v> workerd=<v> node=<v>`, on stdout once workerd
 // accepts requests; everything else goes to stderr. KV, Durable Objects and the Cache API
@@ -23,8 +24,12 @@
 //
 // Bindings, vars, compatibility date/flags, module rules and the assets directory come from
 // wrangler.toml through wrangler's own reader (`unstable_getMiniflareWorkerOptions`, offline), so
-// nothing here duplicates the configuration; only what the flags name is overridden. Miniflare is the copy wrangler depends on (resolved from wrangler's location), so
-// the bench runs the same workerd as `wrangler dev`; it is not a direct dependency.
+// nothing here duplicates the configuration; only what the flags name is overridden. That
+// includes the queues: the producers EVENTS and EVENTS_DLQ, and this worker as the consumer of
+// both with wrangler.toml's batching, retries and dead-letter queue, which Miniflare simulates
+// in-process (queued messages live as long as the process). Miniflare is the copy wrangler
+// depends on (resolved from wrangler's location), so the bench runs the same workerd as
+// `wrangler dev`; it is not a direct dependency.
 
 import { createRequire } from "node:module";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";

@@ -9,10 +9,12 @@ use breakwater_origin::seed::CATALOGUE_SIZE;
     name = "breakwater-bench",
     about = "Edge benchmark, side by side in one run: cache tiers (a Zipf workload against the \
              origin and through the edge under workerd via the Miniflare API), the rate \
-             limiter's added latency, a 3× surge against a slowed origin with admission on, and \
+             limiter's added latency, a 3× surge against a slowed origin with admission on, \
              idempotency (the records' added latency, and a retry storm with faults between \
-             edge and origin, checked for duplicate orders); and the origin alone on SQLite, \
-             Postgres and Postgres with a streaming replica (product reads, order writes)"
+             edge and origin, checked for duplicate orders) and write-behind (views queued and \
+             answered 202 vs the same write done synchronously, with the database transactions \
+             per 1,000 events); and the origin alone on SQLite, Postgres and Postgres with a \
+             streaming replica (product reads, order writes)"
 )]
 pub struct Args {
     /// Scenarios to run, comma-separated.
@@ -158,6 +160,18 @@ pub struct Args {
           value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub storm_lease_ms: u64,
 
+    /// Write-behind: views per run (queued through the edge, synchronous through the edge,
+    /// synchronous at the origin) [default: 5000, or 1000 with --quick].
+    #[arg(long, env = "BENCH_WRITEBEHIND_EVENTS",
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub writebehind_events: Option<u64>,
+
+    /// Write-behind: seconds after a run's last answer by which the origin must have counted
+    /// every view (polled; a run that misses it is reported with what was counted).
+    #[arg(long, env = "BENCH_WRITEBEHIND_DRAIN_S", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub writebehind_drain_s: u64,
+
     /// Origin: product reads per configuration [default: 100000, or 5000 with --quick].
     #[arg(long, env = "BENCH_ORIGIN_READS")]
     pub origin_reads: Option<usize>,
@@ -183,7 +197,8 @@ pub struct Args {
     pub warmup: Option<usize>,
 
     /// A short sanity run (2,000 requests per Zipf run, 6-second surge phases, smaller
-    /// idempotency runs, unless other flags say otherwise; about two minutes in all).
+    /// idempotency and write-behind runs, unless other flags say otherwise; about three minutes
+    /// in all).
     #[arg(long, env = "BENCH_QUICK")]
     pub quick: bool,
 
@@ -204,6 +219,10 @@ pub enum Scenario {
     /// Orders through edges with and without idempotency records, then a retry storm with
     /// faults between edge and origin.
     Idempotency,
+    /// Views queued by the edge (202) vs the same write done synchronously (204), through the
+    /// edge and at the origin; database transactions per 1,000 events.
+    #[value(name = "writebehind", alias = "write-behind")]
+    WriteBehind,
     /// The origin alone, no edge: product reads and order writes on SQLite, on Postgres, and
     /// on Postgres with its streaming replica serving the reads (needs scripts/postgres.sh).
     Origin,
@@ -247,6 +266,11 @@ impl Args {
             .unwrap_or(if self.quick { 100 } else { 300 })
     }
 
+    pub fn writebehind_events(&self) -> usize {
+        self.writebehind_events
+            .map_or(if self.quick { 1_000 } else { 5_000 }, |n| n as usize)
+    }
+
     pub fn origin_reads(&self) -> usize {
         self.origin_reads
             .unwrap_or(if self.quick { 5_000 } else { 100_000 })
@@ -269,6 +293,7 @@ impl Args {
             Scenario::Limiter,
             Scenario::Surge,
             Scenario::Idempotency,
+            Scenario::WriteBehind,
         ]
         .into_iter()
         .any(|s| self.runs(s))
@@ -303,5 +328,12 @@ mod tests {
         assert!(args.runs(Scenario::Origin) && !args.runs_edges());
         assert_eq!((args.origin_reads(), args.origin_writes()), (5_000, 1_000));
         assert_eq!(args.origin_read_your_writes(), 500);
+        let args = Args::parse_from(["bench", "--scenario", "writebehind", "--quick"]);
+        assert!(args.runs(Scenario::WriteBehind) && args.runs_edges());
+        assert!(!args.runs(Scenario::Idempotency) && !args.runs(Scenario::Origin));
+        assert_eq!(args.writebehind_events(), 1_000);
+        assert!(Args::parse_from(["bench"]).runs(Scenario::WriteBehind));
+        let args = Args::parse_from(["bench", "--scenario", "write-behind"]);
+        assert_eq!(args.writebehind_events(), 5_000);
     }
 }

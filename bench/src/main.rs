@@ -6,7 +6,9 @@
 //! latency (the same cached reads with and without a limited route), a surge against a slowed
 //! origin with admission control on, and idempotency (the same orders with and without the
 //! edge's records, then a retry storm with faults between edge and origin, checked for duplicate
-//! orders in the origin's database); and the origin alone, no edge, on SQLite, on Postgres and
+//! orders in the origin's database), write-behind (views queued by the edge and answered `202`
+//! against the same write done synchronously, with the drain and the database transactions per
+//! 1,000 events); and the origin alone, no edge, on SQLite, on Postgres and
 //! on Postgres with a streaming replica (product reads and order writes; needs the primary and
 //! replica of `scripts/postgres.sh`). Prints markdown tables to stdout, progress to stderr.
 
@@ -37,7 +39,9 @@ use crate::load::Request;
 use crate::postgres::Servers;
 use crate::proxy::Faults;
 use crate::report::Report;
-use crate::scenario::{Bench, cache, idempotency, limiter, origin as origin_only, step, surge};
+use crate::scenario::{
+    Bench, cache, idempotency, limiter, origin as origin_only, step, surge, writebehind,
+};
 use crate::throttle::Throttle;
 
 /// Mixed into the seed for warm-up paths, so warm-up never replays the measured sequence.
@@ -108,6 +112,10 @@ fn bench(args: &Args) -> Result<Report, String> {
         .runs(Scenario::Idempotency)
         .then(|| idempotency_plan(args))
         .transpose()?;
+    let writebehind = args
+        .runs(Scenario::WriteBehind)
+        .then(|| writebehind_plan(args, &spec, &root))
+        .transpose()?;
     let origin_plan = args
         .runs(Scenario::Origin)
         .then(|| origin_plan(args, &spec))
@@ -172,6 +180,10 @@ fn bench(args: &Args) -> Result<Report, String> {
         if let Some(plan) = &idempotency {
             sections.push(idempotency::run(&bench, plan)?);
             lap("idempotency");
+        }
+        if let Some(plan) = &writebehind {
+            sections.push(writebehind::run(&bench, plan)?);
+            lap("writebehind");
         }
         if let Some(v) = bench.versions() {
             v.clone_into(&mut versions);
@@ -252,6 +264,23 @@ fn origin_plan(args: &Args, spec: &workload::Spec) -> Result<origin_only::Plan, 
         concurrency: usize::from(args.concurrency),
         seed: args.seed,
         servers,
+    })
+}
+
+/// The write-behind scenario's plan from the flags and wrangler.toml's queue batching.
+fn writebehind_plan(
+    args: &Args,
+    spec: &workload::Spec,
+    root: &Path,
+) -> Result<writebehind::Plan, String> {
+    Ok(writebehind::Plan {
+        events: args.writebehind_events(),
+        products: spec.products,
+        s: spec.s,
+        seed: spec.seed,
+        warm: 2 * usize::from(args.concurrency),
+        drain_deadline: Duration::from_secs(args.writebehind_drain_s),
+        batching: writebehind::Batching::read(root)?,
     })
 }
 

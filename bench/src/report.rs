@@ -4,7 +4,7 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-use crate::stats::Summary;
+use crate::stats::{Summary, Tally};
 
 /// A run of one scenario, named as its table row.
 pub struct Run {
@@ -187,6 +187,18 @@ pub fn share(n: u64, of: usize) -> String {
         return "-".into();
     }
     format!("{n} ({})", percent(n as f64 / of as f64))
+}
+
+/// `0`, or `3 (503 ×2, no answer ×1)`: a count and what it is made of.
+pub fn tally_cell(total: u64, tally: &Tally) -> String {
+    if total == 0 {
+        return "0".into();
+    }
+    let parts: Vec<String> = tally
+        .labels()
+        .map(|label| format!("{label} ×{}", tally.get(label)))
+        .collect();
+    format!("{total} ({})", parts.join(", "))
 }
 
 #[cfg(test)]

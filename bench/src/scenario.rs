@@ -8,17 +8,19 @@ pub mod idempotency;
 pub mod limiter;
 pub mod origin;
 pub mod surge;
+pub mod writebehind;
 
 use std::cell::OnceCell;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
 
 use crate::edge::Edge;
 use crate::load::{self, Request, Shape};
-use crate::origin::Origin;
+use crate::origin::{EventTotals, Origin};
 use crate::proxy::{CountingProxy, Faults};
 use crate::stats::{Samples, Summary};
 use crate::throttle::{Throttle, ThrottledProxy};
@@ -91,6 +93,34 @@ impl Bench {
         self.origin.orders_with_keys(keys)
     }
 
+    /// The origin's write-behind tables' totals now.
+    pub fn event_totals(&self) -> Result<EventTotals, String> {
+        self.origin.event_totals()
+    }
+
+    /// Waits until the origin has counted `views` views in all, or `deadline` after `since`:
+    /// the totals last read and, if reached, when (after `since`).
+    pub fn wait_for_views(
+        &self,
+        views: i64,
+        since: Instant,
+        deadline: Duration,
+    ) -> Result<(EventTotals, Option<Duration>), String> {
+        self.origin.wait_for_views(views, since, deadline)
+    }
+
+    /// How long after the edge accepted it each event accepted at or after `since_ms` (Unix ms)
+    /// was counted by the origin.
+    pub fn count_delays(&self, since_ms: i64) -> Result<Vec<Duration>, String> {
+        self.origin.count_delays(since_ms)
+    }
+
+    /// Requests (GETs and POSTs) that have reached the origin through the counting proxy.
+    pub fn origin_requests(&self) -> u64 {
+        let c = self.origin.proxy.counts();
+        c.gets + c.posts
+    }
+
     /// Versions of Miniflare, workerd and Node, once an edge has started.
     pub fn versions(&self) -> Option<&str> {
         self.versions.get().map(String::as_str)
@@ -119,6 +149,11 @@ impl Bench {
     /// `Drop`.)
     pub fn block_on<T>(&self, work: impl Future<Output = Result<T, String>>) -> Result<T, String> {
         block_on(&self.rt, work)
+    }
+
+    /// Untimed warm-up requests per target.
+    pub fn warm_len(&self) -> usize {
+        self.warm.len()
     }
 
     /// Requests in flight in closed-loop runs.
@@ -150,13 +185,9 @@ impl Bench {
     /// Runs `work` and summarises it with how many requests (GETs and POSTs) reached the origin
     /// through the counting proxy meanwhile.
     pub async fn counted(&self, work: impl Future<Output = Samples>) -> Summary {
-        let reached = || {
-            let c = self.origin.proxy.counts();
-            c.gets + c.posts
-        };
-        let before = reached();
+        let before = self.origin_requests();
         let mut summary = work.await.summary();
-        summary.origin_requests = Some(reached() - before);
+        summary.origin_requests = Some(self.origin_requests() - before);
         summary
     }
 }

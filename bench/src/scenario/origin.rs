@@ -27,7 +27,7 @@ use super::{block_on, idempotency, load_runtime, step};
 use crate::load::{self, Request, Shape};
 use crate::origin::Server;
 use crate::postgres::{Database, Servers};
-use crate::report::{Section, Table, ms, percent, ratio, secs};
+use crate::report::{Section, Table, ms, percent, ratio, secs, tally_cell};
 use crate::stats::{Summary, Tally};
 
 /// The write every order request is.
@@ -499,18 +499,6 @@ fn table(measured: &[Measured]) -> Table {
         }
     }
     table
-}
-
-/// `0`, or `3 (503 ×2, no answer ×1)`.
-fn tally_cell(total: u64, tally: &Tally) -> String {
-    if total == 0 {
-        return "0".into();
-    }
-    let parts: Vec<String> = tally
-        .labels()
-        .map(|label| format!("{label} ×{}", tally.get(label)))
-        .collect();
-    format!("{total} ({})", parts.join(", "))
 }
 
 /// `replica-1 99.9%, primary 0.1%`, most first; `-` when no answer named its database.
