@@ -176,11 +176,12 @@ pub async fn send(
     config: &EdgeConfig,
     outbound: &Outbound,
 ) -> Result<Response, EdgeError> {
-    let probe = signals::breaker_permit(env)
+    let call = pool::start(config);
+    let origin = &config.pool.origins[call.index].url;
+    let probe = signals::breaker_permit(env, origin)
         .await
         .map_err(|retry_after_ms| EdgeError::BreakerOpen { retry_after_ms })?;
-    let call = pool::start(config);
-    let url = format!("{}{}", config.pool.origins[call.index].url, outbound.path);
+    let url = format!("{origin}{}", outbound.path);
     let started = now_ms();
     let result = send_once(&url, outbound, config.origin_timeout).await;
     let latency_ms = (now_ms() - started) as u64;
@@ -189,8 +190,10 @@ pub async fn send(
         .map_or(true, |r| is_origin_error(r.status_code()));
     call.finish(config, !failed);
     match probe {
-        Some(id) => signals::probe_done(env, id, !failed, latency_ms).await,
-        None => signals::record_origin_call(failed, latency_ms >= config.breaker.slow_call_ms),
+        Some(id) => signals::probe_done(env, origin, id, !failed, latency_ms).await,
+        None => {
+            signals::record_origin_call(origin, failed, latency_ms >= config.breaker.slow_call_ms)
+        }
     }
     result
 }

@@ -3,6 +3,7 @@
 //! `breakwater_core::pool`'s; this keeps their state for the isolate's lifetime.
 
 use crate::exchange::{now_ms, random};
+use crate::signals;
 use breakwater_core::config::EdgeConfig;
 use breakwater_core::pool::{Balancer, Ejector, Load, candidates};
 use std::cell::RefCell;
@@ -43,7 +44,13 @@ pub fn start(config: &EdgeConfig) -> Call {
     let now = now_ms();
     let index = with_state(config, |s| {
         let eligible = s.ejector.eligible(&config.pool.ejection, now as u64);
-        let healthy = vec![true; eligible.len()];
+        // An origin whose breaker is known open is passed over while another is left.
+        let healthy: Vec<bool> = config
+            .pool
+            .origins
+            .iter()
+            .map(|o| !signals::breaker_open(&o.url, now as u64))
+            .collect();
         let cands = candidates(&eligible, &healthy);
         let weights: Vec<u32> = config.pool.origins.iter().map(|o| o.weight).collect();
         let index = s
