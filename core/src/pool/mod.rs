@@ -4,8 +4,9 @@
 //!
 //! Candidates are the origins neither ejected nor reported unhealthy ([`candidates`]). Among them
 //! the balancer takes two at random (by weight) and sends to the one with the lower cost, in-flight
-//! requests times recent latency over weight ("power of two choices"); with no signal yet (nothing
-//! in flight, no latency seen) it falls back to smooth weighted round robin.
+//! requests times recent latency over weight ("power of two choices"); with no signal (nothing
+//! in flight) it falls back to smooth weighted round robin, so no origin is starved of the
+//! requests that would show it has become fast again.
 
 mod config;
 #[cfg(test)]
@@ -194,9 +195,9 @@ impl Balancer {
             _ => {}
         }
         let load = |i: usize| loads.get(i).copied().unwrap_or_default();
-        let signal = cands
-            .iter()
-            .any(|&i| load(i).in_flight > 0 || load(i).latency_ewma_ms.is_some());
+        // Latency weighs in only with something in flight: alone, sequential traffic would all go
+        // to whichever origin was faster lately, and the other would never be measured again.
+        let signal = cands.iter().any(|&i| load(i).in_flight > 0);
         if !signal {
             return Some(self.round_robin(weights, &cands));
         }

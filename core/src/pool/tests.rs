@@ -207,18 +207,37 @@ fn power_of_two_choices_prefers_the_less_loaded() {
         let random = r.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         assert_eq!(b.pick(&[1, 1], &[true, true], &loads, random), Some(1));
     }
-    // Slower but idle beats fast and busy only by the cost: latency counts too.
+    // Latency counts too: busy but fast beats idle but slow.
     let loads = [
         Load {
             in_flight: 0,
             latency_ewma_ms: Some(500.0),
         },
         Load {
-            in_flight: 0,
+            in_flight: 1,
             latency_ewma_ms: Some(20.0),
         },
     ];
     assert_eq!(b.pick(&[1, 1], &[true, true], &loads, 7), Some(1));
+}
+
+#[test]
+fn with_nothing_in_flight_a_slow_origin_is_not_starved() {
+    let mut b = Balancer::default();
+    let loads = [
+        Load {
+            in_flight: 0,
+            latency_ewma_ms: Some(10.0),
+        },
+        Load {
+            in_flight: 0,
+            latency_ewma_ms: Some(1_500.0),
+        },
+    ];
+    let picks: Vec<usize> = (0..4)
+        .map(|r| b.pick(&[1, 1], &[true, true], &loads, r).unwrap())
+        .collect();
+    assert_eq!(picks, vec![0, 1, 0, 1]);
 }
 
 #[test]
