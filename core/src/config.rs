@@ -19,8 +19,8 @@ use std::time::Duration;
 pub struct EdgeConfig {
     /// Base URL of the origin, without a trailing slash (`http://127.0.0.1:8080`).
     pub origin_url: String,
-    /// The origins proxied requests are balanced over (`ORIGINS`); without it, `origin_url`
-    /// alone. The cron trigger's warming and the write-behind consumer use `origin_url`.
+    /// The origins every origin call (proxied requests, the cron trigger's warming, write-behind
+    /// batches) is balanced over (`ORIGINS`); without it, `origin_url` alone.
     pub pool: PoolConfig,
     /// How long the edge waits for the origin's response head before answering `504`.
     pub origin_timeout: Duration,
