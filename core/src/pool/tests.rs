@@ -311,6 +311,27 @@ proptest! {
         }
     }
 
+    /// Whatever the history, an ejection lasts exactly its period (between the base and the
+    /// cap), and the origin returns when it ends.
+    #[test]
+    fn an_ejection_lasts_its_period_then_the_origin_returns(
+        c in arb_config(),
+        events in prop::collection::vec((any::<bool>(), 0u64..2_000), 1..300),
+    ) {
+        let mut e = Ejector::new(1);
+        let mut now = 0u64;
+        for (ok, dt) in events {
+            now += dt;
+            if let Some(period) = e.record(&c, 0, now, ok) {
+                prop_assert!(period <= c.max_ejection_ms);
+                prop_assert!(period >= c.base_ejection_ms);
+                prop_assert!(e.is_ejected(0, now));
+                prop_assert!(e.is_ejected(0, now + period - 1));
+                prop_assert!(!e.is_ejected(0, now + period));
+            }
+        }
+    }
+
     /// With no signal, every window of `sum(weights)` picks gives each origin exactly its weight.
     #[test]
     fn round_robin_is_exact_per_cycle(
