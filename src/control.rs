@@ -1,6 +1,6 @@
 //! The `CONTROL` Durable Object: cluster-wide control state, one object for the deployment: the
-//! purge log, the SLO burn-rate controller (the admission fraction) and the circuit breaker
-//! toward the origin. Each is kept in storage, so a restarted object resumes where it was.
+//! purge log, the SLO burn-rate controller (the admission fraction) and a circuit breaker per
+//! origin (keyed by its base URL). Each is kept in storage, so a restarted object resumes where it was.
 //!
 //! Its HTTP surface is internal (only this worker holds the binding):
 //! - `GET /purge-log?epoch=N`: `204` if the log is still at epoch `N`, else `200` with the log.
@@ -8,9 +8,10 @@
 //!   problem+json when the request is invalid (nothing is recorded).
 //! - `POST /report` with an isolate's [`Report`]: feeds the controller and the breaker, answers
 //!   the [`Status`] isolates act on.
-//! - `POST /breaker/acquire`: a [`Permit`] to call the origin while the breaker is not closed.
-//! - `POST /breaker/probe` with a [`ProbeResult`]: a half-open probe's outcome; answers the
-//!   breaker's [`View`].
+//! - `POST /breaker/acquire` with an [`OriginName`]: a [`Permit`] to call that origin while its
+//!   breaker is not closed.
+//! - `POST /breaker/probe` with a [`ProbeResult`]: a half-open probe's outcome; answers that
+//!   origin's breaker's [`View`].
 //! - Dead letters of write-behind events (storage in [`crate::writebehind::dead::Store`]):
 //!   `POST /dead-events` with a list of [`DeadLetter`]s keeps them; `GET
 //!   /dead-events?after=<id>&limit=<n>` answers a [`Page`] in id order; `POST /dead-events/get`
@@ -29,6 +30,7 @@ use breakwater_core::shedding::Controller;
 use breakwater_core::writebehind::DeadLetter;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use worker::{
     DurableObject, Env, Method, Request, RequestInit, Response, Result, State, Stub, durable_object,
@@ -39,7 +41,10 @@ const INSTANCE: &str = "global";
 /// Storage keys.
 const LOG_KEY: &str = "purge-log";
 const SLO_KEY: &str = "slo";
-const BREAKER_KEY: &str = "breaker";
+const BREAKERS_KEY: &str = "breakers";
+
+/// One breaker per origin, by base URL.
+pub type Breakers = BTreeMap<String, Breaker>;
 
 /// What an isolate counted since its last report.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -49,8 +54,8 @@ pub struct Report {
     pub errors: u64,
     /// Requests shadow mode would have shed.
     pub would_shed: u64,
-    /// Origin calls made while the breaker was closed.
-    pub breaker: Counts,
+    /// Origin calls made while the origin's breaker was closed, by origin base URL.
+    pub breakers: BTreeMap<String, Counts>,
 }
 
 impl Report {
@@ -59,19 +64,23 @@ impl Report {
         self.requests += other.requests;
         self.errors += other.errors;
         self.would_shed += other.would_shed;
-        self.breaker.calls += other.breaker.calls;
-        self.breaker.failures += other.breaker.failures;
-        self.breaker.slow += other.breaker.slow;
+        for (origin, counts) in &other.breakers {
+            let mine = self.breakers.entry(origin.clone()).or_default();
+            mine.calls += counts.calls;
+            mine.failures += counts.failures;
+            mine.slow += counts.slow;
+        }
     }
 }
 
 /// What isolates act on until their next report.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Status {
     /// The admission fraction the controller computed, and the one to enforce (1 in shadow mode).
     pub fraction: f64,
     pub effective: f64,
-    pub breaker: View,
+    /// Each origin's breaker that is not closed (absent: closed), by origin base URL.
+    pub breakers: BTreeMap<String, View>,
 }
 
 impl Default for Status {
@@ -79,16 +88,20 @@ impl Default for Status {
         Self {
             fraction: 1.0,
             effective: 1.0,
-            breaker: View {
-                phase: Phase::Closed,
-                open_until_ms: None,
-            },
+            breakers: BTreeMap::new(),
         }
     }
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+/// The origin a breaker request is about (its base URL).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OriginName {
+    pub origin: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProbeResult {
+    pub origin: String,
     pub id: u64,
     pub success: bool,
     pub latency_ms: u64,
@@ -108,7 +121,7 @@ pub struct Control {
     /// The stored log, read once per object lifetime; storage stays the source of truth.
     log: RefCell<Option<PurgeLog>>,
     slo: RefCell<Option<Controller>>,
-    breaker: RefCell<Option<Breaker>>,
+    breakers: RefCell<Option<Breakers>>,
 }
 
 impl DurableObject for Control {
@@ -118,7 +131,7 @@ impl DurableObject for Control {
             env,
             log: RefCell::new(None),
             slo: RefCell::new(None),
-            breaker: RefCell::new(None),
+            breakers: RefCell::new(None),
         }
     }
 
@@ -156,24 +169,31 @@ impl DurableObject for Control {
                 self.report(&report).await
             }
             (Method::Post, "/breaker/acquire") => {
+                let OriginName { origin } = req.json().await?;
                 let config = self.config()?;
-                let mut breaker = self.breaker().await?;
-                let permit = breaker.acquire(&config.breaker, now_ms() as u64);
-                self.keep_breaker(breaker).await?;
+                let mut breakers = self.breakers().await?;
+                let permit = breakers
+                    .entry(origin)
+                    .or_insert_with(Breaker::new)
+                    .acquire(&config.breaker, now_ms() as u64);
+                self.keep_breakers(breakers).await?;
                 Response::from_json(&permit)
             }
             (Method::Post, "/breaker/probe") => {
                 let probe: ProbeResult = req.json().await?;
                 let config = self.config()?;
-                let mut breaker = self.breaker().await?;
-                let view = breaker.report_probe(
-                    &config.breaker,
-                    now_ms() as u64,
-                    probe.id,
-                    probe.success,
-                    probe.latency_ms,
-                );
-                self.keep_breaker(breaker).await?;
+                let mut breakers = self.breakers().await?;
+                let view = breakers
+                    .entry(probe.origin)
+                    .or_insert_with(Breaker::new)
+                    .report_probe(
+                        &config.breaker,
+                        now_ms() as u64,
+                        probe.id,
+                        probe.success,
+                        probe.latency_ms,
+                    );
+                self.keep_breakers(breakers).await?;
                 Response::from_json(&view)
             }
             (Method::Post, "/dead-events") => {
@@ -229,26 +249,36 @@ impl Control {
                 report.would_shed
             );
         }
-        let mut breaker = self.breaker().await?;
-        let view = breaker.record(&config.breaker, now, report.breaker);
+        let mut breakers = self.breakers().await?;
+        for origin in report.breakers.keys() {
+            breakers.entry(origin.clone()).or_insert_with(Breaker::new);
+        }
+        let views = breakers
+            .iter_mut()
+            .map(|(origin, breaker)| {
+                let counts = report.breakers.get(origin).copied().unwrap_or_default();
+                (origin.clone(), breaker.record(&config.breaker, now, counts))
+            })
+            .filter(|(_, view)| view.phase != Phase::Closed)
+            .collect();
         self.slo.replace(Some(slo.clone()));
         self.state.storage().put(SLO_KEY, &slo).await?;
-        self.keep_breaker(breaker).await?;
+        self.keep_breakers(breakers).await?;
         Response::from_json(&Status {
             fraction,
             effective,
-            breaker: view,
+            breakers: views,
         })
     }
 
-    async fn breaker(&self) -> Result<Breaker> {
-        load(&self.breaker, &self.state, BREAKER_KEY, Breaker::new).await
+    async fn breakers(&self) -> Result<Breakers> {
+        load(&self.breakers, &self.state, BREAKERS_KEY, Breakers::new).await
     }
 
     /// The memory copy first (no await in between), then storage.
-    async fn keep_breaker(&self, breaker: Breaker) -> Result<()> {
-        self.breaker.replace(Some(breaker.clone()));
-        self.state.storage().put(BREAKER_KEY, &breaker).await
+    async fn keep_breakers(&self, breakers: Breakers) -> Result<()> {
+        self.breakers.replace(Some(breakers.clone()));
+        self.state.storage().put(BREAKERS_KEY, &breakers).await
     }
 
     async fn log(&self) -> Result<PurgeLog> {
@@ -306,14 +336,24 @@ pub async fn report(env: &Env, report: &Report) -> Result<Status> {
     post(env, "/report", report).await
 }
 
-/// A permit to call the origin while the breaker is not closed.
-pub async fn acquire(env: &Env) -> Result<Permit> {
-    post(env, "/breaker/acquire", &()).await
+/// A permit to call `origin` while its breaker is not closed.
+pub async fn acquire(env: &Env, origin: &str) -> Result<Permit> {
+    let origin = OriginName {
+        origin: origin.to_owned(),
+    };
+    post(env, "/breaker/acquire", &origin).await
 }
 
-/// A half-open probe's outcome; returns the breaker's state.
-pub async fn report_probe(env: &Env, id: u64, success: bool, latency_ms: u64) -> Result<View> {
+/// A half-open probe's outcome; returns `origin`'s breaker's state.
+pub async fn report_probe(
+    env: &Env,
+    origin: &str,
+    id: u64,
+    success: bool,
+    latency_ms: u64,
+) -> Result<View> {
     let probe = ProbeResult {
+        origin: origin.to_owned(),
         id,
         success,
         latency_ms,

@@ -14,6 +14,7 @@ mod intake;
 mod limiter;
 mod origin;
 pub mod pipeline;
+mod pool;
 mod purge;
 mod respond;
 mod signals;

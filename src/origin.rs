@@ -1,10 +1,11 @@
-//! Stage 3, origin: proxy the request to `ORIGIN_URL` with a timeout, forwarding the request id
-//! and trace context. An unreachable origin is `502`, a slow one `504`, both as problem+json.
+//! Stage 3, origin: proxy the request to an origin of the pool (`ORIGINS`, else `ORIGIN_URL`)
+//! with a timeout, forwarding the request id and trace context. An unreachable origin is `502`, a
+//! slow one `504`, both as problem+json.
 
 use crate::error::EdgeError;
 use crate::exchange::{Exchange, now_ms, random};
 use crate::pipeline::Flow;
-use crate::signals;
+use crate::{pool, signals};
 use crate::{purge, respond};
 use breakwater_core::cache::{HeaderList, invalidations, is_origin_error, is_safe_method};
 use breakwater_core::config::EdgeConfig;
@@ -91,7 +92,8 @@ pub async fn fetch(ex: &mut Exchange, keep_only: Option<&[String]>) -> Result<Re
 /// request is answered.
 #[derive(Debug, Clone)]
 pub struct Outbound {
-    pub url: String,
+    /// Path and query on the origin; [`send`] picks which origin.
+    pub path: String,
     pub method: Method,
     pub headers: Vec<(String, String)>,
     pub body: Option<Vec<u8>>,
@@ -100,11 +102,11 @@ pub struct Outbound {
 impl Outbound {
     /// A `GET` of `path_and_query` on the origin that no client sent (the cron trigger's), with
     /// a fresh request id and trace.
-    pub fn internal(config: &EdgeConfig, path_and_query: &str) -> Self {
+    pub fn internal(path_and_query: &str) -> Self {
         let request_id = trace::request_id(None, random());
         let trace = TraceContext::continue_or_start(None, random());
         Self {
-            url: format!("{}{path_and_query}", config.origin_url),
+            path: path_and_query.to_owned(),
             method: Method::Get,
             headers: vec![
                 (REQUEST_ID.into(), request_id),
@@ -125,7 +127,7 @@ impl Outbound {
     ) -> Result<Self, EdgeError> {
         let raw_url = ex.req.inner().url();
         let (raw_path, query) = intake::split_raw_url(&raw_url);
-        let url = format!("{}{raw_path}{query}", ex.config.origin_url);
+        let path = format!("{raw_path}{query}");
 
         let incoming = ex.req.headers();
         let connection = incoming.get("connection")?;
@@ -157,7 +159,7 @@ impl Outbound {
             Some(ex.body(Limits::default().max_body_bytes).await?.to_vec())
         };
         Ok(Self {
-            url,
+            path,
             method,
             headers,
             body,
@@ -167,24 +169,31 @@ impl Outbound {
 
 /// Sends `outbound` through the circuit breaker: refused at once while it is open, sent as a
 /// probe while it is half-open, counted toward it while closed (a 5xx, a timeout or no
-/// connection is a failure; an answer slower than the breaker's `slow_call_ms` is slow).
+/// connection is a failure; an answer slower than the breaker's `slow_call_ms` is slow). The
+/// origin is the pool's pick ([`pool::start`]), and the outcome counts toward its ejection.
 pub async fn send(
     env: &Env,
     config: &EdgeConfig,
     outbound: &Outbound,
 ) -> Result<Response, EdgeError> {
-    let probe = signals::breaker_permit(env)
+    let call = pool::start(config);
+    let origin = &config.pool.origins[call.index].url;
+    let probe = signals::breaker_permit(env, origin)
         .await
         .map_err(|retry_after_ms| EdgeError::BreakerOpen { retry_after_ms })?;
+    let url = format!("{origin}{}", outbound.path);
     let started = now_ms();
-    let result = send_once(outbound, config.origin_timeout).await;
+    let result = send_once(&url, outbound, config.origin_timeout).await;
     let latency_ms = (now_ms() - started) as u64;
     let failed = result
         .as_ref()
         .map_or(true, |r| is_origin_error(r.status_code()));
+    call.finish(config, !failed);
     match probe {
-        Some(id) => signals::probe_done(env, id, !failed, latency_ms).await,
-        None => signals::record_origin_call(failed, latency_ms >= config.breaker.slow_call_ms),
+        Some(id) => signals::probe_done(env, origin, id, !failed, latency_ms).await,
+        None => {
+            signals::record_origin_call(origin, failed, latency_ms >= config.breaker.slow_call_ms)
+        }
     }
     result
 }
@@ -192,7 +201,11 @@ pub async fn send(
 /// Sends `outbound` once, answering `502` if the origin cannot be reached and `504` if its
 /// response head takes longer than `timeout`. The response comes back with mutable headers,
 /// hop-by-hop fields removed.
-async fn send_once(outbound: &Outbound, timeout: Duration) -> Result<Response, EdgeError> {
+async fn send_once(
+    url: &str,
+    outbound: &Outbound,
+    timeout: Duration,
+) -> Result<Response, EdgeError> {
     let headers = Headers::new();
     for (name, value) in &outbound.headers {
         headers.append(name, value)?;
@@ -204,7 +217,7 @@ async fn send_once(outbound: &Outbound, timeout: Duration) -> Result<Response, E
     if let Some(body) = &outbound.body {
         init.with_body(Some(js_sys::Uint8Array::from(body.as_slice()).into()));
     }
-    let request = Request::new_with_init(&outbound.url, &init)?;
+    let request = Request::new_with_init(url, &init)?;
 
     let controller = AbortController::default();
     let signal = controller.signal();

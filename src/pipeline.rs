@@ -191,6 +191,7 @@ pub fn config(
             json_var(env, "SLO")?,
             json_var(env, "BREAKER")?,
         )?
+        .with_origins(json_var(env, "ORIGINS")?)?
         .with_write_behind(json_var(env, "WRITE_BEHIND")?)?
         .with_access_tokens(json_var(env, "ACCESS_TOKENS")?)?;
     if config.access_tokens.is_none() {

@@ -1,5 +1,5 @@
 //! The isolate's side of the cluster-wide controls kept in `CONTROL`: the admission fraction
-//! (from the SLO burn rate) and the circuit breaker toward the origin.
+//! (from the SLO burn rate) and the circuit breaker toward each origin.
 //!
 //! Requests add to local counters (requests, errors, origin calls); at most every
 //! `CONTROL_REPORT_MS` one report carries them to `CONTROL`, after the answer, and brings back the
@@ -28,7 +28,18 @@ thread_local! {
 
 /// The status this isolate acts on.
 pub fn status() -> Status {
-    LOCAL.with_borrow(|l| l.status.unwrap_or_default())
+    LOCAL.with_borrow(|l| l.status.clone().unwrap_or_default())
+}
+
+/// Whether this isolate knows `origin`'s breaker to be open at `now_ms` (a request to it would
+/// be refused without asking `CONTROL`).
+pub fn breaker_open(origin: &str, now_ms: u64) -> bool {
+    LOCAL.with_borrow(|l| {
+        l.status
+            .as_ref()
+            .and_then(|s| s.breakers.get(origin))
+            .is_some_and(|v| v.phase == Phase::Open && v.open_until_ms.is_some_and(|u| u > now_ms))
+    })
 }
 
 /// Counts one answered request the edge did not refuse itself: `error` when it failed.
@@ -40,10 +51,10 @@ pub fn record_request(error: bool, would_shed: bool) {
     });
 }
 
-/// Counts one origin call made while the breaker was closed.
-pub fn record_origin_call(failed: bool, slow: bool) {
+/// Counts one call to `origin` made while its breaker was closed.
+pub fn record_origin_call(origin: &str, failed: bool, slow: bool) {
     LOCAL.with_borrow_mut(|l| {
-        let c: &mut Counts = &mut l.pending.breaker;
+        let c: &mut Counts = l.pending.breakers.entry(origin.to_owned()).or_default();
         c.calls += 1;
         c.failures += u32::from(failed);
         c.slow += u32::from(slow);
@@ -84,8 +95,10 @@ pub async fn report(env: Env) {
 /// May a request go to the origin now? `Ok(None)`: yes, as ordinary traffic. `Ok(Some(id))`:
 /// yes, as half-open probe `id` (report it with [`probe_done`]). `Err(ms)`: no, the breaker is
 /// open for about `ms` more.
-pub async fn breaker_permit(env: &Env) -> Result<Option<u64>, u64> {
-    let view = status().breaker;
+pub async fn breaker_permit(env: &Env, origin: &str) -> Result<Option<u64>, u64> {
+    let Some(view) = status().breakers.get(origin).copied() else {
+        return Ok(None);
+    };
     let now = now_ms() as u64;
     match view.phase {
         Phase::Closed => return Ok(None),
@@ -96,21 +109,27 @@ pub async fn breaker_permit(env: &Env) -> Result<Option<u64>, u64> {
         }
         Phase::HalfOpen => {}
     }
-    match control::acquire(env).await {
+    match control::acquire(env, origin).await {
         Ok(Permit::Allowed) => {
-            adopt(View {
-                phase: Phase::Closed,
-                open_until_ms: None,
-            });
+            adopt(
+                origin,
+                View {
+                    phase: Phase::Closed,
+                    open_until_ms: None,
+                },
+            );
             Ok(None)
         }
         Ok(Permit::Probe { id }) => Ok(Some(id)),
         Ok(Permit::Rejected { retry_after_ms }) => {
             // Treat it as open until then, so this isolate's next requests do not ask again.
-            adopt(View {
-                phase: Phase::Open,
-                open_until_ms: Some(now_ms() as u64 + retry_after_ms.max(1)),
-            });
+            adopt(
+                origin,
+                View {
+                    phase: Phase::Open,
+                    open_until_ms: Some(now_ms() as u64 + retry_after_ms.max(1)),
+                },
+            );
             Err(retry_after_ms.max(1))
         }
         // CONTROL unreachable while the breaker is open: stay closed to the origin a little
@@ -123,18 +142,21 @@ pub async fn breaker_permit(env: &Env) -> Result<Option<u64>, u64> {
 }
 
 /// Reports probe `id`'s result and adopts the breaker state `CONTROL` answers.
-pub async fn probe_done(env: &Env, id: u64, success: bool, latency_ms: u64) {
-    match control::report_probe(env, id, success, latency_ms).await {
-        Ok(view) => adopt(view),
+pub async fn probe_done(env: &Env, origin: &str, id: u64, success: bool, latency_ms: u64) {
+    match control::report_probe(env, origin, id, success, latency_ms).await {
+        Ok(view) => adopt(origin, view),
         Err(e) => worker::console_warn!("breaker probe {id}: report failed: {e}"),
     }
 }
 
-/// Takes `view` as the breaker's state until the next report.
-fn adopt(view: View) {
+/// Takes `view` as `origin`'s breaker's state until the next report.
+fn adopt(origin: &str, view: View) {
     LOCAL.with_borrow_mut(|l| {
-        let mut status = l.status.unwrap_or_default();
-        status.breaker = view;
-        l.status = Some(status);
+        let status = l.status.get_or_insert_with(Status::default);
+        if view.phase == Phase::Closed {
+            status.breakers.remove(origin);
+        } else {
+            status.breakers.insert(origin.to_owned(), view);
+        }
     });
 }

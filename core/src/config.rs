@@ -5,6 +5,7 @@ use crate::access;
 use crate::breaker::BreakerConfig;
 use crate::idempotency::Policy as IdempotencyPolicy;
 use crate::policy::{CachePolicy, PolicyError};
+use crate::pool::PoolConfig;
 use crate::ratelimit::AdmissionPolicy;
 use crate::shedding::SloConfig;
 use crate::token::Verifier;
@@ -18,6 +19,9 @@ use std::time::Duration;
 pub struct EdgeConfig {
     /// Base URL of the origin, without a trailing slash (`http://127.0.0.1:8080`).
     pub origin_url: String,
+    /// The origins every origin call (proxied requests, the cron trigger's warming, write-behind
+    /// batches) is balanced over (`ORIGINS`); without it, `origin_url` alone.
+    pub pool: PoolConfig,
     /// How long the edge waits for the origin's response head before answering `504`.
     pub origin_timeout: Duration,
     /// Path prefixes proxied to the origin; everything else is a static asset.
@@ -196,6 +200,7 @@ impl EdgeConfig {
         )?);
         let origin_prefixes = parse_prefixes(var("ORIGIN_PREFIXES").as_deref().unwrap_or("/api/"))?;
         Ok(Self {
+            pool: PoolConfig::single(&origin_url),
             origin_url,
             origin_timeout,
             origin_prefixes,
@@ -233,6 +238,16 @@ impl EdgeConfig {
             }
         }
         self.write_behind = config;
+        Ok(self)
+    }
+
+    /// Adds `ORIGINS` (a table, or JSON): the origin pool, its ejection and health checks.
+    /// Absent → the pool is `ORIGIN_URL` alone.
+    pub fn with_origins(mut self, raw: Option<serde_json::Value>) -> Result<Self, ConfigError> {
+        if let Some(raw) = raw {
+            self.pool = PoolConfig::from_value(raw)
+                .map_err(|reason| ConfigError::new("ORIGINS", reason))?;
+        }
         Ok(self)
     }
 
@@ -369,23 +384,7 @@ fn parse_origin_url(raw: Option<String>) -> Result<String, ConfigError> {
             "is not set; point it at the origin, e.g. http://127.0.0.1:8080",
         )
     })?;
-    let url = raw.trim().trim_end_matches('/');
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))
-        .ok_or_else(|| {
-            ConfigError::new(
-                FIELD,
-                format!("{raw:?} must start with http:// or https://"),
-            )
-        })?;
-    if rest.is_empty() || rest.contains(['/', '?', '#', ' ']) {
-        return Err(ConfigError::new(
-            FIELD,
-            format!("{raw:?} must be a scheme and host[:port] only, with no path, query or spaces"),
-        ));
-    }
-    Ok(url.to_owned())
+    crate::pool::parse_base_url(&raw).map_err(|reason| ConfigError::new(FIELD, reason))
 }
 
 fn parse_prefixes(raw: &str) -> Result<Vec<String>, ConfigError> {
@@ -648,5 +647,26 @@ mod tests {
             err.to_string(),
             "configuration variable ACCESS_TOKENS: leeway_seconds: 3600 exceeds 300"
         );
+    }
+
+    #[test]
+    fn origins_default_to_origin_url_and_name_their_field_path() {
+        let base = parse(&[("ORIGIN_URL", "http://o:1")]).unwrap();
+        assert_eq!(base.pool, PoolConfig::single("http://o:1"));
+        let c = base
+            .clone()
+            .with_origins(Some(serde_json::json!({
+                "origins": [{"url": "http://a", "weight": 2}, {"url": "http://b"}]
+            })))
+            .unwrap();
+        assert_eq!(c.pool.origins.len(), 2);
+        assert_eq!(c.origin_url, "http://o:1");
+        let err = base
+            .with_origins(Some(serde_json::json!({
+                "origins": [{"url": "http://a"}, {"url": "http://b/x"}]
+            })))
+            .unwrap_err();
+        assert_eq!(err.field, "ORIGINS");
+        assert!(err.reason.starts_with("origins[1].url: "), "{err}");
     }
 }

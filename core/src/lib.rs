@@ -17,6 +17,7 @@ pub mod idempotency;
 pub mod intake;
 pub mod memtier;
 pub mod policy;
+pub mod pool;
 pub mod problem;
 pub mod purge;
 pub mod ratelimit;

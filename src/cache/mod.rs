@@ -303,7 +303,7 @@ pub async fn warm(env: &Env, config: &Rc<EdgeConfig>) {
             route: route.clone(),
             key,
             request_headers: no_headers,
-            outbound: Outbound::internal(config, path_and_query),
+            outbound: Outbound::internal(path_and_query),
             epoch: log.epoch(),
         };
         fill.run_to_completion(found.as_ref().map(|f| &f.stored))

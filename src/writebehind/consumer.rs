@@ -127,7 +127,7 @@ async fn call_origin(env: &Env, config: &EdgeConfig, batch: &BatchRequest) -> De
         Err(e) => return Delivery::Failed(format!("could not encode the batch: {e}")),
     };
     let outbound = Outbound {
-        url: format!("{}{}", config.origin_url, config.write_behind.batch_path),
+        path: config.write_behind.batch_path.clone(),
         method: Method::Post,
         headers: vec![
             ("authorization".into(), format!("Bearer {token}")),

@@ -9,8 +9,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::sync::mpsc;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 /// How long wrangler dev may take to come up (it starts workerd and loads the wasm).
@@ -90,10 +90,25 @@ pub struct Env {
     /// `ACCESS_TOKENS` as given to the edge: the keys the origin publishes.
     access_tokens: String,
     proxy_addr: SocketAddr,
+    origin_addr: SocketAddr,
     edge_process: Mutex<Option<Child>>,
     origin_stop: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    /// The second edge, over two origins ([`Env::pool`]), started by the first case that needs it.
+    pool: OnceLock<Result<Pool, String>>,
+    pool_process: Mutex<Option<Child>>,
     _tmp: tempfile::TempDir,
 }
+
+/// An edge with `ORIGINS` set to two origins, each behind a fault proxy of its own: `proxies[0]`
+/// in front of the origin every case shares, `proxies[1]` in front of a second origin with a
+/// database of its own (sharing nothing: the cases read what both serve alike).
+pub struct Pool {
+    pub edge: String,
+    pub proxies: [FaultProxy; 2],
+}
+
+/// The pool edge's ejection settings: quick, so the outage case runs in seconds.
+pub const POOL_EJECTION: &str = r#"{"consecutive_failures": 3, "base_ejection_ms": 1500, "max_ejection_ms": 6000, "max_ejected_percent": 50}"#;
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -117,7 +132,7 @@ impl Env {
             .map_err(|e| e.to_string())?;
         let db = format!("sqlite://{}", tmp.path().join("origin.sqlite").display());
         let (origin_stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let (proxy, proxy_addr, origin_db, access_tokens) = rt.block_on(async {
+        let (proxy, proxy_addr, origin_addr, origin_db, access_tokens) = rt.block_on(async {
             let settings = breakwater_origin::Settings {
                 admin_token: Some(ORIGIN_ADMIN_TOKEN.into()),
                 signing_key: Some(URL_SAFE_NO_PAD.encode(SIGNING_SEED)),
@@ -147,7 +162,13 @@ impl Env {
             let (proxy, addr) = FaultProxy::start(origin_addr)
                 .await
                 .map_err(|e| e.to_string())?;
-            Ok::<_, String>((proxy, addr, origin_db, access_tokens.to_string()))
+            Ok::<_, String>((
+                proxy,
+                addr,
+                origin_addr,
+                origin_db,
+                access_tokens.to_string(),
+            ))
         })?;
 
         let edge_addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse().unwrap();
@@ -158,6 +179,7 @@ impl Env {
             edge_addr,
             proxy_addr,
             &access_tokens,
+            &[],
         )?;
         Ok(Self {
             rt,
@@ -170,8 +192,11 @@ impl Env {
             dist,
             access_tokens,
             proxy_addr,
+            origin_addr,
             edge_process: Mutex::new(Some(child)),
             origin_stop: Mutex::new(Some(origin_stop)),
+            pool: OnceLock::new(),
+            pool_process: Mutex::new(None),
             _tmp: tmp,
         })
     }
@@ -191,12 +216,72 @@ impl Env {
             self.edge_addr,
             self.proxy_addr,
             &self.access_tokens,
+            &[],
         )?);
         Ok(())
     }
 
+    /// The pool edge, started on first use: a second origin (its own SQLite file, stopped with
+    /// the runtime), a fault proxy before each origin, and `wrangler dev` with `ORIGINS` naming
+    /// both proxies and its own state directory.
+    pub fn pool(&self) -> Result<&Pool, String> {
+        self.pool
+            .get_or_init(|| self.start_pool())
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    fn start_pool(&self) -> Result<Pool, String> {
+        let tmp = self._tmp.path().join("pool");
+        std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
+        let db = format!("sqlite://{}", tmp.join("origin-b.sqlite").display());
+        let first = self.origin_addr;
+        let (a, a_addr, b, b_addr) = self.rt.block_on(async {
+            let settings = breakwater_origin::Settings {
+                admin_token: Some(ORIGIN_ADMIN_TOKEN.into()),
+                signing_key: Some(URL_SAFE_NO_PAD.encode(SIGNING_SEED)),
+                outbox: breakwater_origin::outbox::OutboxSettings {
+                    confirmation_dir: tmp.join("confirmations"),
+                    ..Default::default()
+                },
+                ..breakwater_origin::Settings::new("127.0.0.1:0".parse().unwrap(), db)
+            };
+            let app = breakwater_origin::Application::build(settings)
+                .await
+                .map_err(|e| format!("the second origin failed to start: {e}"))?;
+            let second = app.local_addr();
+            // It runs until the runtime stops, with the test binary.
+            tokio::spawn(app.run_until(std::future::pending::<()>()));
+            let (a, a_addr) = FaultProxy::start(first).await.map_err(|e| e.to_string())?;
+            let (b, b_addr) = FaultProxy::start(second).await.map_err(|e| e.to_string())?;
+            Ok::<_, String>((a, a_addr, b, b_addr))
+        })?;
+        let origins = serde_json::json!({
+            "origins": [{"url": format!("http://{a_addr}")}, {"url": format!("http://{b_addr}")}],
+            "ejection": serde_json::from_str::<serde_json::Value>(POOL_EJECTION).unwrap(),
+        });
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse().unwrap();
+        let child = start_edge(
+            &repo_root(),
+            &tmp,
+            &self.dist,
+            addr,
+            a_addr,
+            &self.access_tokens,
+            &[format!("ORIGINS:{origins}")],
+        )?;
+        *self.pool_process.lock().unwrap() = Some(child);
+        Ok(Pool {
+            edge: format!("http://{addr}"),
+            proxies: [a, b],
+        })
+    }
+
     pub fn stop(&self) {
         if let Some(child) = self.edge_process.lock().unwrap().take() {
+            stop_process_group(child);
+        }
+        if let Some(child) = self.pool_process.lock().unwrap().take() {
             stop_process_group(child);
         }
         if let Some(stop) = self.origin_stop.lock().unwrap().take() {
@@ -226,6 +311,18 @@ impl Env {
         headers: &[(&str, &str)],
         body: Option<&str>,
     ) -> Result<Reply, String> {
+        self.send_to(&self.edge, method, path, headers, body)
+    }
+
+    /// A request to the edge at `base` (this one's, or the pool edge's).
+    pub fn send_to(
+        &self,
+        base: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Result<Reply, String> {
         self.rt.block_on(async {
             let client = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -233,7 +330,7 @@ impl Env {
                 .unwrap();
             let method =
                 reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
-            let mut req = client.request(method, format!("{}{path}", self.edge));
+            let mut req = client.request(method, format!("{base}{path}"));
             for (k, v) in headers {
                 req = req.header(*k, *v);
             }
@@ -349,6 +446,7 @@ fn start_edge(
     addr: SocketAddr,
     origin: SocketAddr,
     access_tokens: &str,
+    extra_vars: &[String],
 ) -> Result<Child, String> {
     use std::os::unix::process::CommandExt;
     let bin = root.join("node_modules/.bin");
@@ -388,6 +486,7 @@ fn start_edge(
         .args(["--var", &format!("IDEMPOTENCY_POLICY:{IDEMPOTENCY_POLICY}")])
         .args(["--var", "CONTROL_REPORT_MS:100"])
         .args(["--var", &format!(r#"API_KEYS:{{"{PRO_API_KEY}": "pro"}}"#)])
+        .args(extra_vars.iter().flat_map(|v| ["--var", v.as_str()]))
         // Exposes /__scheduled, so a case can fire the cron trigger.
         .arg("--test-scheduled")
         .arg("--assets")

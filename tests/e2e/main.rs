@@ -17,6 +17,8 @@ mod harness;
 #[cfg(not(target_arch = "wasm32"))]
 mod idempotency;
 #[cfg(not(target_arch = "wasm32"))]
+mod origins;
+#[cfg(not(target_arch = "wasm32"))]
 mod pipeline;
 #[cfg(not(target_arch = "wasm32"))]
 mod proxy;
@@ -73,6 +75,7 @@ fn cases() -> Vec<(&'static str, Case)> {
     all.extend(idempotency::CASES);
     all.extend(write_behind::CASES);
     all.extend(tokens::CASES);
+    all.extend(origins::CASES);
     // Last: it trips the breaker (and heals it).
     all.extend(admission::CASES);
     all

@@ -1,0 +1,353 @@
+use super::*;
+use proptest::prelude::*;
+use serde_json::json;
+
+fn ejection() -> EjectionConfig {
+    EjectionConfig {
+        consecutive_failures: 3,
+        base_ejection_ms: 1_000,
+        max_ejection_ms: 10_000,
+        max_ejected_percent: 50,
+    }
+}
+
+#[test]
+fn parses_a_pool_with_defaults_and_overrides() {
+    let pool = PoolConfig::from_value(json!({
+        "origins": [{"url": "http://a:1/", "weight": 3}, {"url": "https://b"}],
+        "ejection": {"consecutive_failures": 5},
+        "health": {"path": "/ready", "interval_ms": 2000}
+    }))
+    .unwrap();
+    assert_eq!(
+        pool.origins,
+        vec![
+            OriginSpec {
+                url: "http://a:1".into(),
+                weight: 3
+            },
+            OriginSpec {
+                url: "https://b".into(),
+                weight: 1
+            }
+        ]
+    );
+    assert_eq!(pool.ejection.consecutive_failures, 5);
+    assert_eq!(pool.ejection.max_ejected_percent, 50);
+    assert_eq!(pool.health.path, "/ready");
+    assert_eq!(pool.health.interval_ms, 2000);
+    assert_eq!(pool.health.healthy_threshold, 2);
+}
+
+#[test]
+fn bad_pools_name_the_field_path() {
+    let cases = [
+        (json!({"origins": []}), "origins: lists no origins"),
+        (json!({"origins": [{"url": "ftp://a"}]}), "origins[0].url:"),
+        (
+            json!({"origins": [{"url": "http://a"}, {"url": "http://a/"}]}),
+            "origins[1].url:",
+        ),
+        (
+            json!({"origins": [{"url": "http://a", "weight": 0}]}),
+            "origins[0].weight:",
+        ),
+        (
+            json!({"origins": [{"url": "http://a", "wieght": 2}]}),
+            "origins[0]: unknown field",
+        ),
+        (
+            json!({"origins": [{"url": "http://a"}], "ejection": {"max_ejected_percent": 101}}),
+            "ejection.max_ejected_percent:",
+        ),
+        (
+            json!({"origins": [{"url": "http://a"}], "ejection": {"base_ejection_ms": 9, "max_ejection_ms": 8}}),
+            "ejection.max_ejection_ms:",
+        ),
+        (
+            json!({"origins": [{"url": "http://a"}], "ejection": {"cap": 1}}),
+            "ejection: unknown field",
+        ),
+        (
+            json!({"origins": [{"url": "http://a"}], "health": {"path": "health"}}),
+            "health.path:",
+        ),
+        (
+            json!({"origins": [{"url": "http://a"}], "health": {"unhealthy_threshold": 0}}),
+            "health.unhealthy_threshold:",
+        ),
+        (
+            json!({"origins": [{"url": "http://a"}], "extra": 1}),
+            "unknown field",
+        ),
+    ];
+    for (raw, expected) in cases {
+        let err = PoolConfig::from_value(raw.clone()).unwrap_err();
+        assert!(
+            err.starts_with(expected) || err.contains(expected),
+            "{raw}: {err}"
+        );
+    }
+}
+
+#[test]
+fn consecutive_failures_eject_and_a_success_resets_the_count() {
+    let c = ejection();
+    let mut e = Ejector::new(2);
+    assert_eq!(e.record(&c, 0, 0, false), None);
+    assert_eq!(e.record(&c, 0, 1, false), None);
+    assert_eq!(e.record(&c, 0, 2, true), None);
+    assert_eq!(e.record(&c, 0, 3, false), None);
+    assert_eq!(e.record(&c, 0, 4, false), None);
+    assert_eq!(e.record(&c, 0, 5, false), Some(1_000));
+    assert!(e.is_ejected(0, 5));
+    assert!(e.is_ejected(0, 1_004));
+    assert!(!e.is_ejected(0, 1_005));
+    assert_eq!(e.eligible(&c, 500), vec![false, true]);
+}
+
+#[test]
+fn a_returned_origin_is_re_ejected_by_one_failure_for_twice_as_long() {
+    let c = ejection();
+    let mut e = Ejector::new(2);
+    for t in 0..3 {
+        e.record(&c, 0, t, false);
+    }
+    assert!(e.is_ejected(0, 2));
+    // Failures while ejected (forced there by the cap) change nothing.
+    assert_eq!(e.record(&c, 0, 500, false), None);
+    assert_eq!(e.record(&c, 0, 1_002, false), Some(2_000));
+    assert_eq!(e.record(&c, 0, 3_002, false), Some(4_000));
+    // A success ends probation: it takes the full count again.
+    assert_eq!(e.record(&c, 0, 7_002, true), None);
+    assert_eq!(e.record(&c, 0, 7_003, false), None);
+    assert_eq!(e.record(&c, 0, 7_004, false), None);
+    assert_eq!(e.record(&c, 0, 7_005, false), Some(8_000));
+}
+
+#[test]
+fn the_ejection_count_resets_after_a_long_healthy_spell() {
+    let c = ejection();
+    let mut e = Ejector::new(2);
+    for t in 0..3 {
+        e.record(&c, 0, t, false);
+    }
+    e.record(&c, 0, 1_002, true);
+    e.record(&c, 0, 20_000, true);
+    for t in 20_001..20_004 {
+        e.record(&c, 0, t, false);
+    }
+    assert!(e.is_ejected(0, 20_003 + 999));
+    assert!(!e.is_ejected(0, 20_003 + 1_000));
+}
+
+#[test]
+fn with_both_ejected_the_least_recently_ejected_stays_eligible() {
+    let c = ejection();
+    let mut e = Ejector::new(2);
+    for t in 0..3 {
+        e.record(&c, 0, t, false);
+    }
+    for t in 10..13 {
+        e.record(&c, 1, t, false);
+    }
+    assert!(e.is_ejected(0, 20) && e.is_ejected(1, 20));
+    assert_eq!(e.eligible(&c, 20), vec![true, false]);
+}
+
+#[test]
+fn a_single_origin_is_never_out_of_rotation() {
+    let c = ejection();
+    let mut e = Ejector::new(1);
+    for t in 0..10 {
+        e.record(&c, 0, t, false);
+    }
+    assert_eq!(e.eligible(&c, 10), vec![true]);
+}
+
+#[test]
+fn candidates_fall_back_rather_than_run_out() {
+    assert_eq!(
+        candidates(&[true, false, true], &[false, true, true]),
+        vec![false, false, true]
+    );
+    assert_eq!(
+        candidates(&[true, false], &[false, true]),
+        vec![true, false]
+    );
+    assert_eq!(candidates(&[false, false], &[true, true]), vec![true, true]);
+}
+
+#[test]
+fn without_a_signal_round_robin_follows_the_weights_smoothly() {
+    let mut b = Balancer::default();
+    let picks: Vec<usize> = (0..6)
+        .map(|_| {
+            b.pick(&[2, 1], &[true, true], &[Load::default(); 2], 0)
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(picks, vec![0, 1, 0, 0, 1, 0]);
+}
+
+#[test]
+fn power_of_two_choices_prefers_the_less_loaded() {
+    let mut b = Balancer::default();
+    let loads = [
+        Load {
+            in_flight: 5,
+            latency_ewma_ms: Some(50.0),
+        },
+        Load {
+            in_flight: 0,
+            latency_ewma_ms: Some(50.0),
+        },
+    ];
+    for r in 0..200u64 {
+        let random = r.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        assert_eq!(b.pick(&[1, 1], &[true, true], &loads, random), Some(1));
+    }
+    // Latency counts too: busy but fast beats idle but slow.
+    let loads = [
+        Load {
+            in_flight: 0,
+            latency_ewma_ms: Some(500.0),
+        },
+        Load {
+            in_flight: 1,
+            latency_ewma_ms: Some(20.0),
+        },
+    ];
+    assert_eq!(b.pick(&[1, 1], &[true, true], &loads, 7), Some(1));
+}
+
+#[test]
+fn with_nothing_in_flight_a_slow_origin_is_not_starved() {
+    let mut b = Balancer::default();
+    let loads = [
+        Load {
+            in_flight: 0,
+            latency_ewma_ms: Some(10.0),
+        },
+        Load {
+            in_flight: 0,
+            latency_ewma_ms: Some(1_500.0),
+        },
+    ];
+    let picks: Vec<usize> = (0..4)
+        .map(|r| b.pick(&[1, 1], &[true, true], &loads, r).unwrap())
+        .collect();
+    assert_eq!(picks, vec![0, 1, 0, 1]);
+}
+
+#[test]
+fn the_moving_average_moves_toward_samples() {
+    let mut l = Load::default();
+    l.observe(100.0);
+    assert_eq!(l.latency_ewma_ms, Some(100.0));
+    l.observe(200.0);
+    assert!((l.latency_ewma_ms.unwrap() - 130.0).abs() < 1e-9);
+}
+
+fn arb_config() -> impl Strategy<Value = EjectionConfig> {
+    (1u32..5, 1u64..5_000, 0u64..100_000, 0u32..=100).prop_map(|(f, base, extra, pct)| {
+        EjectionConfig {
+            consecutive_failures: f,
+            base_ejection_ms: base,
+            max_ejection_ms: base + extra,
+            max_ejected_percent: pct,
+        }
+    })
+}
+
+proptest! {
+    #[test]
+    fn ejection_periods_start_at_base_grow_and_cap(c in arb_config(), n in 1u32..80) {
+        prop_assert_eq!(ejection_ms(&c, 1), c.base_ejection_ms);
+        prop_assert!(ejection_ms(&c, n) <= ejection_ms(&c, n + 1));
+        prop_assert!(ejection_ms(&c, n) <= c.max_ejection_ms);
+        prop_assert!(ejection_ms(&c, n) >= c.base_ejection_ms);
+    }
+
+    /// Any history of answers: the cap holds, and what the balancer picks is a candidate: never
+    /// an ejected or unhealthy origin unless no other is left.
+    #[test]
+    fn the_cap_holds_and_picks_are_candidates(
+        c in arb_config(),
+        weights in prop::collection::vec(1u32..10, 1..6),
+        events in prop::collection::vec((0usize..6, any::<bool>(), 0u64..3_000), 0..200),
+        healthy_bits in any::<u8>(),
+        loads in prop::collection::vec((0u32..5, prop::option::of(1.0f64..500.0)), 6),
+        random in any::<u64>(),
+    ) {
+        let n = weights.len();
+        let mut e = Ejector::new(n);
+        let mut now = 0u64;
+        let mut balancer = Balancer::default();
+        let healthy: Vec<bool> = (0..n).map(|i| healthy_bits & (1 << i) != 0).collect();
+        let loads: Vec<Load> = loads
+            .iter()
+            .map(|&(in_flight, latency_ewma_ms)| Load { in_flight, latency_ewma_ms })
+            .collect();
+        for (i, ok, dt) in events {
+            now += dt;
+            e.record(&c, i % n, now, ok);
+            let eligible = e.eligible(&c, now);
+            let out = eligible.iter().filter(|&&x| !x).count();
+            prop_assert!(out <= max_ejected(&c, n));
+            for (j, &el) in eligible.iter().enumerate() {
+                // Out of rotation only while ejected.
+                prop_assert!(el || e.is_ejected(j, now));
+            }
+            let cands = candidates(&eligible, &healthy);
+            let pick = balancer.pick(&weights, &cands, &loads, random ^ now).unwrap();
+            prop_assert!(cands[pick]);
+            let healthy_eligible = (0..n).any(|j| eligible[j] && healthy[j]);
+            if healthy_eligible {
+                prop_assert!(eligible[pick] && healthy[pick]);
+            } else if eligible.iter().any(|&x| x) {
+                prop_assert!(eligible[pick]);
+            }
+        }
+    }
+
+    /// Whatever the history, an ejection lasts exactly its period (between the base and the
+    /// cap), and the origin returns when it ends.
+    #[test]
+    fn an_ejection_lasts_its_period_then_the_origin_returns(
+        c in arb_config(),
+        events in prop::collection::vec((any::<bool>(), 0u64..2_000), 1..300),
+    ) {
+        let mut e = Ejector::new(1);
+        let mut now = 0u64;
+        for (ok, dt) in events {
+            now += dt;
+            if let Some(period) = e.record(&c, 0, now, ok) {
+                prop_assert!(period <= c.max_ejection_ms);
+                prop_assert!(period >= c.base_ejection_ms);
+                prop_assert!(e.is_ejected(0, now));
+                prop_assert!(e.is_ejected(0, now + period - 1));
+                prop_assert!(!e.is_ejected(0, now + period));
+            }
+        }
+    }
+
+    /// With no signal, every window of `sum(weights)` picks gives each origin exactly its weight.
+    #[test]
+    fn round_robin_is_exact_per_cycle(
+        weights in prop::collection::vec(1u32..8, 1..6),
+        cycles in 1usize..4,
+    ) {
+        let n = weights.len();
+        let mut b = Balancer::default();
+        let total: u32 = weights.iter().sum();
+        let mut counts = vec![0u32; n];
+        for _ in 0..total as usize * cycles {
+            let i = b.pick(&weights, &vec![true; n], &vec![Load::default(); n], 0).unwrap();
+            counts[i] += 1;
+        }
+        for i in 0..n {
+            prop_assert_eq!(counts[i], weights[i] * cycles as u32);
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! Several origins (`ORIGINS`): a second edge ([`Env::pool`]) balances over two origins, each
+//! behind a fault proxy of its own. Traffic spreads over both; an origin that stops answering is
+//! ejected (a few failures, then none while it is out) and comes back when it heals; with both
+//! down the ejection cap keeps one in rotation, so requests still try an origin and fail as
+//! problem+json rather than finding none.
+//!
+//! Paths under `/api/pool/` are bypassed by the cache policy and answered 404 by both origins:
+//! every request reaches an origin and none is an error unless the proxy makes it one.
+
+use crate::harness::{Env, Pool, Reply};
+use crate::proxy::Mode;
+use std::time::{Duration, Instant};
+
+pub const CASES: [(&str, crate::Case); 3] = [
+    (
+        "origins::traffic_is_spread_over_both",
+        traffic_is_spread_over_both,
+    ),
+    (
+        "origins::a_killed_origin_is_ejected_and_returns",
+        a_killed_origin_is_ejected_and_returns,
+    ),
+    (
+        "origins::the_ejection_cap_keeps_an_origin_to_try",
+        the_ejection_cap_keeps_an_origin_to_try,
+    ),
+];
+
+/// `POOL_EJECTION`'s failures in a row that eject, and its first ejection period.
+const CONSECUTIVE_FAILURES: usize = 3;
+const BASE_EJECTION: Duration = Duration::from_millis(1500);
+
+fn check(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
+    if cond { Ok(()) } else { Err(what()) }
+}
+
+fn get(env: &Env, pool: &Pool, path: &str) -> Result<Reply, String> {
+    env.send_to(&pool.edge, "GET", path, &[], None)
+}
+
+fn failed(r: &Reply) -> bool {
+    r.status >= 500
+}
+
+fn traffic_is_spread_over_both(env: &Env) -> Result<(), String> {
+    let pool = env.pool()?;
+    let before = [pool.proxies[0].gets(), pool.proxies[1].gets()];
+    for i in 0..20 {
+        let r = get(env, pool, &format!("/api/pool/spread/{i}"))?;
+        check(!failed(&r), || {
+            format!("GET {i}: {}: {}", r.status, r.text())
+        })?;
+    }
+    let served = [
+        pool.proxies[0].gets() - before[0],
+        pool.proxies[1].gets() - before[1],
+    ];
+    check(served[0] + served[1] >= 20, || {
+        format!("only {served:?} of 20 requests reached an origin")
+    })?;
+    // Round robin while nothing differs markedly: about half each.
+    check(served.iter().all(|&n| n >= 5), || {
+        format!("requests per origin: {served:?}")
+    })
+}
+
+fn a_killed_origin_is_ejected_and_returns(env: &Env) -> Result<(), String> {
+    let pool = env.pool()?;
+    let [a, b] = &pool.proxies;
+    b.set(Mode::Refuse);
+    let started = Instant::now();
+    let outage: Result<Vec<Reply>, String> = (0..CONSECUTIVE_FAILURES + 50)
+        .map(|i| get(env, pool, &format!("/api/pool/outage/{i}")))
+        .collect();
+    let elapsed = started.elapsed();
+    let refused = b.refused();
+    b.set(Mode::Pass);
+    let outage = outage?;
+    let failures = outage.iter().filter(|r| failed(r)).count();
+    // Without ejection about half would fail. With it: the failures that eject it, then one
+    // each time it comes back (periods only grow, so at most once per base period).
+    let allowed =
+        CONSECUTIVE_FAILURES + 1 + (elapsed.as_millis() / BASE_EJECTION.as_millis()) as usize;
+    println!(
+        "    {failures} of {} failed during the outage ({elapsed:?}, {refused} refused)",
+        outage.len()
+    );
+    check(failures >= 1 && failures <= allowed, || {
+        let statuses: Vec<u16> = outage.iter().map(|r| r.status).collect();
+        format!("{failures} failures (allowed {allowed}): {statuses:?}")
+    })?;
+    for r in outage.iter().filter(|r| failed(r)) {
+        check(
+            r.header("content-type") == Some("application/problem+json"),
+            || format!("a failure not as problem+json: {} {:?}", r.status, r.text()),
+        )?;
+    }
+
+    // Healed: once its ejection ends it takes traffic again.
+    let before = b.gets();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut n = 0;
+    while b.gets() == before {
+        check(Instant::now() < deadline, || {
+            "the healed origin got no traffic within 20 s".into()
+        })?;
+        let r = get(env, pool, &format!("/api/pool/healed/{n}"))?;
+        check(!failed(&r), || {
+            format!("after healing: {} {}", r.status, r.text())
+        })?;
+        n += 1;
+    }
+    let a_before = a.gets();
+    let b_before = b.gets();
+    for i in 0..10 {
+        let r = get(env, pool, &format!("/api/pool/after/{i}"))?;
+        check(!failed(&r), || {
+            format!("after healing: {} {}", r.status, r.text())
+        })?;
+    }
+    check(a.gets() > a_before && b.gets() > b_before, || {
+        format!(
+            "after healing: {} and {} requests",
+            a.gets() - a_before,
+            b.gets() - b_before
+        )
+    })
+}
+
+fn the_ejection_cap_keeps_an_origin_to_try(env: &Env) -> Result<(), String> {
+    let pool = env.pool()?;
+    let [a, b] = &pool.proxies;
+    let refused_before = a.refused() + b.refused();
+    a.set(Mode::Refuse);
+    b.set(Mode::Refuse);
+    let down: Result<Vec<Reply>, String> = (0..10)
+        .map(|i| get(env, pool, &format!("/api/pool/down/{i}")))
+        .collect();
+    let tried = a.refused() + b.refused() - refused_before;
+    a.set(Mode::Pass);
+    b.set(Mode::Pass);
+    let down = down?;
+    for r in &down {
+        check(
+            matches!(r.status, 502 | 503)
+                && r.header("content-type") == Some("application/problem+json"),
+            || format!("with both down: {} {:?}", r.status, r.text()),
+        )?;
+    }
+    // Both are ejected after three failures each; the cap (50 % of two) keeps the one ejected
+    // first in rotation, so every request still reached an origin's door.
+    check(tried >= 10, || {
+        format!("only {tried} of 10 requests reached an origin")
+    })?;
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut n = 0;
+    loop {
+        let r = get(env, pool, &format!("/api/pool/back/{n}"))?;
+        if !failed(&r) {
+            return Ok(());
+        }
+        check(Instant::now() < deadline, || {
+            format!(
+                "still failing 20 s after healing: {} {}",
+                r.status,
+                r.text()
+            )
+        })?;
+        n += 1;
+    }
+}
