@@ -113,6 +113,10 @@ pub fn publish(metrics: &Metrics, statuses: &[ReplicaStatus]) {
     }
 }
 
+/// How long one measurement waits for each server. Not the check interval, which may be a few
+/// milliseconds: a loaded but healthy replica must not drop out of rotation for answering in 30.
+pub const ANSWER_WITHIN: Duration = Duration::from_secs(1);
+
 /// Measures on every `policy.check_interval` (every [`Demand::FAST_CHECK`] while reads wait for
 /// read-your-writes) and publishes to `status` and `metrics`, logging each replica that leaves or
 /// rejoins the rotation. Ends when every receiver is gone.
@@ -135,13 +139,7 @@ pub async fn run(
             () = demand.woken() => {}
             () = status.closed() => return,
         }
-        let measured = measure(
-            &primary,
-            &replicas,
-            policy.max_lag_bytes,
-            policy.check_interval,
-        )
-        .await;
+        let measured = measure(&primary, &replicas, policy.max_lag_bytes, ANSWER_WITHIN).await;
         let before = status.borrow().clone();
         for (old, new) in before.iter().zip(&measured) {
             if old.in_rotation != new.in_rotation {
