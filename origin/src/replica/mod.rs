@@ -115,6 +115,15 @@ impl Reads {
         self.inner.status.borrow().clone()
     }
 
+    /// Resolves when the monitor publishes its next measurement of the replicas: something to
+    /// wait on for state that follows replication, instead of a timer. At once when there is no
+    /// monitor (no replicas).
+    pub async fn next_measurement(&self) {
+        let mut status = self.inner.status.clone();
+        status.borrow_and_update();
+        let _ = status.changed().await;
+    }
+
     /// Each replica's pool, in `--replica-url` order.
     pub fn replica_pools(&self) -> &[Db] {
         &self.inner.replicas

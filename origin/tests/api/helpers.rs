@@ -418,23 +418,25 @@ pub async fn replica_exclusive() -> tokio::sync::RwLockWriteGuard<'static, ()> {
     REPLICA.write().await
 }
 
-/// Polls `probe` until it yields a value, for at most `deadline`: for state that arrives
-/// asynchronously (a replica replaying the primary's WAL), never a fixed sleep.
-pub async fn eventually<T, F, Fut>(what: &str, deadline: Duration, mut probe: F) -> T
+/// Runs `probe` until it yields a value, for at most `deadline`, for state that follows
+/// replication: after each miss it waits for the next measurement the origin's replica monitor
+/// publishes (`reads` must have a replica), never on a timer.
+pub async fn eventually<T, F, Fut>(what: &str, deadline: Duration, reads: &Reads, mut probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
+    assert!(
+        !reads.replica_pools().is_empty(),
+        "eventually waits on the replica monitor: configure a replica"
+    );
     let give_up = tokio::time::Instant::now() + deadline;
     loop {
         if let Some(value) = probe().await {
             return value;
         }
-        assert!(
-            tokio::time::Instant::now() < give_up,
-            "{what}: not within {deadline:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let measured = tokio::time::timeout_at(give_up, reads.next_measurement()).await;
+        assert!(measured.is_ok(), "{what}: not within {deadline:?}");
     }
 }
 

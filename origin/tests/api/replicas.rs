@@ -38,10 +38,15 @@ async fn spawn_with_replica(max_lag_bytes: u64) -> TestApp {
 
 /// Waits until `/ready` reports the replica in (or out of) rotation.
 async fn in_rotation(app: &TestApp, wanted: bool) -> Value {
-    eventually("the replica's rotation state", DEADLINE, || async {
-        let ready = app.get_json("/ready").await;
-        (ready["replicas"][0]["in_rotation"] == wanted).then_some(ready)
-    })
+    eventually(
+        "the replica's rotation state",
+        DEADLINE,
+        &app.reads,
+        || async {
+            let ready = app.get_json("/ready").await;
+            (ready["replicas"][0]["in_rotation"] == wanted).then_some(ready)
+        },
+    )
     .await
 }
 
@@ -113,10 +118,15 @@ async fn reads_go_to_the_replica_and_a_token_reads_the_write_back() {
     // Without a token a read may be served before the replica has replayed the catalogue's seed
     // (that is the lag tokens exist for), and by the primary while the replica is out of
     // rotation (other tests load the shared server), so wait for the replica to serve it.
-    eventually("the product served by the replica", DEADLINE, || async {
-        let product = app.get("/api/products/3").await;
-        (product.status() == 200 && read_from(&product) == "replica-1").then_some(())
-    })
+    eventually(
+        "the product served by the replica",
+        DEADLINE,
+        &app.reads,
+        || async {
+            let product = app.get("/api/products/3").await;
+            (product.status() == 200 && read_from(&product) == "replica-1").then_some(())
+        },
+    )
     .await;
 
     let placed = place_order(&app, "ryw-order").await;
@@ -214,16 +224,26 @@ async fn a_replica_that_falls_behind_is_skipped_and_taken_out_of_rotation_until_
     // Other tests write to the same server meanwhile, so the replica can briefly pass a limit
     // this small again: wait for each state rather than asserting it once.
     in_rotation(&app, true).await;
-    eventually("the rotation gauge back at 1", DEADLINE, || async {
-        let exposed = metrics::scrape(&app).await;
-        (exposed.value(IN_ROTATION, &[("replica", "replica-1")]) == Some(1.0)).then_some(())
-    })
+    eventually(
+        "the rotation gauge back at 1",
+        DEADLINE,
+        &app.reads,
+        || async {
+            let exposed = metrics::scrape(&app).await;
+            (exposed.value(IN_ROTATION, &[("replica", "replica-1")]) == Some(1.0)).then_some(())
+        },
+    )
     .await;
-    eventually("the replica serving the token's read", DEADLINE, || async {
-        let read = read_order(&app, &location, Some(&token)).await;
-        assert_eq!(read.status(), 200);
-        (read_from(&read) == "replica-1").then_some(())
-    })
+    eventually(
+        "the replica serving the token's read",
+        DEADLINE,
+        &app.reads,
+        || async {
+            let read = read_order(&app, &location, Some(&token)).await;
+            assert_eq!(read.status(), 200);
+            (read_from(&read) == "replica-1").then_some(())
+        },
+    )
     .await;
 }
 

@@ -4,11 +4,14 @@
 use std::time::Duration;
 
 use breakwater_origin::Db;
+use breakwater_origin::replica::Reads;
 use serde_json::Value;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
-use crate::helpers::{Backend, eventually, postgres_ready, replica_shared, spawn_app};
+use crate::helpers::{
+    Backend, eventually, postgres_ready, replica_shared, replica_url_of, spawn_app_with,
+};
 
 /// Replication usually takes milliseconds; this bounds it on a loaded machine.
 const REPLICATION_DEADLINE: Duration = Duration::from_secs(30);
@@ -19,10 +22,11 @@ const READ_ONLY: &str = "25006";
 
 /// A pool on this test's database on the replica, once the replica has replayed its
 /// `CREATE DATABASE` (the database was created on the primary moments ago).
-async fn replica_pool(url: &str) -> PgPool {
+async fn replica_pool(url: &str, reads: &Reads) -> PgPool {
     eventually(
         "the test database on the replica",
         REPLICATION_DEADLINE,
+        reads,
         || async {
             match PgPoolOptions::new().max_connections(1).connect(url).await {
                 Ok(pool) => Some(pool),
@@ -44,11 +48,17 @@ async fn an_order_written_through_the_origin_is_read_back_from_the_replica() {
         return;
     }
     let _shared = replica_shared().await;
-    let app = spawn_app(Backend::Postgres).await;
+    // With the replica configured, so that the origin's replica monitor measures it: what the
+    // waits below wait on.
+    let app = spawn_app_with(Backend::Postgres, |settings| {
+        settings.replica_urls = vec![replica_url_of(&settings.database_url)];
+        settings.replica_policy.check_interval = Duration::from_millis(20);
+    })
+    .await;
     let Db::Postgres(primary) = &app.db else {
         panic!("spawn_app(Backend::Postgres) gave {:?}", app.db);
     };
-    let replica = replica_pool(&app.database().replica_url()).await;
+    let replica = replica_pool(&app.database().replica_url(), &app.reads).await;
     for (pool, standby, role) in [(primary, false, "primary"), (&replica, true, "replica")] {
         let in_recovery: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()")
             .fetch_one(pool)
@@ -73,15 +83,19 @@ async fn an_order_written_through_the_origin_is_read_back_from_the_replica() {
     let order: Value = response.json().await.unwrap();
     let id = order["id"].as_i64().unwrap();
 
-    let (principal, total_cents): (String, i64) =
-        eventually("the order on the replica", REPLICATION_DEADLINE, || async {
+    let (principal, total_cents): (String, i64) = eventually(
+        "the order on the replica",
+        REPLICATION_DEADLINE,
+        &app.reads,
+        || async {
             sqlx::query_as("SELECT principal, total_cents FROM orders WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&replica)
                 .await
                 .unwrap()
-        })
-        .await;
+        },
+    )
+    .await;
     assert_eq!(principal, "ip:203.0.113.9");
     assert_eq!(total_cents, order["total_cents"].as_i64().unwrap());
 
