@@ -1,5 +1,6 @@
 //! Stage 3, origin: proxy the request to an origin of the pool (`ORIGINS`, else `ORIGIN_URL`)
-//! with a timeout, forwarding the request id and trace context. An unreachable origin is `502`, a
+//! with a timeout, forwarding the request id and trace context; a request harmless to repeat is
+//! retried once on another origin if the first gave no answer. An unreachable origin is `502`, a
 //! slow one `504`, both as problem+json.
 
 use crate::error::EdgeError;
@@ -10,8 +11,10 @@ use crate::{purge, respond};
 use breakwater_core::cache::{HeaderList, invalidations, is_origin_error, is_safe_method};
 use breakwater_core::config::EdgeConfig;
 use breakwater_core::headers::{PRINCIPAL, REQUEST_ID, TRACEPARENT, is_hop_by_hop};
+use breakwater_core::idempotency::HEADER as IDEMPOTENCY_KEY;
 use breakwater_core::intake::{self, Limits, Principal};
 use breakwater_core::policy::Mode;
+use breakwater_core::pool::{Failure, retry};
 use breakwater_core::purge::{MAX_ITEMS, PurgeRequest, parse_tags};
 use breakwater_core::trace::{self, TraceContext};
 use futures_util::future::{Either, select};
@@ -167,16 +170,53 @@ impl Outbound {
     }
 }
 
-/// Sends `outbound` through the circuit breaker: refused at once while it is open, sent as a
-/// probe while it is half-open, counted toward it while closed (a 5xx, a timeout or no
-/// connection is a failure; an answer slower than the breaker's `slow_call_ms` is slow). The
-/// origin is the pool's pick ([`pool::start`]), and the outcome counts toward its ejection.
+/// Sends `outbound` to the origin the pool picks ([`pool::start`]). If it fails without an
+/// answer and repeating it is harmless ([`retry::retryable`]), it is sent once more to another
+/// eligible, healthy origin, within the isolate's retry budget ([`pool::retry`]).
 pub async fn send(
     env: &Env,
     config: &EdgeConfig,
     outbound: &Outbound,
 ) -> Result<Response, EdgeError> {
-    let call = pool::start(config);
+    let first = pool::start(config);
+    let failed = first.index;
+    let result = attempt(env, config, outbound, first).await;
+    let failure = match &result {
+        Err(EdgeError::BreakerOpen { .. }) => Failure::NotSent,
+        Err(EdgeError::OriginUnreachable(_)) => Failure::NoConnection,
+        Err(EdgeError::OriginTimeout(_)) => Failure::Timeout,
+        _ => return result,
+    };
+    let keyed = outbound
+        .headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case(IDEMPOTENCY_KEY));
+    if !retry::retryable(outbound.method.as_ref(), keyed, failure) {
+        return result;
+    }
+    let Some(second) = pool::retry(config, failed) else {
+        return result;
+    };
+    worker::console_warn!(
+        "{} {}: {failure:?} at {}; retrying at {}",
+        outbound.method,
+        outbound.path,
+        config.pool.origins[failed].url,
+        config.pool.origins[second.index].url
+    );
+    attempt(env, config, outbound, second).await
+}
+
+/// Sends `outbound` to `call`'s origin through its circuit breaker: refused at once while it is
+/// open, sent as a probe while it is half-open, counted toward it while closed (a 5xx, a timeout
+/// or no connection is a failure; an answer slower than the breaker's `slow_call_ms` is slow).
+/// The outcome counts toward the origin's ejection.
+async fn attempt(
+    env: &Env,
+    config: &EdgeConfig,
+    outbound: &Outbound,
+    call: pool::Call,
+) -> Result<Response, EdgeError> {
     let origin = &config.pool.origins[call.index].url;
     let probe = signals::breaker_permit(env, origin)
         .await

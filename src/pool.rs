@@ -5,13 +5,15 @@
 use crate::exchange::{now_ms, random};
 use crate::signals;
 use breakwater_core::config::EdgeConfig;
-use breakwater_core::pool::{Balancer, Ejector, Load, candidates};
+use breakwater_core::pool::retry::retry_candidates;
+use breakwater_core::pool::{Balancer, Ejector, Load, RetryBudget, candidates};
 use std::cell::RefCell;
 
 struct State {
     ejector: Ejector,
     balancer: Balancer,
     loads: Vec<Load>,
+    retries: RetryBudget,
 }
 
 thread_local! {
@@ -25,6 +27,7 @@ fn with_state<T>(config: &EdgeConfig, f: impl FnOnce(&mut State) -> T) -> T {
             ejector: Ejector::new(n),
             balancer: Balancer::default(),
             loads: vec![Load::default(); n],
+            retries: RetryBudget::new(&config.pool.retry),
         });
         f(state)
     })
@@ -43,32 +46,64 @@ pub struct Call {
 pub fn start(config: &EdgeConfig) -> Call {
     let now = now_ms();
     let index = with_state(config, |s| {
-        let eligible = s.ejector.eligible(&config.pool.ejection, now as u64);
-        // An origin whose breaker is known open is passed over while another is left.
-        let healthy: Vec<bool> = config
-            .pool
-            .origins
-            .iter()
-            .map(|o| !signals::breaker_open(&o.url, now as u64))
-            .collect();
-        let cands = candidates(&eligible, &healthy);
-        let weights: Vec<u32> = config.pool.origins.iter().map(|o| o.weight).collect();
-        let index = s
-            .balancer
-            .pick(&weights, &cands, &s.loads, u64::from_le_bytes(random()))
-            .unwrap_or(0);
-        s.loads[index].in_flight += 1;
-        index
+        s.retries.deposit(&config.pool.retry, now as u64);
+        let cands = candidates(
+            &s.ejector.eligible(&config.pool.ejection, now as u64),
+            &healthy(config, now),
+        );
+        s.pick(config, &cands)
     });
-    Call {
-        index,
-        config_origins: config.pool.origins.len(),
-        started_ms: now,
-        done: false,
+    Call::new(config, index, now)
+}
+
+/// Picks another origin for a request that failed on origin `failed` without an answer, if one
+/// is eligible and healthy and the retry budget allows; counts it in flight.
+pub fn retry(config: &EdgeConfig, failed: usize) -> Option<Call> {
+    let now = now_ms();
+    let index = with_state(config, |s| {
+        let eligible = s.ejector.eligible(&config.pool.ejection, now as u64);
+        let cands = retry_candidates(&eligible, &healthy(config, now), failed);
+        if !cands.contains(&true) || !s.retries.withdraw(&config.pool.retry, now as u64) {
+            return None;
+        }
+        Some(s.pick(config, &cands))
+    })?;
+    Some(Call::new(config, index, now))
+}
+
+/// Which origins are believed healthy: an origin whose breaker is known open is passed over
+/// while another is left.
+fn healthy(config: &EdgeConfig, now: f64) -> Vec<bool> {
+    config
+        .pool
+        .origins
+        .iter()
+        .map(|o| !signals::breaker_open(&o.url, now as u64))
+        .collect()
+}
+
+impl State {
+    fn pick(&mut self, config: &EdgeConfig, cands: &[bool]) -> usize {
+        let weights: Vec<u32> = config.pool.origins.iter().map(|o| o.weight).collect();
+        let index = self
+            .balancer
+            .pick(&weights, cands, &self.loads, u64::from_le_bytes(random()))
+            .unwrap_or(0);
+        self.loads[index].in_flight += 1;
+        index
     }
 }
 
 impl Call {
+    fn new(config: &EdgeConfig, index: usize, started_ms: f64) -> Self {
+        Self {
+            index,
+            config_origins: config.pool.origins.len(),
+            started_ms,
+            done: false,
+        }
+    }
+
     /// Records the outcome: `ok` is false for a `5xx`, no connection or a timeout (whose latency
     /// counts as the whole timeout).
     pub fn finish(mut self, config: &EdgeConfig, ok: bool) {

@@ -1,8 +1,9 @@
 //! Several origins (`ORIGINS`): a second edge ([`Env::pool`]) balances over two origins, each
 //! behind a fault proxy of its own. Traffic spreads over both; an origin that stops answering is
-//! ejected (a few failures, then none while it is out) and comes back when it heals; with both
-//! down the ejection cap keeps one in rotation, so requests still try an origin and fail as
-//! problem+json rather than finding none.
+//! ejected (a few refusals, then none while it is out) and no GET fails meanwhile, each refused
+//! one being retried on the other origin, while a POST without an idempotency key is not
+//! repeated; the origin comes back when it heals; with both down the ejection cap keeps one in
+//! rotation, so requests still try an origin and fail as problem+json rather than finding none.
 //!
 //! Paths under `/api/pool/` are bypassed by the cache policy and answered 404 by both origins:
 //! every request reaches an origin and none is an error unless the proxy makes it one.
@@ -17,8 +18,8 @@ pub const CASES: [(&str, crate::Case); 3] = [
         traffic_is_spread_over_both,
     ),
     (
-        "origins::a_killed_origin_is_ejected_and_returns",
-        a_killed_origin_is_ejected_and_returns,
+        "origins::a_killed_origin_is_ejected_and_no_get_fails",
+        a_killed_origin_is_ejected_and_no_get_fails,
     ),
     (
         "origins::the_ejection_cap_keeps_an_origin_to_try",
@@ -64,37 +65,80 @@ fn traffic_is_spread_over_both(env: &Env) -> Result<(), String> {
     })
 }
 
-fn a_killed_origin_is_ejected_and_returns(env: &Env) -> Result<(), String> {
+fn a_killed_origin_is_ejected_and_no_get_fails(env: &Env) -> Result<(), String> {
     let pool = env.pool()?;
     let [a, b] = &pool.proxies;
     b.set(Mode::Refuse);
+
+    // A POST without an Idempotency-Key is never repeated: the first to land on the killed
+    // origin fails, and the other origin never sees it.
+    let a_posts = a.posts();
+    let mut posts = 0;
+    let failed_post = loop {
+        let r = env.send_to(
+            &pool.edge,
+            "POST",
+            &format!("/api/pool/post/{posts}"),
+            &[],
+            Some("{}"),
+        );
+        posts += 1;
+        match r {
+            Ok(r) if failed(&r) => break Ok(r),
+            Ok(_) if posts < 20 => {}
+            Ok(_) => break Err("20 POSTs and none went to the killed origin".to_owned()),
+            Err(e) => break Err(e),
+        }
+    };
+    let failed_post = match failed_post {
+        Ok(r) => r,
+        Err(e) => {
+            b.set(Mode::Pass);
+            return Err(e);
+        }
+    };
+    let posts_at_a = a.posts() - a_posts;
+
+    let refused_before = b.refused();
     let started = Instant::now();
     let outage: Result<Vec<Reply>, String> = (0..CONSECUTIVE_FAILURES + 50)
         .map(|i| get(env, pool, &format!("/api/pool/outage/{i}")))
         .collect();
     let elapsed = started.elapsed();
-    let refused = b.refused();
+    let refused = b.refused() - refused_before;
     b.set(Mode::Pass);
+    check(
+        failed_post.status == 502
+            && failed_post.header("content-type") == Some("application/problem+json"),
+        || {
+            format!(
+                "the refused POST: {} {}",
+                failed_post.status,
+                failed_post.text()
+            )
+        },
+    )?;
+    check(posts_at_a == posts - 1, || {
+        format!("{posts} POSTs, {posts_at_a} at the live origin: the refused one was repeated")
+    })?;
     let outage = outage?;
-    let failures = outage.iter().filter(|r| failed(r)).count();
-    // Without ejection about half would fail. With it: the failures that eject it, then one
-    // each time it comes back (periods only grow, so at most once per base period).
-    let allowed =
-        CONSECUTIVE_FAILURES + 1 + (elapsed.as_millis() / BASE_EJECTION.as_millis()) as usize;
     println!(
-        "    {failures} of {} failed during the outage ({elapsed:?}, {refused} refused)",
+        "    {} GETs during the outage ({elapsed:?}): {refused} refused by the killed origin",
         outage.len()
     );
-    check(failures >= 1 && failures <= allowed, || {
-        let statuses: Vec<u16> = outage.iter().map(|r| r.status).collect();
-        format!("{failures} failures (allowed {allowed}): {statuses:?}")
-    })?;
-    for r in outage.iter().filter(|r| failed(r)) {
-        check(
-            r.header("content-type") == Some("application/problem+json"),
-            || format!("a failure not as problem+json: {} {:?}", r.status, r.text()),
-        )?;
+    for r in &outage {
+        check(!failed(r), || {
+            format!("a GET failed during the outage: {} {}", r.status, r.text())
+        })?;
     }
+    // Without ejection about half would go to the killed origin. With it: the refusals that
+    // eject it (one already spent by the POST), then one each time it comes back (periods only
+    // grow, so at most once per base period).
+    let allowed =
+        CONSECUTIVE_FAILURES + 1 + (elapsed.as_millis() / BASE_EJECTION.as_millis()) as usize;
+    check(refused >= 1 && refused as usize <= allowed, || {
+        format!("{refused} GETs went to the killed origin (allowed 1..={allowed})")
+    })?;
 
     // Healed: once its ejection ends it takes traffic again.
     let before = b.gets();

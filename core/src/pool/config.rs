@@ -1,7 +1,8 @@
 //! `ORIGINS` (a `wrangler.toml` table, or JSON through `--var`): the origin pool, its passive
-//! ejection and its active health checks. Parsed once; an error names the field path
-//! (`origins[1].weight: ...`). Absent, the pool is the one `ORIGIN_URL`.
+//! ejection, its active health checks and its retry budget. Parsed once; an error names the
+//! field path (`origins[1].weight: ...`). Absent, the pool is the one `ORIGIN_URL`.
 
+use super::retry::RetryConfig;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -12,6 +13,7 @@ pub struct PoolConfig {
     pub origins: Vec<OriginSpec>,
     pub ejection: EjectionConfig,
     pub health: HealthConfig,
+    pub retry: RetryConfig,
 }
 
 /// One origin: a base URL (scheme and host[:port], no trailing slash) and its share of traffic.
@@ -84,6 +86,8 @@ struct Raw {
     ejection: Option<Value>,
     #[serde(default)]
     health: Option<Value>,
+    #[serde(default)]
+    retry: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -108,6 +112,7 @@ impl PoolConfig {
             }],
             ejection: EjectionConfig::default(),
             health: HealthConfig::default(),
+            retry: RetryConfig::default(),
         }
     }
 
@@ -146,10 +151,13 @@ impl PoolConfig {
         ejection.validate().map_err(|e| format!("ejection.{e}"))?;
         let health: HealthConfig = overlay("health", raw.health)?;
         health.validate().map_err(|e| format!("health.{e}"))?;
+        let retry: RetryConfig = overlay("retry", raw.retry)?;
+        retry.validate().map_err(|e| format!("retry.{e}"))?;
         Ok(Self {
             origins,
             ejection,
             health,
+            retry,
         })
     }
 }

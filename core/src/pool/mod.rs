@@ -9,10 +9,12 @@
 //! requests that would show it has become fast again.
 
 mod config;
+pub mod retry;
 #[cfg(test)]
 mod tests;
 
 pub use config::{EjectionConfig, HealthConfig, OriginSpec, PoolConfig};
+pub use retry::{Failure, RetryBudget, RetryConfig};
 
 /// `raw` as an origin base URL: `http(s)://host[:port]`, no path, query or trailing slash.
 pub fn parse_base_url(raw: &str) -> Result<String, String> {

@@ -351,3 +351,135 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn retry_settings_parse_and_are_checked() {
+    let pool = PoolConfig::from_value(json!({
+        "origins": [{"url": "http://a"}],
+        "retry": {"budget_percent": 10}
+    }))
+    .unwrap();
+    assert_eq!(pool.retry.budget_percent, 10);
+    assert_eq!(
+        pool.retry.min_per_second,
+        RetryConfig::default().min_per_second
+    );
+    let err = PoolConfig::from_value(json!({
+        "origins": [{"url": "http://a"}],
+        "retry": {"budget_percent": 101}
+    }))
+    .unwrap_err();
+    assert!(err.starts_with("retry.budget_percent:"), "{err}");
+    let err = PoolConfig::from_value(json!({
+        "origins": [{"url": "http://a"}],
+        "retry": {"attempts": 3}
+    }))
+    .unwrap_err();
+    assert!(err.starts_with("retry: unknown field"), "{err}");
+}
+
+#[test]
+fn only_requests_that_are_harmless_to_repeat_are_retried() {
+    use retry::retryable;
+    for method in ["GET", "HEAD", "OPTIONS", "PUT", "DELETE"] {
+        assert!(retryable(method, false, Failure::NoConnection), "{method}");
+        assert!(retryable(method, false, Failure::Timeout), "{method}");
+    }
+    for method in ["POST", "PATCH"] {
+        assert!(!retryable(method, false, Failure::NoConnection), "{method}");
+        assert!(!retryable(method, false, Failure::Timeout), "{method}");
+        // Never sent: nothing can have happened yet.
+        assert!(retryable(method, false, Failure::NotSent), "{method}");
+    }
+    assert!(retryable("POST", true, Failure::Timeout));
+    assert!(!retryable("PATCH", true, Failure::Timeout));
+}
+
+#[test]
+fn a_retry_goes_only_to_another_eligible_healthy_origin() {
+    use retry::retry_candidates;
+    assert_eq!(
+        retry_candidates(&[true, true, true], &[true, false, true], 0),
+        vec![false, false, true]
+    );
+    assert_eq!(
+        retry_candidates(&[true, false, true], &[true, true, true], 2),
+        vec![true, false, false]
+    );
+    // No other: nothing, rather than the failed one again.
+    assert_eq!(retry_candidates(&[true], &[true], 0), vec![false]);
+    assert_eq!(
+        retry_candidates(&[true, true], &[true, false], 0),
+        vec![false, false]
+    );
+}
+
+#[test]
+fn the_budget_starts_with_its_floor_and_refills_with_time() {
+    let config = RetryConfig {
+        budget_percent: 0,
+        min_per_second: 2,
+    };
+    let mut budget = RetryBudget::new(&config);
+    assert!(budget.withdraw(&config, 0));
+    assert!(budget.withdraw(&config, 0));
+    assert!(!budget.withdraw(&config, 0));
+    // Half a second: one more.
+    assert!(budget.withdraw(&config, 500));
+    assert!(!budget.withdraw(&config, 500));
+    // A long quiet spell banks one second's worth, no more.
+    assert!(budget.withdraw(&config, 60_000));
+    assert!(budget.withdraw(&config, 60_000));
+    assert!(!budget.withdraw(&config, 60_000));
+}
+
+#[test]
+fn first_attempts_earn_their_share_of_retries() {
+    let config = RetryConfig {
+        budget_percent: 20,
+        min_per_second: 0,
+    };
+    let mut budget = RetryBudget::new(&config);
+    assert!(!budget.withdraw(&config, 0));
+    for _ in 0..10 {
+        budget.deposit(&config, 0);
+    }
+    assert!(budget.withdraw(&config, 0));
+    assert!(budget.withdraw(&config, 0));
+    assert!(!budget.withdraw(&config, 0));
+    // Off: neither a share nor a floor.
+    let off = RetryConfig {
+        budget_percent: 0,
+        min_per_second: 0,
+    };
+    let mut budget = RetryBudget::new(&off);
+    budget.deposit(&off, 0);
+    assert!(!budget.withdraw(&off, 1_000_000));
+}
+
+proptest! {
+    /// However requests and failures interleave, retries never exceed the share of first
+    /// attempts plus the floor for the time elapsed plus what the budget could bank.
+    #[test]
+    fn retries_stay_within_the_budget(
+        percent in 0u32..=100,
+        floor in 0u32..=20,
+        steps in prop::collection::vec((0u64..2_000, any::<bool>()), 1..400),
+    ) {
+        let config = RetryConfig { budget_percent: percent, min_per_second: floor };
+        let mut budget = RetryBudget::new(&config);
+        let (mut now, mut firsts, mut retries) = (0u64, 0u64, 0u64);
+        for (advance, is_retry) in steps {
+            now += advance;
+            if is_retry {
+                retries += u64::from(budget.withdraw(&config, now));
+            } else {
+                budget.deposit(&config, now);
+                firsts += 1;
+            }
+        }
+        let bound = f64::from(percent) / 100.0 * firsts as f64
+            + f64::from(floor) * (now as f64 / 1_000.0 + 1.0);
+        prop_assert!(retries as f64 <= bound + 1e-9, "{retries} retries > {bound}");
+    }
+}
