@@ -9,6 +9,10 @@
 //! `GET /_breakwater/dead-events?limit=&after=` lists write-behind dead letters (with reason,
 //! attempts and times), and `POST /_breakwater/dead-events/replay` with `{"ids": [..]}` or
 //! `{"all": true}` puts them back on `EVENTS` ([`crate::writebehind::dead`]).
+//!
+//! `GET /_breakwater/origins` shows the origin pool: per origin its weight, its active health
+//! record (from `CONTROL`) and what the answering isolate knows (ejected or not, requests in
+//! flight, latency average).
 
 use crate::error::EdgeError;
 use crate::exchange::Exchange;
@@ -26,6 +30,7 @@ use worker::{Method, Response};
 pub const PURGE_PATH: &str = "/_breakwater/purge";
 pub const DEAD_EVENTS_PATH: &str = "/_breakwater/dead-events";
 pub const REPLAY_PATH: &str = "/_breakwater/dead-events/replay";
+pub const ORIGINS_PATH: &str = "/_breakwater/origins";
 /// The secret that opens the admin endpoints.
 const TOKEN_NAME: &str = "ADMIN_TOKEN";
 /// Largest purge body read.
@@ -49,6 +54,7 @@ pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
         PURGE_PATH => (PURGE_PATH, Method::Post),
         DEAD_EVENTS_PATH => (DEAD_EVENTS_PATH, Method::Get),
         REPLAY_PATH => (REPLAY_PATH, Method::Post),
+        ORIGINS_PATH => (ORIGINS_PATH, Method::Get),
         _ => return Ok(Flow::Next),
     };
     if ex.req.method() != allow {
@@ -60,8 +66,32 @@ pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
     match path {
         PURGE_PATH => purge_tags(ex).await,
         DEAD_EVENTS_PATH => list_dead_events(ex).await,
+        ORIGINS_PATH => list_origins(ex).await,
         _ => replay_dead_events(ex).await,
     }
+}
+
+async fn list_origins(ex: &mut Exchange) -> Result<Flow, EdgeError> {
+    let health = crate::control::health(&ex.env).await?;
+    let isolate = crate::pool::snapshot(&ex.config);
+    let origins: Vec<serde_json::Value> = ex
+        .config
+        .pool
+        .origins
+        .iter()
+        .zip(isolate)
+        .map(|(origin, isolate)| {
+            serde_json::json!({
+                "url": origin.url,
+                "weight": origin.weight,
+                "health": health.get(&origin.url).cloned().unwrap_or_default(),
+                "isolate": isolate,
+            })
+        })
+        .collect();
+    let mut response = Response::from_json(&serde_json::json!({ "origins": origins }))?;
+    response.headers_mut().set("cache-control", "no-store")?;
+    Ok(Flow::Respond(response))
 }
 
 /// The admin token's checks, the same for every endpoint: `403` while no token is configured,

@@ -1,6 +1,6 @@
 //! The `CONTROL` Durable Object: cluster-wide control state, one object for the deployment: the
-//! purge log, the SLO burn-rate controller (the admission fraction) and a circuit breaker per
-//! origin (keyed by its base URL). Each is kept in storage, so a restarted object resumes where it was.
+//! purge log, the SLO burn-rate controller (the admission fraction), and per origin (keyed by its
+//! base URL) a circuit breaker and the active health checks' record. Each is kept in storage, so a restarted object resumes where it was.
 //!
 //! Its HTTP surface is internal (only this worker holds the binding):
 //! - `GET /purge-log?epoch=N`: `204` if the log is still at epoch `N`, else `200` with the log.
@@ -12,6 +12,8 @@
 //!   breaker is not closed.
 //! - `POST /breaker/probe` with a [`ProbeResult`]: a half-open probe's outcome; answers that
 //!   origin's breaker's [`View`].
+//! - `GET /health`: every origin's [`HealthRecord`] ([`Health`]); `POST /health` with a list of
+//!   [`Check`]s (the cron trigger's) records them and answers the new records.
 //! - Dead letters of write-behind events (storage in [`crate::writebehind::dead::Store`]):
 //!   `POST /dead-events` with a list of [`DeadLetter`]s keeps them; `GET
 //!   /dead-events?after=<id>&limit=<n>` answers a [`Page`] in id order; `POST /dead-events/get`
@@ -24,6 +26,8 @@ use crate::writebehind::dead::{self, Page, Removal, Store};
 use crate::{pipeline, respond};
 use breakwater_core::breaker::{Breaker, Counts, Permit, Phase, View};
 use breakwater_core::config::EdgeConfig;
+use breakwater_core::pool::HealthRecord;
+use breakwater_core::pool::health::CheckResult;
 use breakwater_core::problem::Problem;
 use breakwater_core::purge::{PurgeLog, PurgeRequest};
 use breakwater_core::shedding::Controller;
@@ -42,9 +46,21 @@ const INSTANCE: &str = "global";
 const LOG_KEY: &str = "purge-log";
 const SLO_KEY: &str = "slo";
 const BREAKERS_KEY: &str = "breakers";
+const HEALTH_KEY: &str = "health";
 
 /// One breaker per origin, by base URL.
 pub type Breakers = BTreeMap<String, Breaker>;
+/// Each checked origin's health record, by base URL.
+pub type Health = BTreeMap<String, HealthRecord>;
+
+/// One active health check's result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Check {
+    pub origin: String,
+    /// When it was sent.
+    pub at_ms: u64,
+    pub result: CheckResult,
+}
 
 /// What an isolate counted since its last report.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -81,6 +97,9 @@ pub struct Status {
     pub effective: f64,
     /// Each origin's breaker that is not closed (absent: closed), by origin base URL.
     pub breakers: BTreeMap<String, View>,
+    /// The active health checks' records (absent: never checked, healthy).
+    #[serde(default)]
+    pub health: Health,
 }
 
 impl Default for Status {
@@ -89,6 +108,7 @@ impl Default for Status {
             fraction: 1.0,
             effective: 1.0,
             breakers: BTreeMap::new(),
+            health: Health::new(),
         }
     }
 }
@@ -122,6 +142,7 @@ pub struct Control {
     log: RefCell<Option<PurgeLog>>,
     slo: RefCell<Option<Controller>>,
     breakers: RefCell<Option<Breakers>>,
+    health: RefCell<Option<Health>>,
 }
 
 impl DurableObject for Control {
@@ -132,6 +153,7 @@ impl DurableObject for Control {
             log: RefCell::new(None),
             slo: RefCell::new(None),
             breakers: RefCell::new(None),
+            health: RefCell::new(None),
         }
     }
 
@@ -195,6 +217,32 @@ impl DurableObject for Control {
                     );
                 self.keep_breakers(breakers).await?;
                 Response::from_json(&view)
+            }
+            (Method::Get, "/health") => Response::from_json(&self.health().await?),
+            (Method::Post, "/health") => {
+                let checks: Vec<Check> = req.json().await?;
+                let config = self.config()?;
+                let mut health = self.health().await?;
+                for check in checks {
+                    let record = health.entry(check.origin.clone()).or_default();
+                    let detail = check.result.clone().err();
+                    match record.observe(&config.pool.health, check.at_ms, check.result) {
+                        Some(true) => {
+                            worker::console_log!("origin {} is healthy again", check.origin)
+                        }
+                        Some(false) => worker::console_warn!(
+                            "origin {} is unhealthy: {}",
+                            check.origin,
+                            detail.unwrap_or_default()
+                        ),
+                        None => {}
+                    }
+                }
+                // Origins no longer configured are forgotten.
+                health.retain(|url, _| config.pool.origins.iter().any(|o| &o.url == url));
+                self.health.replace(Some(health.clone()));
+                self.state.storage().put(HEALTH_KEY, &health).await?;
+                Response::from_json(&health)
             }
             (Method::Post, "/dead-events") => {
                 let letters: Vec<DeadLetter> = req.json().await?;
@@ -268,7 +316,12 @@ impl Control {
             fraction,
             effective,
             breakers: views,
+            health: self.health().await?,
         })
+    }
+
+    async fn health(&self) -> Result<Health> {
+        load(&self.health, &self.state, HEALTH_KEY, Health::new).await
     }
 
     async fn breakers(&self) -> Result<Breakers> {
@@ -334,6 +387,22 @@ pub async fn fetch_log(env: &Env, known_epoch: Option<u64>) -> Result<Option<Pur
 /// Sends an isolate's counts; returns the status to act on.
 pub async fn report(env: &Env, report: &Report) -> Result<Status> {
     post(env, "/report", report).await
+}
+
+/// Every origin's health record.
+pub async fn health(env: &Env) -> Result<Health> {
+    let mut response = stub(env)?.fetch_with_str(&format!("{BASE}/health")).await?;
+    match response.status_code() {
+        200 => response.json().await,
+        status => Err(worker::Error::RustError(format!(
+            "CONTROL answered {status} to GET /health"
+        ))),
+    }
+}
+
+/// Records health checks; returns the new records.
+pub async fn record_checks(env: &Env, checks: &[Check]) -> Result<Health> {
+    post(env, "/health", &checks).await
 }
 
 /// A permit to call `origin` while its breaker is not closed.

@@ -9,6 +9,7 @@ mod cache;
 mod control;
 mod error;
 mod exchange;
+mod health;
 mod idempotency;
 mod intake;
 mod limiter;
@@ -37,11 +38,15 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     pipeline::handle(req, env, ctx).await
 }
 
-/// Cron trigger: refreshes the warm set (`CACHE_WARM`) before it expires.
+/// Cron trigger: checks the origins' health ([`health`]) and refreshes the warm set
+/// (`CACHE_WARM`) before it expires.
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     match pipeline::config(&env) {
-        Ok(config) => cache::warm(&env, &config).await,
+        Ok(config) => {
+            futures_util::future::join(health::check(&env, &config), cache::warm(&env, &config))
+                .await;
+        }
         Err(e) => worker::console_error!("cron {}: {e}", event.cron()),
     }
 }

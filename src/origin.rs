@@ -241,7 +241,7 @@ async fn attempt(
 /// Sends `outbound` once, answering `502` if the origin cannot be reached and `504` if its
 /// response head takes longer than `timeout`. The response comes back with mutable headers,
 /// hop-by-hop fields removed.
-async fn send_once(
+pub(crate) async fn send_once(
     url: &str,
     outbound: &Outbound,
     timeout: Duration,

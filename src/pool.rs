@@ -1,12 +1,15 @@
-//! The isolate's side of the origin pool (`ORIGINS`): which origin each origin request goes to,
-//! the requests in flight and recent latency per origin, and passive ejection. The decisions are
-//! `breakwater_core::pool`'s; this keeps their state for the isolate's lifetime.
+//! The isolate's side of the origin pool (`ORIGINS`): which origin each origin request goes to
+//! (and which one its retry goes to), the requests in flight and recent latency per origin,
+//! passive ejection merged with the active health checks `CONTROL` reports, and the retry
+//! budget. The decisions are `breakwater_core::pool`'s; this keeps their state for the
+//! isolate's lifetime.
 
 use crate::exchange::{now_ms, random};
 use crate::signals;
 use breakwater_core::config::EdgeConfig;
 use breakwater_core::pool::retry::retry_candidates;
 use breakwater_core::pool::{Balancer, Ejector, Load, RetryBudget, candidates};
+use serde::Serialize;
 use std::cell::RefCell;
 
 struct State {
@@ -33,6 +36,35 @@ fn with_state<T>(config: &EdgeConfig, f: impl FnOnce(&mut State) -> T) -> T {
     })
 }
 
+/// What this isolate knows of one origin (the admin view).
+#[derive(Debug, Serialize)]
+pub struct Snapshot {
+    /// As of this isolate's last report to `CONTROL`.
+    pub healthy: bool,
+    pub ejected: bool,
+    pub in_flight: u32,
+    pub latency_ewma_ms: Option<f64>,
+}
+
+/// This isolate's view of each origin, in pool order.
+pub fn snapshot(config: &EdgeConfig) -> Vec<Snapshot> {
+    let now = now_ms() as u64;
+    with_state(config, |s| {
+        let eligible = s.ejector.eligible(&config.pool.ejection, now);
+        s.loads
+            .iter()
+            .zip(eligible)
+            .zip(&config.pool.origins)
+            .map(|((load, eligible), origin)| Snapshot {
+                healthy: signals::health(&origin.url).is_none_or(|r| r.healthy),
+                ejected: !eligible,
+                in_flight: load.in_flight,
+                latency_ewma_ms: load.latency_ewma_ms,
+            })
+            .collect()
+    })
+}
+
 /// An origin request in flight to origin `index`; dropped unfinished (the client went away), it
 /// still stops counting as in flight.
 pub struct Call {
@@ -47,10 +79,9 @@ pub fn start(config: &EdgeConfig) -> Call {
     let now = now_ms();
     let index = with_state(config, |s| {
         s.retries.deposit(&config.pool.retry, now as u64);
-        let cands = candidates(
-            &s.ejector.eligible(&config.pool.ejection, now as u64),
-            &healthy(config, now),
-        );
+        let healthy = healthy(s, config, now);
+        let eligible = s.ejector.eligible(&config.pool.ejection, now as u64);
+        let cands = candidates(&eligible, &healthy);
         s.pick(config, &cands)
     });
     Call::new(config, index, now)
@@ -61,8 +92,9 @@ pub fn start(config: &EdgeConfig) -> Call {
 pub fn retry(config: &EdgeConfig, failed: usize) -> Option<Call> {
     let now = now_ms();
     let index = with_state(config, |s| {
+        let healthy = healthy(s, config, now);
         let eligible = s.ejector.eligible(&config.pool.ejection, now as u64);
-        let cands = retry_candidates(&eligible, &healthy(config, now), failed);
+        let cands = retry_candidates(&eligible, &healthy, failed);
         if !cands.contains(&true) || !s.retries.withdraw(&config.pool.retry, now as u64) {
             return None;
         }
@@ -71,15 +103,18 @@ pub fn retry(config: &EdgeConfig, failed: usize) -> Option<Call> {
     Some(Call::new(config, index, now))
 }
 
-/// Which origins are believed healthy: an origin whose breaker is known open is passed over
-/// while another is left.
-fn healthy(config: &EdgeConfig, now: f64) -> Vec<bool> {
-    config
-        .pool
-        .origins
-        .iter()
-        .map(|o| !signals::breaker_open(&o.url, now as u64))
-        .collect()
+/// Which origins are believed healthy: not failing their active health checks, and with no
+/// breaker known open. A health check passed since an origin's passive ejection began ends it.
+fn healthy(s: &mut State, config: &EdgeConfig, now: f64) -> Vec<bool> {
+    let mut healthy = Vec::with_capacity(config.pool.origins.len());
+    for (i, origin) in config.pool.origins.iter().enumerate() {
+        let record = signals::health(&origin.url).unwrap_or_default();
+        if let Some(passed_ms) = record.passed_ms {
+            s.ejector.passed_check(i, passed_ms);
+        }
+        healthy.push(record.healthy && !signals::breaker_open(&origin.url, now as u64));
+    }
+    healthy
 }
 
 impl State {

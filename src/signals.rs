@@ -1,5 +1,5 @@
 //! The isolate's side of the cluster-wide controls kept in `CONTROL`: the admission fraction
-//! (from the SLO burn rate) and the circuit breaker toward each origin.
+//! (from the SLO burn rate), and per origin its circuit breaker and active health record.
 //!
 //! Requests add to local counters (requests, errors, origin calls); at most every
 //! `CONTROL_REPORT_MS` one report carries them to `CONTROL`, after the answer, and brings back the
@@ -10,6 +10,7 @@ use crate::control::{self, Report, Status};
 use crate::exchange::now_ms;
 use breakwater_core::breaker::{Counts, Permit, Phase, View};
 use breakwater_core::config::EdgeConfig;
+use breakwater_core::pool::HealthRecord;
 use std::cell::RefCell;
 use worker::Env;
 
@@ -40,6 +41,11 @@ pub fn breaker_open(origin: &str, now_ms: u64) -> bool {
             .and_then(|s| s.breakers.get(origin))
             .is_some_and(|v| v.phase == Phase::Open && v.open_until_ms.is_some_and(|u| u > now_ms))
     })
+}
+
+/// `origin`'s active health record as of the last report, if it has been checked.
+pub fn health(origin: &str) -> Option<HealthRecord> {
+    LOCAL.with_borrow(|l| l.status.as_ref()?.health.get(origin).cloned())
 }
 
 /// Counts one answered request the edge did not refuse itself: `error` when it failed.

@@ -109,6 +109,10 @@ pub struct Pool {
 
 /// The pool edge's ejection settings: quick, so the outage case runs in seconds.
 pub const POOL_EJECTION: &str = r#"{"consecutive_failures": 3, "base_ejection_ms": 1500, "max_ejection_ms": 6000, "max_ejected_percent": 50}"#;
+/// Its health checks: due at every cron run the cases fire (`/__scheduled`), two in a row to
+/// change an origin's state.
+pub const POOL_HEALTH: &str =
+    r#"{"interval_ms": 1, "healthy_threshold": 2, "unhealthy_threshold": 2, "timeout_ms": 2000}"#;
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -259,6 +263,7 @@ impl Env {
         let origins = serde_json::json!({
             "origins": [{"url": format!("http://{a_addr}")}, {"url": format!("http://{b_addr}")}],
             "ejection": serde_json::from_str::<serde_json::Value>(POOL_EJECTION).unwrap(),
+            "health": serde_json::from_str::<serde_json::Value>(POOL_HEALTH).unwrap(),
         });
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse().unwrap();
         let child = start_edge(

@@ -4,15 +4,17 @@
 //! one being retried on the other origin, while a POST without an idempotency key is not
 //! repeated; the origin comes back when it heals; with both down the ejection cap keeps one in
 //! rotation, so requests still try an origin and fail as problem+json rather than finding none.
+//! Active health checks (the cron trigger, fired through `/__scheduled`) take an origin out after
+//! two failed checks and put it back after two passed ones.
 //!
 //! Paths under `/api/pool/` are bypassed by the cache policy and answered 404 by both origins:
 //! every request reaches an origin and none is an error unless the proxy makes it one.
 
-use crate::harness::{Env, Pool, Reply};
+use crate::harness::{EDGE_ADMIN_TOKEN, Env, Pool, Reply};
 use crate::proxy::Mode;
 use std::time::{Duration, Instant};
 
-pub const CASES: [(&str, crate::Case); 3] = [
+pub const CASES: [(&str, crate::Case); 4] = [
     (
         "origins::traffic_is_spread_over_both",
         traffic_is_spread_over_both,
@@ -20,6 +22,10 @@ pub const CASES: [(&str, crate::Case); 3] = [
     (
         "origins::a_killed_origin_is_ejected_and_no_get_fails",
         a_killed_origin_is_ejected_and_no_get_fails,
+    ),
+    (
+        "origins::an_origin_failing_health_checks_is_avoided_until_it_passes_them",
+        an_origin_failing_health_checks_is_avoided_until_it_passes_them,
     ),
     (
         "origins::the_ejection_cap_keeps_an_origin_to_try",
@@ -168,6 +174,119 @@ fn a_killed_origin_is_ejected_and_no_get_fails(env: &Env) -> Result<(), String> 
             a.gets() - a_before,
             b.gets() - b_before
         )
+    })
+}
+
+/// Fires the pool edge's cron trigger (health checks due at every run) and waits for it.
+fn run_health_checks(env: &Env, pool: &Pool) -> Result<(), String> {
+    let r = get(env, pool, "/__scheduled?cron=*+*+*+*+*")?;
+    check(r.status == 200, || {
+        format!("/__scheduled: {} {}", r.status, r.text())
+    })
+}
+
+/// The second origin in `GET /_breakwater/origins`.
+fn second_origin(env: &Env, pool: &Pool) -> Result<serde_json::Value, String> {
+    let auth = format!("Bearer {EDGE_ADMIN_TOKEN}");
+    let r = env.send_to(
+        &pool.edge,
+        "GET",
+        "/_breakwater/origins",
+        &[("authorization", auth.as_str())],
+        None,
+    )?;
+    check(r.status == 200, || {
+        format!("/_breakwater/origins: {} {}", r.status, r.text())
+    })?;
+    Ok(r.json()?["origins"][1].clone())
+}
+
+/// Polls the admin view until the isolate (which learns health with its periodic report to
+/// CONTROL) believes the second origin `healthy`, and it is not passively ejected.
+fn wait_for_isolate(env: &Env, pool: &Pool, healthy: bool) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let view = second_origin(env, pool)?;
+        if view["isolate"]["healthy"] == healthy && view["isolate"]["ejected"] == false {
+            return Ok(());
+        }
+        check(Instant::now() < deadline, || {
+            format!("the isolate did not learn healthy={healthy} within 20 s: {view}")
+        })?;
+    }
+}
+
+fn an_origin_failing_health_checks_is_avoided_until_it_passes_them(
+    env: &Env,
+) -> Result<(), String> {
+    let pool = env.pool()?;
+    let [_, b] = &pool.proxies;
+    b.set(Mode::Refuse);
+    let down = (|| {
+        // Two failed checks in a row (POOL_HEALTH) make it unhealthy, one does not.
+        run_health_checks(env, pool)?;
+        let view = second_origin(env, pool)?;
+        check(view["health"]["healthy"] == true, || {
+            format!("unhealthy after one failed check: {view}")
+        })?;
+        run_health_checks(env, pool)?;
+        let view = second_origin(env, pool)?;
+        check(
+            view["health"]["healthy"] == false && view["health"]["detail"].is_string(),
+            || format!("still healthy after two failed checks: {view}"),
+        )?;
+        wait_for_isolate(env, pool, false)?;
+        // No request goes to it, so none is refused and none needs a retry.
+        let refused = b.refused();
+        for i in 0..20 {
+            let r = get(env, pool, &format!("/api/pool/unhealthy/{i}"))?;
+            check(!failed(&r), || {
+                format!("GET {i}: {} {}", r.status, r.text())
+            })?;
+        }
+        check(b.refused() == refused, || {
+            format!(
+                "{} requests went to the unhealthy origin",
+                b.refused() - refused
+            )
+        })
+    })();
+    b.set(Mode::Pass);
+    down?;
+
+    // Healed, it stays out until it has passed two checks in a row.
+    run_health_checks(env, pool)?;
+    let view = second_origin(env, pool)?;
+    check(view["health"]["healthy"] == false, || {
+        format!("healthy after one passed check: {view}")
+    })?;
+    let before = b.gets();
+    for i in 0..10 {
+        let r = get(env, pool, &format!("/api/pool/passing/{i}"))?;
+        check(!failed(&r), || {
+            format!("GET {i}: {} {}", r.status, r.text())
+        })?;
+    }
+    check(b.gets() == before, || {
+        format!(
+            "{} requests reached it before it passed its checks",
+            b.gets() - before
+        )
+    })?;
+    run_health_checks(env, pool)?;
+    let view = second_origin(env, pool)?;
+    check(view["health"]["healthy"] == true, || {
+        format!("unhealthy after two passed checks: {view}")
+    })?;
+    wait_for_isolate(env, pool, true)?;
+    for i in 0..20 {
+        let r = get(env, pool, &format!("/api/pool/healthy/{i}"))?;
+        check(!failed(&r), || {
+            format!("GET {i}: {} {}", r.status, r.text())
+        })?;
+    }
+    check(b.gets() > before, || {
+        "20 requests after it passed its checks and none reached it".into()
     })
 }
 

@@ -9,11 +9,13 @@
 //! requests that would show it has become fast again.
 
 mod config;
+pub mod health;
 pub mod retry;
 #[cfg(test)]
 mod tests;
 
 pub use config::{EjectionConfig, HealthConfig, OriginSpec, PoolConfig};
+pub use health::HealthRecord;
 pub use retry::{Failure, RetryBudget, RetryConfig};
 
 /// `raw` as an origin base URL: `http(s)://host[:port]`, no path, query or trailing slash.
@@ -116,6 +118,17 @@ impl Ejector {
         r.consecutive_failures = 0;
         r.probation = true;
         Some(period)
+    }
+
+    /// An active health check of origin `i` passed at `passed_ms`: an ejection that began before
+    /// it ends now. The origin stays on probation, so one failure ejects it again.
+    pub fn passed_check(&mut self, i: usize, passed_ms: u64) {
+        if let Some(r) = self.records.get_mut(i)
+            && r.ejected_at_ms.is_some_and(|at| at < passed_ms)
+            && passed_ms < r.until_ms
+        {
+            r.until_ms = passed_ms;
+        }
     }
 
     /// Which origins may take traffic at `now_ms`: all but the ejected, except that when more are

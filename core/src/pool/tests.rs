@@ -483,3 +483,62 @@ proptest! {
         prop_assert!(retries as f64 <= bound + 1e-9, "{retries} retries > {bound}");
     }
 }
+
+fn health() -> HealthConfig {
+    HealthConfig {
+        path: "/health".into(),
+        interval_ms: 1_000,
+        healthy_threshold: 2,
+        unhealthy_threshold: 3,
+        timeout_ms: 500,
+    }
+}
+
+#[test]
+fn health_turns_after_its_thresholds_in_a_row() {
+    let config = health();
+    let mut r = HealthRecord::default();
+    assert!(r.healthy && r.due(&config, 0));
+    let fail = || Err("connection refused".to_owned());
+    assert_eq!(r.observe(&config, 0, fail()), None);
+    assert_eq!(r.observe(&config, 1, fail()), None);
+    // A pass in between starts the count again.
+    assert_eq!(r.observe(&config, 2, Ok(())), None);
+    assert_eq!(r.observe(&config, 3, fail()), None);
+    assert_eq!(r.observe(&config, 4, fail()), None);
+    assert_eq!(r.observe(&config, 5, fail()), Some(false));
+    assert_eq!(r.detail.as_deref(), Some("connection refused"));
+    assert_eq!(r.observe(&config, 6, Ok(())), None);
+    assert!(!r.healthy);
+    assert_eq!(r.observe(&config, 7, Ok(())), Some(true));
+    assert_eq!((r.passed_ms, r.detail.as_deref()), (Some(7), None));
+}
+
+#[test]
+fn a_check_is_due_after_its_interval_and_a_stale_result_is_ignored() {
+    let config = health();
+    let mut r = HealthRecord::default();
+    r.observe(&config, 5_000, Ok(()));
+    assert!(!r.due(&config, 5_999));
+    assert!(r.due(&config, 6_000));
+    // A slower cron run's older result does not overwrite the newer one.
+    assert_eq!(r.observe(&config, 4_000, Err("late".into())), None);
+    assert_eq!((r.failures, r.checked_ms), (0, Some(5_000)));
+}
+
+#[test]
+fn a_passed_health_check_ends_an_earlier_ejection_on_probation() {
+    let config = ejection();
+    let mut ej = Ejector::new(2);
+    for _ in 0..3 {
+        ej.record(&config, 1, 100, false);
+    }
+    assert!(ej.is_ejected(1, 200));
+    // A pass from before the ejection means nothing.
+    ej.passed_check(1, 50);
+    assert!(ej.is_ejected(1, 200));
+    ej.passed_check(1, 300);
+    assert!(!ej.is_ejected(1, 300));
+    // On probation: the next failure ejects it again, for longer.
+    assert_eq!(ej.record(&config, 1, 400, false), Some(2_000));
+}
