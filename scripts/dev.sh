@@ -67,5 +67,5 @@ done
 printf '\n\033[1;32mBreakwater is up:\033[0m http://127.0.0.1:%s  (origin %s; Ctrl-C stops both)\n' "$EDGE_PORT" "$ORIGIN_URL"
 printf '  edge admin token (ADMIN_TOKEN: purge, dead letters):     %s\n' "$EDGE_ADMIN_TOKEN"
 printf '  origin admin token (BREAKWATER_ADMIN_TOKEN, ORIGIN_TOKEN): %s\n' "$ORIGIN_ADMIN_TOKEN"
-printf '  fire the cron trigger: curl "http://127.0.0.1:%s/__scheduled?cron=*/5+*+*+*+*"\n\n' "$EDGE_PORT"
+printf '  fire the cron trigger: curl "http://127.0.0.1:%s/__scheduled?cron=*+*+*+*+*"\n\n' "$EDGE_PORT"
 wait "$edge_pid"

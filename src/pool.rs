@@ -154,14 +154,21 @@ impl Call {
             let load = &mut s.loads[index];
             load.in_flight = load.in_flight.saturating_sub(1);
             load.observe(latency);
-            s.ejector
-                .record(&config.pool.ejection, index, now as u64, ok)
+            let period = s
+                .ejector
+                .record(&config.pool.ejection, index, now as u64, ok)?;
+            let out = !s.ejector.eligible(&config.pool.ejection, now as u64)[index];
+            Some((period, out))
         });
-        if let Some(period_ms) = ejected {
-            worker::console_warn!(
-                "origin {} ejected for {period_ms} ms after failing",
-                config.pool.origins[index].url
-            );
+        let url = &config.pool.origins[index].url;
+        match ejected {
+            Some((period_ms, true)) => {
+                worker::console_warn!("origin {url} ejected for {period_ms} ms after failing")
+            }
+            Some((_, false)) => worker::console_warn!(
+                "origin {url} failing, kept in rotation by the ejection cap (max_ejected_percent)"
+            ),
+            None => {}
         }
     }
 }

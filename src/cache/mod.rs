@@ -38,8 +38,8 @@ use worker::{Env, Method, Response};
 /// big download never sits whole in the isolate's memory.
 const MAX_BODY: u64 = 1024 * 1024;
 /// The cron trigger refreshes a warm path whose freshness ends within this many seconds: the
-/// cron period (5 minutes in `wrangler.toml`) plus a minute of slack.
-const WARM_AHEAD_SECS: u64 = 360;
+/// cron period (1 minute in `wrangler.toml`) plus a minute of slack.
+const WARM_AHEAD_SECS: u64 = 120;
 
 pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
     let method = ex.req.method();
