@@ -3,7 +3,8 @@
 // throughput (see ../../shared/TOOLCHAIN.md), Miniflare's socket is workerd's own.
 //
 //   node bench/miniflare.mjs --origin http://127.0.0.1:PORT [--memory-bytes N]
-//                            [--var NAME=VALUE ...] [--persist DIR] [--verbose]
+//                            [--var NAME=VALUE ...] [--persist DIR] [--scheduled-route]
+//                            [--verbose]
 //
 // `--var NAME=VALUE` (repeatable; `NAME:VALUE`, wrangler's spelling, works too) sets a var or a
 // secret, replacing wrangler.toml's value: Miniflare binds both as text, as `wrangler dev --var`
@@ -11,6 +12,12 @@
 // takes a JSON string, which the edge parses as it parses the table. `--origin` and
 // `--memory-bytes` are shorthands for ORIGIN_URL and CACHE_MEMORY_BYTES; a `--var` of the same
 // name wins.
+//
+// Under Miniflare the cron trigger never fires on its own. `--scheduled-route` lets the caller
+// be the cron: `GET <url>/cdn-cgi/local/scheduled?cron=<expression>` runs the worker's
+// `scheduled` handler once and answers `200 ok`, or `500` with the outcome (Miniflare's
+// `unsafeTriggerHandlers`, which also opens `/cdn-cgi/local/email`; off without the flag, so
+// those paths reach the worker as any other). The failover scenario fires it once a second.
 //
 // Prints one line, `READY <url> miniflare=<v> workerd=<v> node=<v>`, on stdout once workerd
 // accepts requests; everything else goes to stderr. KV, Durable Objects and the Cache API
@@ -47,6 +54,7 @@ const { values: args } = parseArgs({
     var: { type: "string", multiple: true, default: [] },
     persist: { type: "string" },
     config: { type: "string", default: join(root, "wrangler.toml") },
+    "scheduled-route": { type: "boolean", default: false },
     verbose: { type: "boolean", default: false },
   },
 });
@@ -120,6 +128,7 @@ function options() {
       }
     },
     resourcePersistencePath: persist,
+    unsafeTriggerHandlers: args["scheduled-route"],
     ...sourceless,
     name: "breakwater",
     modules,

@@ -2,12 +2,14 @@
 # `make bench`: the edge benchmark (bench/): cache tiers, the rate limiter's latency, a surge
 # against a slowed origin with admission on, idempotency (the records' latency and a retry storm
 # with faults), write-behind (queued views vs synchronous writes, database transactions per 1,000
-# events), and the origin alone on SQLite and Postgres (primary only, and with its streaming
+# events), failover (two origins, one killed mid-run and restarted, vs a single origin killed
+# alike), and the origin alone on SQLite and Postgres (primary only, and with its streaming
 # replica). Builds the edge if it is out of date and an edge scenario runs; starts (or reuses)
 # the Postgres primary and replica of scripts/postgres.sh if the origin scenario runs; then runs
 # the bench program natively.
 # Arguments go to the program: `sh scripts/bench.sh --quick`,
-# `--scenario cache|limiter|surge|idempotency|writebehind|origin|all` (comma-separated), `--help` for the rest
+# `--scenario cache|limiter|surge|idempotency|writebehind|failover|origin|all` (comma-separated),
+# `--help` for the rest
 # (each flag also has a BENCH_* environment variable).
 set -eu
 cd "$(dirname "$0")/.."

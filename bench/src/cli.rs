@@ -11,9 +11,10 @@ use breakwater_origin::seed::CATALOGUE_SIZE;
              origin and through the edge under workerd via the Miniflare API), the rate \
              limiter's added latency, a 3× surge against a slowed origin with admission on, \
              idempotency (the records' added latency, and a retry storm with faults between \
-             edge and origin, checked for duplicate orders) and write-behind (views queued and \
+             edge and origin, checked for duplicate orders), write-behind (views queued and \
              answered 202 vs the same write done synchronously, with the database transactions \
-             per 1,000 events); and the origin alone on SQLite, Postgres and Postgres with a \
+             per 1,000 events) and failover (two origins, one killed mid-run, against a single \
+             origin killed alike); and the origin alone on SQLite, Postgres and Postgres with a \
              streaming replica (product reads, order writes)"
 )]
 pub struct Args {
@@ -172,6 +173,22 @@ pub struct Args {
           value_parser = clap::value_parser!(u64).range(1..=3_600))]
     pub writebehind_drain_s: u64,
 
+    /// Failover: seconds of closed-loop reads before origin B is killed [default: 5, or 3 with
+    /// --quick].
+    #[arg(long, env = "BENCH_FAILOVER_BEFORE_S",
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub failover_before_s: Option<u64>,
+
+    /// Failover: seconds B stays down [default: 10, or 6 with --quick].
+    #[arg(long, env = "BENCH_FAILOVER_DURING_S",
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub failover_during_s: Option<u64>,
+
+    /// Failover: seconds after B's restart [default: 10, or 6 with --quick].
+    #[arg(long, env = "BENCH_FAILOVER_AFTER_S",
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub failover_after_s: Option<u64>,
+
     /// Origin: product reads per configuration [default: 100000, or 5000 with --quick].
     #[arg(long, env = "BENCH_ORIGIN_READS")]
     pub origin_reads: Option<usize>,
@@ -223,6 +240,9 @@ pub enum Scenario {
     /// edge and at the origin; database transactions per 1,000 events.
     #[value(name = "writebehind", alias = "write-behind")]
     WriteBehind,
+    /// Two origins, one killed mid-run and restarted, against a single origin killed alike:
+    /// error rate and p99 before, during and after.
+    Failover,
     /// The origin alone, no edge: product reads and order writes on SQLite, on Postgres, and
     /// on Postgres with its streaming replica serving the reads (needs scripts/postgres.sh).
     Origin,
@@ -271,6 +291,16 @@ impl Args {
             .map_or(if self.quick { 1_000 } else { 5_000 }, |n| n as usize)
     }
 
+    /// Failover: the phases' lengths in seconds (before, during, after).
+    pub fn failover_seconds(&self) -> (u64, u64, u64) {
+        let or = |x: Option<u64>, full, quick| x.unwrap_or(if self.quick { quick } else { full });
+        (
+            or(self.failover_before_s, 5, 3),
+            or(self.failover_during_s, 10, 6),
+            or(self.failover_after_s, 10, 6),
+        )
+    }
+
     pub fn origin_reads(&self) -> usize {
         self.origin_reads
             .unwrap_or(if self.quick { 5_000 } else { 100_000 })
@@ -294,6 +324,7 @@ impl Args {
             Scenario::Surge,
             Scenario::Idempotency,
             Scenario::WriteBehind,
+            Scenario::Failover,
         ]
         .into_iter()
         .any(|s| self.runs(s))
@@ -335,5 +366,12 @@ mod tests {
         assert!(Args::parse_from(["bench"]).runs(Scenario::WriteBehind));
         let args = Args::parse_from(["bench", "--scenario", "write-behind"]);
         assert_eq!(args.writebehind_events(), 5_000);
+        let args = Args::parse_from(["bench", "--scenario", "failover"]);
+        assert!(args.runs(Scenario::Failover) && args.runs_edges());
+        assert!(!args.runs(Scenario::Cache) && !args.runs(Scenario::Origin));
+        assert_eq!(args.failover_seconds(), (5, 10, 10));
+        let args = Args::parse_from(["bench", "--quick", "--failover-during-s", "8"]);
+        assert!(args.runs(Scenario::Failover));
+        assert_eq!(args.failover_seconds(), (3, 8, 6));
     }
 }

@@ -12,6 +12,11 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+/// The route an edge started with `scheduled` answers by running the worker's `scheduled`
+/// handler (Miniflare's `unsafeTriggerHandlers`; `cron` and `time` in the query), `200 ok` or
+/// `500` with the outcome.
+pub const SCHEDULED_PATH: &str = "/cdn-cgi/local/scheduled";
+
 /// Loading wrangler, starting workerd and compiling the wasm; generous for a loaded machine.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long Miniflare may take to dispose workerd before the process group is killed.
@@ -30,12 +35,13 @@ pub struct Edge {
 
 impl Edge {
     /// Starts the built worker with `ORIGIN_URL = origin` and `vars` (vars or secrets, each
-    /// replacing wrangler.toml's value; table vars as JSON), and returns once the script reports
-    /// workerd ready.
+    /// replacing wrangler.toml's value; table vars as JSON), with `scheduled` also answering
+    /// [`SCHEDULED_PATH`], and returns once the script reports workerd ready.
     pub fn start(
         root: &Path,
         origin: &str,
         vars: &[(&str, String)],
+        scheduled: bool,
         verbose: bool,
     ) -> Result<Self, String> {
         use std::os::unix::process::CommandExt;
@@ -56,6 +62,9 @@ impl Edge {
             .arg(persist.path());
         for (name, value) in vars {
             cmd.arg("--var").arg(format!("{name}={value}"));
+        }
+        if scheduled {
+            cmd.arg("--scheduled-route");
         }
         if verbose {
             cmd.arg("--verbose");

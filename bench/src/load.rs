@@ -2,7 +2,12 @@
 //! send times (open loop: a surge stays a surge however slowly answers come), and the stampede
 //! (many concurrent requests for one cold key released together). Requests are GETs, or POSTs
 //! with a body (orders); a closed loop can also send pairs, the second made from the first's
-//! answer (an order, then a read of it with its consistency token).
+//! answer (an order, then a read of it with its consistency token), and a closed loop bounded by
+//! time rather than by a count ([`timed`]).
+
+mod timed;
+
+pub use timed::{Timed, closed_loop_until};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

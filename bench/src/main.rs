@@ -8,14 +8,17 @@
 //! edge's records, then a retry storm with faults between edge and origin, checked for duplicate
 //! orders in the origin's database), write-behind (views queued by the edge and answered `202`
 //! against the same write done synchronously, with the drain and the database transactions per
-//! 1,000 events); and the origin alone, no edge, on SQLite, on Postgres and
-//! on Postgres with a streaming replica (product reads and order writes; needs the primary and
-//! replica of `scripts/postgres.sh`). Prints markdown tables to stdout, progress to stderr.
+//! 1,000 events), failover (a pool of two origins with one killed mid-run and restarted, against
+//! a single origin killed alike: error rate and p99 before, during and after); and the origin
+//! alone, no edge, on SQLite, on Postgres and on Postgres with a streaming replica (product reads
+//! and order writes; needs the primary and replica of `scripts/postgres.sh`). Prints markdown
+//! tables to stdout, progress to stderr.
 
 mod answer;
 mod cache_status;
 mod cli;
 mod edge;
+mod killable;
 mod load;
 mod origin;
 mod postgres;
@@ -40,7 +43,7 @@ use crate::postgres::Servers;
 use crate::proxy::Faults;
 use crate::report::Report;
 use crate::scenario::{
-    Bench, cache, idempotency, limiter, origin as origin_only, step, surge, writebehind,
+    Bench, cache, failover, idempotency, limiter, origin as origin_only, step, surge, writebehind,
 };
 use crate::throttle::Throttle;
 
@@ -184,6 +187,24 @@ fn bench(args: &Args) -> Result<Report, String> {
         if let Some(plan) = &writebehind {
             sections.push(writebehind::run(&bench, plan)?);
             lap("writebehind");
+        }
+        if args.runs(Scenario::Failover) {
+            let (before, during, after) = args.failover_seconds();
+            let plan = failover::Plan {
+                phases: failover::Phases {
+                    before: Duration::from_secs(before),
+                    during: Duration::from_secs(during),
+                    after: Duration::from_secs(after),
+                },
+                requests: paths.iter().map(Request::get).collect(),
+                workload: format!(
+                    "Workload: the Zipf sequence above (`GET /api/products/{{id}}` and \
+                     `?page=k`), sent round and round, {} in flight, for a fixed time per phase.",
+                    args.concurrency
+                ),
+            };
+            sections.push(failover::run(&bench, &plan)?);
+            lap("failover");
         }
         if let Some(v) = bench.versions() {
             v.clone_into(&mut versions);

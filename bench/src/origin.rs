@@ -16,6 +16,7 @@ use breakwater_origin::{Application, Db, Settings};
 use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
 
+use crate::killable::KillableRelay;
 use crate::proxy::{CountingProxy, Faults};
 use crate::throttle::{Throttle, ThrottledProxy};
 
@@ -71,6 +72,14 @@ impl Origin {
         self.server
             .block_on(CountingProxy::start(self.direct, faults))
             .map_err(|e| format!("fault proxy: {e}"))
+    }
+
+    /// Starts a relay that can kill and restart the origin as a crash would, on the origin's
+    /// runtime; returns it and its address (an origin of an edge's `ORIGINS`).
+    pub fn killable(&self) -> Result<(KillableRelay, SocketAddr), String> {
+        self.server
+            .block_on(KillableRelay::start(self.direct))
+            .map_err(|e| format!("killable relay: {e}"))
     }
 
     /// How many orders carry each of `keys`, read from the origin's database.

@@ -20,7 +20,7 @@ use crate::zipf::SplitMix64;
 
 /// The request line prefixes counted. The edge forwards GET and HEAD from the cache and origin
 /// stages, and the bench's writes are POSTs.
-const GET_LINE: &[u8] = b"GET /";
+pub(crate) const GET_LINE: &[u8] = b"GET /";
 const POST_LINE: &[u8] = b"POST /";
 
 /// Faults injected into POST requests, each drawn independently per request in the order the
@@ -218,7 +218,7 @@ async fn relay(mut client: TcpStream, shared: Arc<Shared>) {
 }
 
 /// Counts occurrences of one request line prefix in a byte stream fed in arbitrary chunks.
-struct LineCounter {
+pub(crate) struct LineCounter {
     line: &'static [u8],
     /// The last `line.len() - 1` bytes seen: too short to hold a whole match, long enough to
     /// complete one that straddles the next chunk.
@@ -226,14 +226,14 @@ struct LineCounter {
 }
 
 impl LineCounter {
-    fn new(line: &'static [u8]) -> Self {
+    pub(crate) fn new(line: &'static [u8]) -> Self {
         Self {
             line,
             tail: Vec::new(),
         }
     }
 
-    fn count(&mut self, chunk: &[u8]) -> u64 {
+    pub(crate) fn count(&mut self, chunk: &[u8]) -> u64 {
         let mut joined = std::mem::take(&mut self.tail);
         joined.extend_from_slice(chunk);
         let found = joined

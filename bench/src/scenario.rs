@@ -4,6 +4,7 @@
 //! unwinds through the normal return path so the `Drop`s stop the edges and the origin.
 
 pub mod cache;
+pub mod failover;
 pub mod idempotency;
 pub mod limiter;
 pub mod origin;
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Runtime;
 
 use crate::edge::Edge;
+use crate::killable::KillableRelay;
 use crate::load::{self, Request, Shape};
 use crate::origin::{EventTotals, Origin};
 use crate::proxy::{CountingProxy, Faults};
@@ -88,6 +90,11 @@ impl Bench {
         self.origin.faulty(faults)
     }
 
+    /// A relay that can kill and restart the origin as a crash would, and its address.
+    pub fn killable(&self) -> Result<(KillableRelay, SocketAddr), String> {
+        self.origin.killable()
+    }
+
     /// How many orders carry each of `keys`, in the origin's database.
     pub fn orders_with_keys(&self, keys: &[String]) -> Result<Vec<i64>, String> {
         self.origin.orders_with_keys(keys)
@@ -129,6 +136,18 @@ impl Bench {
     /// A fresh edge (empty caches and Durable Objects) in front of `origin_url`, with `vars`
     /// overriding wrangler.toml's.
     pub fn start_edge(&self, origin_url: &str, vars: &[(&str, String)]) -> Result<Edge, String> {
+        self.start_edge_with(origin_url, vars, false)
+    }
+
+    /// [`Bench::start_edge`], and with `scheduled` the edge also answers
+    /// [`crate::edge::SCHEDULED_PATH`] by running the worker's cron handler, so the bench can
+    /// act as the cron trigger.
+    pub fn start_edge_with(
+        &self,
+        origin_url: &str,
+        vars: &[(&str, String)],
+        scheduled: bool,
+    ) -> Result<Edge, String> {
         let names: Vec<&str> = vars.iter().map(|(name, _)| *name).collect();
         step(&format!(
             "starting a fresh edge (workerd via Miniflare), ORIGIN_URL={origin_url}, \
@@ -139,7 +158,7 @@ impl Bench {
                 names.join(", ")
             }
         ));
-        let edge = Edge::start(&self.root, origin_url, vars, self.verbose)?;
+        let edge = Edge::start(&self.root, origin_url, vars, scheduled, self.verbose)?;
         let _ = self.versions.set(edge.versions.clone());
         Ok(edge)
     }
