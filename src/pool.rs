@@ -8,7 +8,7 @@ use crate::exchange::{now_ms, random};
 use crate::signals;
 use breakwater_core::config::EdgeConfig;
 use breakwater_core::pool::retry::retry_candidates;
-use breakwater_core::pool::{Balancer, Ejector, Load, RetryBudget, candidates};
+use breakwater_core::pool::{Balancer, Ejector, Load, RetryBudget, candidates, rejoin};
 use serde::Serialize;
 use std::cell::RefCell;
 
@@ -17,6 +17,8 @@ struct State {
     balancer: Balancer,
     loads: Vec<Load>,
     retries: RetryBudget,
+    /// The last first attempt's candidates ([`rejoin`]).
+    was_candidate: Vec<bool>,
 }
 
 thread_local! {
@@ -31,6 +33,7 @@ fn with_state<T>(config: &EdgeConfig, f: impl FnOnce(&mut State) -> T) -> T {
             balancer: Balancer::default(),
             loads: vec![Load::default(); n],
             retries: RetryBudget::new(&config.pool.retry),
+            was_candidate: vec![true; n],
         });
         f(state)
     })
@@ -82,6 +85,7 @@ pub fn start(config: &EdgeConfig) -> Call {
         let healthy = healthy(s, config, now);
         let eligible = s.ejector.eligible(&config.pool.ejection, now as u64);
         let cands = candidates(&eligible, &healthy);
+        rejoin(&mut s.loads, &mut s.was_candidate, &cands);
         s.pick(config, &cands)
     });
     Call::new(config, index, now)

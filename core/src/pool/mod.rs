@@ -185,6 +185,23 @@ impl Load {
     }
 }
 
+/// Origins back among the candidates after being out (ejected, unhealthy) forget their latency
+/// average, which the failures that took them out inflated to the origin timeout: under steady
+/// load the balancer always has a signal and would never pick such an origin again to learn it
+/// is fast. `was_candidate` is the caller's memory of the last candidates; updated here.
+pub fn rejoin(loads: &mut [Load], was_candidate: &mut Vec<bool>, candidates: &[bool]) {
+    was_candidate.resize(candidates.len(), true);
+    for (i, (&now, was)) in candidates.iter().zip(was_candidate.iter_mut()).enumerate() {
+        if now
+            && !*was
+            && let Some(load) = loads.get_mut(i)
+        {
+            load.latency_ewma_ms = None;
+        }
+        *was = now;
+    }
+}
+
 /// Picks an origin per request; keeps the round-robin state.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Balancer {

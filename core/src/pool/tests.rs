@@ -542,3 +542,39 @@ fn a_passed_health_check_ends_an_earlier_ejection_on_probation() {
     // On probation: the next failure ejects it again, for longer.
     assert_eq!(ej.record(&config, 1, 400, false), Some(2_000));
 }
+
+#[test]
+fn an_origin_back_in_rotation_forgets_the_latency_of_its_failures() {
+    let weights = [1, 1];
+    // Under load: A answers in 25 ms; B's failures counted the 10 s timeout.
+    let mut loads = [
+        Load {
+            in_flight: 30,
+            latency_ewma_ms: Some(25.0),
+        },
+        Load {
+            in_flight: 0,
+            latency_ewma_ms: Some(10_000.0),
+        },
+    ];
+    let picks_of_b = |loads: &[Load]| {
+        let mut balancer = Balancer::default();
+        (0..200u64)
+            .filter(|&r| {
+                let random = r.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                balancer.pick(&weights, &[true, true], loads, random) == Some(1)
+            })
+            .count()
+    };
+    assert_eq!(picks_of_b(&loads), 0, "starved by its old failures");
+    let mut was = vec![true, true];
+    rejoin(&mut loads, &mut was, &[true, false]);
+    assert_eq!(loads[1].latency_ewma_ms, Some(10_000.0), "still out");
+    rejoin(&mut loads, &mut was, &[true, true]);
+    assert_eq!(loads[1].latency_ewma_ms, None);
+    assert_eq!(loads[0].latency_ewma_ms, Some(25.0), "A stayed in: kept");
+    assert!(
+        picks_of_b(&loads) > 100,
+        "back, and idle: it takes the load"
+    );
+}
