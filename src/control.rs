@@ -1,6 +1,7 @@
 //! The `CONTROL` Durable Object: cluster-wide control state, one object for the deployment: the
 //! purge log, the SLO burn-rate controller (the admission fraction), and per origin (keyed by its
-//! base URL) a circuit breaker and the active health checks' record. Each is kept in storage, so a restarted object resumes where it was.
+//! base URL) a circuit breaker and the active health checks' record. Each is kept in storage, so
+//! a restarted object resumes where it was.
 //!
 //! Its HTTP surface is internal (only this worker holds the binding):
 //! - `GET /purge-log?epoch=N`: `204` if the log is still at epoch `N`, else `200` with the log.
