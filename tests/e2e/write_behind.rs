@@ -351,16 +351,7 @@ fn events_are_counted_exactly_once(env: &Env) -> Result<(), String> {
         accepted.as_millis(),
         waited.as_millis()
     );
-    for product in PRODUCTS {
-        let got = stats(env, product)?;
-        check(got == expected[&product], || {
-            format!(
-                "product {product}: {got:?}, expected {:?}",
-                expected[&product]
-            )
-        })?;
-    }
-    Ok(())
+    expect_counts(env, &expected)
 }
 
 fn a_poison_event_is_dead_lettered_at_once(env: &Env) -> Result<(), String> {
@@ -463,15 +454,7 @@ fn an_outage_delays_but_loses_nothing(env: &Env) -> Result<(), String> {
         "    {failed} refused connection(s); all 20 events applied {} ms after the origin came back",
         waited.as_millis()
     );
-    for product in PRODUCTS {
-        let got = stats(env, product)?;
-        check(got == expected[&product], || {
-            format!(
-                "product {product}: {got:?}, expected {:?}",
-                expected[&product]
-            )
-        })?;
-    }
+    expect_counts(env, &expected)?;
     let dead = dead_letters(env)?;
     check(ids.iter().all(|id| !dead.contains_key(id)), || {
         "an event was dead-lettered during a short outage".into()
@@ -526,15 +509,7 @@ fn exhausted_events_are_listed_and_replayed_once(env: &Env) -> Result<(), String
     wait_for("the replayed events applied", DEADLINE, || {
         all_processed(env, &ids)
     })?;
-    for product in PRODUCTS {
-        let got = stats(env, product)?;
-        check(got == expected[&product], || {
-            format!(
-                "product {product}: {got:?}, expected {:?}",
-                expected[&product]
-            )
-        })?;
-    }
+    expect_counts(env, &expected)?;
     let dead = dead_letters(env)?;
     check(ids.iter().all(|id| !dead.contains_key(id)), || {
         "replayed dead letters are still listed".into()
@@ -546,4 +521,15 @@ fn exhausted_events_are_listed_and_replayed_once(env: &Env) -> Result<(), String
         answer["replayed"] == 0 && answer["not_found"].as_array().map(Vec::len) == Some(6),
         || format!("second replay: {answer}"),
     )
+}
+
+/// Each product's counts at the origin are those `expected` holds.
+fn expect_counts(env: &Env, expected: &HashMap<i64, Stats>) -> Result<(), String> {
+    for (&product, want) in expected {
+        let got = stats(env, product)?;
+        check(got == *want, || {
+            format!("product {product}: {got:?}, expected {want:?}")
+        })?;
+    }
+    Ok(())
 }

@@ -9,7 +9,7 @@ pub mod store;
 
 use std::borrow::Cow;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::error::ApiError;
 
@@ -21,32 +21,8 @@ pub const MAX_EVENT_ID: usize = 64;
 /// Longest batch id.
 pub const MAX_BATCH_ID: usize = 128;
 
-/// What an event counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    /// A product page was viewed; its value is always 1.
-    View,
-    /// A vote for (1) or against (-1) a product.
-    Vote,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::View => "view",
-            Self::Vote => "vote",
-        }
-    }
-
-    /// Whether `value` is one this kind can carry.
-    pub fn allows(self, value: i64) -> bool {
-        match self {
-            Self::View => value == 1,
-            Self::Vote => value == 1 || value == -1,
-        }
-    }
-}
+/// What an event counts: the edge's own type, so both ends agree on the kinds and their values.
+pub use breakwater_core::writebehind::EventKind as Kind;
 
 /// A batch as the edge sends it.
 #[derive(Debug, Deserialize)]

@@ -122,6 +122,7 @@ mod tests {
     use tower::ServiceExt;
 
     use super::*;
+    use crate::metrics::sorted_lines;
 
     async fn send(app: &Router, method: &str, uri: &str) -> StatusCode {
         let request = Request::builder()
@@ -130,16 +131,6 @@ mod tests {
             .body(Body::empty())
             .unwrap();
         app.clone().oneshot(request).await.unwrap().status()
-    }
-
-    fn lines(text: &str, prefix: &str) -> Vec<String> {
-        let mut found: Vec<String> = text
-            .lines()
-            .filter(|l| l.starts_with(prefix))
-            .map(str::to_owned)
-            .collect();
-        found.sort();
-        found
     }
 
     #[tokio::test]
@@ -159,7 +150,7 @@ mod tests {
 
         let text = metrics.render().await.unwrap();
         assert_eq!(
-            lines(&text, "breakwater_origin_http_requests_total"),
+            sorted_lines(&text, "breakwater_origin_http_requests_total"),
             [
                 "breakwater_origin_http_requests_total{route=\"/boom\",method=\"GET\",status=\"503\"} 1",
                 "breakwater_origin_http_requests_total{route=\"/items/{id}\",method=\"GET\",status=\"200\"} 2",
@@ -168,7 +159,7 @@ mod tests {
             ]
         );
         assert!(
-            lines(
+            sorted_lines(
                 &text,
                 "# TYPE breakwater_origin_http_request_duration_seconds histogram"
             )

@@ -133,6 +133,18 @@ impl Metrics {
     }
 }
 
+/// The lines of an exposition that start with `prefix`, sorted (for the modules' tests).
+#[cfg(test)]
+fn sorted_lines(text: &str, prefix: &str) -> Vec<String> {
+    let mut found: Vec<String> = text
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .map(str::to_owned)
+        .collect();
+    found.sort();
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -116,7 +116,7 @@ impl Pools {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Metrics;
+    use super::super::{Metrics, sorted_lines};
     use super::*;
 
     struct Fixed(u32, usize, u32);
@@ -131,16 +131,6 @@ mod tests {
         fn max_connections(&self) -> u32 {
             self.2
         }
-    }
-
-    fn sorted_lines(text: &str, prefix: &str) -> Vec<String> {
-        let mut found: Vec<String> = text
-            .lines()
-            .filter(|l| l.starts_with(prefix))
-            .map(str::to_owned)
-            .collect();
-        found.sort();
-        found
     }
 
     #[tokio::test]
