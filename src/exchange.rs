@@ -1,6 +1,7 @@
 //! One request's state as it travels through the pipeline.
 
 use crate::error::EdgeError;
+use crate::runtime::random;
 use breakwater_core::config::EdgeConfig;
 use breakwater_core::headers::{REQUEST_ID, TRACEPARENT};
 use breakwater_core::intake::{Principal, Rejection, Route};
@@ -32,6 +33,8 @@ pub struct Exchange {
     pub refused: bool,
     /// Shadow mode: shedding would have turned this request away.
     pub would_shed: bool,
+    /// The stage whose error ended the request, for the log line.
+    pub failed_in: Option<&'static str>,
     /// The request body, once read ([`Exchange::body`]): a body can be read only once, and
     /// several stages need it.
     body: Option<Rc<[u8]>>,
@@ -56,6 +59,7 @@ impl Exchange {
             rate_headers: None,
             refused: false,
             would_shed: false,
+            failed_in: None,
             body: None,
         }
     }
@@ -77,18 +81,4 @@ impl Exchange {
         self.body = Some(body.clone());
         Ok(body)
     }
-}
-
-/// Random bytes from the runtime's CSPRNG. It cannot fail on Workers; if it ever did, an
-/// all-zero id is still handled (trace ids are made non-zero), so this never panics.
-pub fn random<const N: usize>() -> [u8; N] {
-    let mut buf = [0; N];
-    let _ = getrandom::fill(&mut buf);
-    buf
-}
-
-/// Milliseconds since the epoch, from the JS clock. On Workers it only advances across I/O,
-/// which is exactly the granularity Server-Timing can observe.
-pub fn now_ms() -> f64 {
-    js_sys::Date::now()
 }

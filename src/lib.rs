@@ -1,29 +1,27 @@
 //! Breakwater's edge worker: thin adapters from the Workers runtime to `breakwater-core`
-//! decisions. The request path is the ordered list of stages in [`pipeline::STAGES`].
+//! decisions, in three layers whose imports flow downward only:
+//!
+//! - [`pipeline`]: the request path, one ordered list of stages ([`pipeline::STAGES`]);
+//! - [`upstream`]: the only code that reaches an origin;
+//! - [`bindings`]: Durable Objects, the cache tiers, the queues.
+//!
+//! Beside them, the queue handler ([`writebehind`]) and the cron trigger (below) are entry
+//! points like the pipeline; `config`, `exchange`, `error`, `respond` and `runtime` are shared
+//! by all.
 
-mod admin;
-mod admission;
-mod assets;
-mod authenticate;
-mod cache;
-mod control;
+mod bindings;
+mod config;
 mod error;
 mod exchange;
-mod health;
-mod idempotency;
-mod intake;
-mod limiter;
-mod origin;
 pub mod pipeline;
-mod pool;
-mod purge;
 mod respond;
-mod signals;
+mod runtime;
+mod upstream;
 mod writebehind;
 
-pub use control::Control;
-pub use idempotency::Idempotency;
-pub use limiter::RateLimiter;
+pub use bindings::control::Control;
+pub use bindings::idempotency::Idempotency;
+pub use bindings::limiter::RateLimiter;
 use wasm_bindgen::JsValue;
 use wasm_bindgen::prelude::wasm_bindgen;
 use worker::{Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent, event};
@@ -38,14 +36,17 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     pipeline::handle(req, env, ctx).await
 }
 
-/// Cron trigger: checks the origins' health ([`health`]) and refreshes the warm set
-/// (`CACHE_WARM`) before it expires.
+/// Cron trigger: checks the origins' health ([`upstream::health`]) and refreshes the warm set
+/// (`CACHE_WARM`) before it expires ([`pipeline::cache::warm`]).
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    match pipeline::config(&env) {
+    match config::load(&env) {
         Ok(config) => {
-            futures_util::future::join(health::check(&env, &config), cache::warm(&env, &config))
-                .await;
+            futures_util::future::join(
+                upstream::health::check(&env, &config),
+                pipeline::cache::warm(&env, &config),
+            )
+            .await;
         }
         Err(e) => worker::console_error!("cron {}: {e}", event.cron()),
     }

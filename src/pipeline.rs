@@ -1,17 +1,27 @@
-//! The request path at the edge: one ordered list of stages, in [`STAGES`]. Each stage either
-//! answers or passes the request on; `finish` then stamps identity and timings on the answer.
+//! The request path at the edge: one ordered list of stages, in [`STAGES`], each in its own
+//! file under `pipeline/`. A stage either answers, passes the request on ([`Flow::Next`]), or
+//! wraps the rest of the path ([`Next`]): idempotency records what the rest answered, the cache
+//! serves or stores it. The last stage hands the request to [`crate::upstream`], the only road
+//! to an origin. `finish` then stamps identity and timings on the answer.
 
+mod admin;
+mod admission;
+mod assets;
+mod authenticate;
+pub mod cache;
+mod idempotency;
+mod intake;
+mod origin;
+mod write_behind;
+
+use crate::bindings::control::signals;
+use crate::config;
 use crate::error::EdgeError;
-use crate::exchange::{Exchange, now_ms};
-use crate::{
-    admin, admission, assets, authenticate, cache, idempotency, intake, origin, respond, signals,
-    writebehind,
-};
-use breakwater_core::config::{ConfigError, EdgeConfig};
+use crate::exchange::Exchange;
+use crate::respond;
+use crate::runtime::now_ms;
 use breakwater_core::headers::{REQUEST_ID, SERVER_TIMING, TRACEPARENT};
 use breakwater_core::problem::Problem;
-use std::cell::RefCell;
-use std::rc::Rc;
 use worker::{Context, Env, Request, Response, Result};
 
 /// One step of the request path.
@@ -40,7 +50,7 @@ pub enum Stage {
 }
 
 /// The request path, in order.
-pub const STAGES: [Stage; 9] = [
+pub static STAGES: [Stage; 9] = [
     Stage::Intake,
     Stage::Admin,
     Stage::Assets,
@@ -67,23 +77,9 @@ impl Stage {
             Self::Origin => "origin",
         }
     }
-
-    async fn run(self, ex: &mut Exchange) -> std::result::Result<Flow, EdgeError> {
-        match self {
-            Self::Intake => intake::run(ex),
-            Self::Admin => admin::run(ex).await,
-            Self::Assets => assets::run(ex).await,
-            Self::Authenticate => authenticate::run(ex),
-            Self::Admission => admission::run(ex).await,
-            Self::WriteBehind => writebehind::producer::run(ex).await,
-            Self::Idempotency => idempotency::run(ex).await,
-            Self::Cache => cache::run(ex).await,
-            Self::Origin => origin::run(ex).await,
-        }
-    }
 }
 
-/// What a stage decided.
+/// What a stage that does not wrap the rest decided.
 pub enum Flow {
     /// Not mine: pass the request to the next stage.
     Next,
@@ -91,9 +87,55 @@ pub enum Flow {
     Respond(Response),
 }
 
+/// The rest of the path after the running stage, for a stage that wraps it.
+pub struct Next {
+    rest: &'static [Stage],
+}
+
+impl Next {
+    /// Runs the remaining stages and returns their answer (or the error that stopped them).
+    pub async fn run(self, ex: &mut Exchange) -> std::result::Result<Response, EdgeError> {
+        Box::pin(run(self.rest, ex)).await
+    }
+}
+
+/// Runs `stages` in order. Each stage is timed under its name in `Server-Timing`; a stage that
+/// wraps the rest is timed including it.
+async fn run(
+    stages: &'static [Stage],
+    ex: &mut Exchange,
+) -> std::result::Result<Response, EdgeError> {
+    let Some((&stage, rest)) = stages.split_first() else {
+        // The origin stage always answers; reaching here means a stage was added without one.
+        return Err(EdgeError::Internal("no stage answered".into()));
+    };
+    let next = Next { rest };
+    let started = now_ms();
+    let flow = match stage {
+        Stage::Intake => intake::run(ex),
+        Stage::Admin => admin::run(ex).await,
+        Stage::Assets => assets::run(ex).await,
+        Stage::Authenticate => authenticate::run(ex),
+        Stage::Admission => admission::run(ex).await,
+        Stage::WriteBehind => write_behind::run(ex).await,
+        Stage::Idempotency => idempotency::run(ex, next).await.map(Flow::Respond),
+        Stage::Cache => cache::run(ex, next).await.map(Flow::Respond),
+        Stage::Origin => origin::run(ex).await.map(Flow::Respond),
+    };
+    ex.timing.record(stage.as_str(), now_ms() - started);
+    // The innermost stage that failed names the failure; wrappers pass the error on.
+    if flow.is_err() && ex.failed_in.is_none() {
+        ex.failed_in = Some(stage.as_str());
+    }
+    match flow? {
+        Flow::Next => Box::pin(run(rest, ex)).await,
+        Flow::Respond(response) => Ok(response),
+    }
+}
+
 /// Runs a request through every stage.
 pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response> {
-    let config = match config(&env) {
+    let config = match config::load(&env) {
         Ok(config) => config,
         Err(e) => {
             worker::console_error!("{e}");
@@ -102,43 +144,19 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response> {
         }
     };
     let mut ex = Exchange::new(req, env, ctx, config);
-    let mut answer = None;
-    for stage in STAGES {
-        let started = now_ms();
-        let outcome = stage.run(&mut ex).await;
-        ex.timing.record(stage.as_str(), now_ms() - started);
-        match outcome {
-            Ok(Flow::Next) => continue,
-            Ok(Flow::Respond(response)) => answer = Some(response),
-            Err(e) => answer = Some(error_response(&ex, stage, &e)?),
-        }
-        break;
-    }
-    let response = match answer {
-        Some(response) => response,
-        // The origin stage always answers; reaching here means a stage was added without one.
-        None => error_response(
-            &ex,
-            Stage::Origin,
-            &EdgeError::Internal("no stage answered".into()),
-        )?,
+    let response = match run(&STAGES, &mut ex).await {
+        Ok(response) => response,
+        Err(e) => error_response(&ex, &e)?,
     };
     finish(&ex, response)
 }
 
-fn error_response(ex: &Exchange, stage: Stage, e: &EdgeError) -> Result<Response> {
+fn error_response(ex: &Exchange, e: &EdgeError) -> Result<Response> {
+    let stage = ex.failed_in.unwrap_or("pipeline");
     if e.is_ours() {
-        worker::console_error!(
-            "request {} failed in {}: {e}",
-            ex.request_id,
-            stage.as_str()
-        );
+        worker::console_error!("request {} failed in {}: {e}", ex.request_id, stage);
     } else {
-        worker::console_log!(
-            "request {} answered by {}: {e}",
-            ex.request_id,
-            stage.as_str()
-        );
+        worker::console_log!("request {} answered by {}: {e}", ex.request_id, stage);
     }
     let (problem, extra) = e.to_problem();
     let problem: Problem = problem
@@ -170,54 +188,4 @@ fn finish(ex: &Exchange, mut response: Response) -> Result<Response> {
         ex.ctx.wait_until(signals::report(ex.env.clone()));
     }
     Ok(response)
-}
-
-thread_local! {
-    /// Parsed once per isolate: vars cannot change without a new deployment (a new isolate).
-    static CONFIG: RefCell<Option<Rc<EdgeConfig>>> = const { RefCell::new(None) };
-}
-
-pub fn config(
-    env: &Env,
-) -> std::result::Result<Rc<EdgeConfig>, breakwater_core::config::ConfigError> {
-    if let Some(config) = CONFIG.with_borrow(Clone::clone) {
-        return Ok(config);
-    }
-    let config = EdgeConfig::from_vars(|name| env.var(name).ok().map(|v| v.to_string()))?
-        .with_cache_policy(json_var(env, "CACHE_POLICY")?)?
-        .with_idempotency(json_var(env, "IDEMPOTENCY_POLICY")?)?
-        .with_admission(
-            json_var(env, "ADMISSION")?,
-            json_var(env, "SLO")?,
-            json_var(env, "BREAKER")?,
-        )?
-        .with_origins(json_var(env, "ORIGINS")?)?
-        .with_write_behind(json_var(env, "WRITE_BEHIND")?)?
-        .with_access_tokens(json_var(env, "ACCESS_TOKENS")?)?;
-    if config.access_tokens.is_none() {
-        worker::console_log!(
-            "ACCESS_TOKENS names no keys: bearer tokens are not verified at the edge, and their \
-             requests are anonymous (by address) here"
-        );
-    }
-    let config = Rc::new(config);
-    CONFIG.set(Some(config.clone()));
-    Ok(config)
-}
-
-/// A structured var: a table in `wrangler.toml` arrives as an object, `--var NAME:<json>` as a
-/// string holding JSON.
-fn json_var(
-    env: &Env,
-    name: &'static str,
-) -> std::result::Result<Option<serde_json::Value>, ConfigError> {
-    match env.var(name) {
-        Ok(json) => serde_json::from_str(&json.to_string())
-            .map(Some)
-            .map_err(|e| ConfigError {
-                field: name,
-                reason: format!("is not valid JSON: {e}"),
-            }),
-        Err(_) => Ok(env.object_var::<serde_json::Value>(name).ok()),
-    }
 }

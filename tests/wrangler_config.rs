@@ -1,8 +1,9 @@
-//! `wrangler.toml` itself is checked: its `[vars]` must parse into a valid edge configuration, and
-//! every binding the architecture names must be declared, so a bad edit fails here, not at deploy.
+//! `wrangler.toml` itself is checked: its `[vars]` must parse into a valid edge configuration,
+//! through the same [`EdgeConfig::load`] a deployment runs, and every binding the architecture
+//! names must be declared, so a bad edit fails here, not at deploy.
 #![cfg(not(target_arch = "wasm32"))]
 
-use breakwater_core::config::EdgeConfig;
+use breakwater_core::config::{ConfigError, EdgeConfig, Vars};
 use breakwater_core::policy::CachePolicy;
 
 fn wrangler() -> toml::Table {
@@ -11,21 +12,47 @@ fn wrangler() -> toml::Table {
     text.parse().expect("wrangler.toml is valid TOML")
 }
 
+/// `[vars]` as wrangler hands them to the worker: strings as text, tables as objects.
+struct WranglerVars(toml::Table);
+
+impl Vars for WranglerVars {
+    fn text(&self, name: &str) -> Option<String> {
+        self.0.get(name)?.as_str().map(str::to_owned)
+    }
+
+    fn json(&self, name: &'static str) -> Result<Option<serde_json::Value>, ConfigError> {
+        let Some(value) = self.0.get(name) else {
+            return Ok(None);
+        };
+        let reason = |e: &dyn std::fmt::Display| ConfigError {
+            field: name,
+            reason: e.to_string(),
+        };
+        match value.as_str() {
+            Some(json) => serde_json::from_str(json).map(Some).map_err(|e| reason(&e)),
+            None => serde_json::to_value(value)
+                .map(Some)
+                .map_err(|e| reason(&e)),
+        }
+    }
+}
+
+/// The configuration a deployment of `wrangler.toml` loads.
+fn loaded() -> EdgeConfig {
+    let vars = wrangler()["vars"].as_table().expect("[vars]").clone();
+    EdgeConfig::load(&WranglerVars(vars)).unwrap_or_else(|e| panic!("wrangler.toml {e}"))
+}
+
 #[test]
 fn vars_make_a_valid_edge_config() {
-    let config = wrangler();
-    let vars = config["vars"].as_table().expect("[vars]");
-    let parsed =
-        EdgeConfig::from_vars(|name| vars.get(name).and_then(|v| v.as_str()).map(str::to_owned));
-    let parsed = parsed.unwrap_or_else(|e| panic!("wrangler.toml {e}"));
+    let parsed = loaded();
     assert!(parsed.origin_prefixes.iter().any(|p| p == "/api/"));
+    assert_eq!(parsed.origin_url, "http://127.0.0.1:8080");
 }
 
 #[test]
 fn cache_policy_is_valid() {
-    let config = wrangler();
-    let raw = serde_json::to_value(&config["vars"]["CACHE_POLICY"]).expect("TOML converts to JSON");
-    let policy = CachePolicy::from_value(raw).unwrap_or_else(|e| panic!("wrangler.toml {e}"));
+    let policy: CachePolicy = loaded().cache;
     let products = policy
         .route("/api/products/1")
         .expect("products are cacheable");
@@ -44,18 +71,7 @@ fn cache_policy_is_valid() {
 
 #[test]
 fn admission_slo_and_breaker_are_valid() {
-    let config = wrangler();
-    let json = |name: &str| {
-        Some(serde_json::to_value(&config["vars"][name]).expect("TOML converts to JSON"))
-    };
-    let base = EdgeConfig::from_vars(|name| match name {
-        "ORIGIN_URL" => Some("http://127.0.0.1:8080".into()),
-        _ => None,
-    })
-    .unwrap();
-    let parsed = base
-        .with_admission(json("ADMISSION"), json("SLO"), json("BREAKER"))
-        .unwrap_or_else(|e| panic!("wrangler.toml {e}"));
+    let parsed = loaded();
     let products = parsed
         .admission
         .route("/api/products/1")
@@ -64,9 +80,6 @@ fn admission_slo_and_breaker_are_valid() {
     assert!(parsed.admission.route("/api/cart").is_some());
     assert!(parsed.admission.plans.contains_key("pro"));
     assert!(!parsed.slo.shadow, "the committed SLO enforces shedding");
-    let parsed = parsed
-        .with_idempotency(json("IDEMPOTENCY_POLICY"))
-        .unwrap_or_else(|e| panic!("wrangler.toml {e}"));
     assert!(
         parsed
             .idempotency
@@ -133,16 +146,7 @@ fn declares_every_binding_of_the_architecture() {
 #[test]
 fn write_behind_matches_its_queues() {
     let config = wrangler();
-    let raw = serde_json::to_value(&config["vars"]["WRITE_BEHIND"]).expect("TOML converts to JSON");
-    let base = EdgeConfig::from_vars(|name| match name {
-        "ORIGIN_URL" => Some("http://127.0.0.1:8080".into()),
-        _ => None,
-    })
-    .unwrap();
-    let parsed = base
-        .with_write_behind(Some(raw))
-        .unwrap_or_else(|e| panic!("wrangler.toml {e}"))
-        .write_behind;
+    let parsed = loaded().write_behind;
     for path in ["/api/products/1/views", "/api/products/1/votes"] {
         assert!(
             parsed.route("POST", path).is_some(),
@@ -192,16 +196,9 @@ fn access_tokens_default_to_the_origins_issuer_and_audience() {
     let config = wrangler();
     let raw =
         serde_json::to_value(&config["vars"]["ACCESS_TOKENS"]).expect("TOML converts to JSON");
-    let base = EdgeConfig::from_vars(|name| match name {
-        "ORIGIN_URL" => Some("http://127.0.0.1:8080".into()),
-        _ => None,
-    })
-    .unwrap();
     // No keys are committed (they are the origin's, published at /.well-known/jwks.json): make
     // dev passes them with --var; here the rest of the table must be valid.
-    let parsed = base
-        .with_access_tokens(Some(raw.clone()))
-        .unwrap_or_else(|e| panic!("wrangler.toml {e}"));
+    let parsed = loaded();
     assert_eq!(parsed.access_tokens, None);
     let key = breakwater_core::token::Signer::from_seed(&[9; 32]).public_key();
     let mut with_keys = raw;

@@ -12,24 +12,16 @@
 //! Dead-lettering sends a [`DeadLetterEnvelope`] to `EVENTS_DLQ` and then acks; if that send
 //! fails the message is retried instead, so nothing is acked that is not somewhere.
 
-use super::queue::{self, Delivered};
-use crate::exchange::{now_ms, random};
-use crate::origin::{self, Outbound};
-use breakwater_core::config::EdgeConfig;
-use breakwater_core::headers::{REQUEST_ID, TRACEPARENT};
-use breakwater_core::trace::{self, TraceContext};
+use crate::bindings::queue::{self, Delivered, EVENTS_DLQ};
+use crate::config;
+use crate::runtime::{now_millis, random_u64, within};
+use crate::upstream::{self, Outbound};
+use breakwater_core::config::{EdgeConfig, Secrets};
 use breakwater_core::writebehind::{
     Action, BatchRequest, DeadLetterEnvelope, Delivery, EventMessage, Outcome, backoff, classify,
     settle,
 };
-use futures_util::future::{Either, select};
-use std::pin::pin;
-use worker::{Delay, Env, Method};
-
-/// The dead-letter queue's producer binding.
-pub const EVENTS_DLQ: &str = "EVENTS_DLQ";
-/// The secret the edge presents to the origin's batch endpoint.
-pub const ORIGIN_TOKEN: &str = "ORIGIN_TOKEN";
+use worker::{Env, Method};
 
 /// Delivers one `EVENTS` batch and settles every message in it.
 pub async fn deliver(env: &Env, config: &EdgeConfig, messages: Vec<Delivered>) {
@@ -45,9 +37,13 @@ pub async fn deliver(env: &Env, config: &EdgeConfig, messages: Vec<Delivered>) {
         let batch = BatchRequest::new(events.iter().map(|(_, m)| m.event.clone()).collect());
         let attempts: Vec<u32> = events.iter().map(|(m, _)| m.attempts).collect();
         let delivery = call_origin(env, config, &batch).await;
-        let settlement = settle(&batch, &attempts, &delivery, &config.write_behind, || {
-            u64::from_le_bytes(random())
-        });
+        let settlement = settle(
+            &batch,
+            &attempts,
+            &delivery,
+            &config.write_behind,
+            random_u64,
+        );
         log(&batch, &settlement.outcome, &settlement.actions);
         for ((message, _), action) in events.into_iter().zip(settlement.actions) {
             match action {
@@ -65,7 +61,7 @@ pub async fn deliver(env: &Env, config: &EdgeConfig, messages: Vec<Delivered>) {
 /// Sends each message with its reason to the dead-letter queue, then acks it; if the queue does
 /// not take them, retries them with backoff (they come back, and are dead-lettered again).
 async fn dead_letter(env: &Env, config: &EdgeConfig, dead: Vec<(Delivered, String)>) {
-    let now = now_ms() as u64;
+    let now = now_millis();
     let envelopes: Vec<String> = dead
         .iter()
         .map(|(message, reason)| {
@@ -103,7 +99,7 @@ async fn dead_letter(env: &Env, config: &EdgeConfig, dead: Vec<(Delivered, Strin
                     message.attempts,
                     w.retry_base_seconds,
                     w.retry_max_seconds,
-                    u64::from_le_bytes(random()),
+                    random_u64(),
                 );
                 message.retry(delay);
             }
@@ -114,48 +110,29 @@ async fn dead_letter(env: &Env, config: &EdgeConfig, dead: Vec<(Delivered, Strin
 /// One call to the batch endpoint, with the breaker and the origin timeout (for the head and
 /// again for the body).
 async fn call_origin(env: &Env, config: &EdgeConfig, batch: &BatchRequest) -> Delivery {
-    let token = match env.secret(ORIGIN_TOKEN) {
-        Ok(token) if !token.to_string().is_empty() => token.to_string(),
-        _ => {
-            return Delivery::Failed(format!(
-                "{ORIGIN_TOKEN} is not set: the edge cannot call the origin's batch endpoint"
-            ));
-        }
+    let Some(token) = config::secrets(env).origin_token.clone() else {
+        return Delivery::Failed(format!(
+            "{} is not set: the edge cannot call the origin's batch endpoint",
+            Secrets::ORIGIN_TOKEN
+        ));
     };
     let body = match serde_json::to_vec(batch) {
         Ok(body) => body,
         Err(e) => return Delivery::Failed(format!("could not encode the batch: {e}")),
     };
-    let outbound = Outbound {
-        path: config.write_behind.batch_path.clone(),
-        method: Method::Post,
-        headers: vec![
-            ("authorization".into(), format!("Bearer {token}")),
-            ("content-type".into(), "application/json".into()),
-            (REQUEST_ID.into(), trace::request_id(None, random())),
-            (
-                TRACEPARENT.into(),
-                TraceContext::continue_or_start(None, random()).to_header(),
-            ),
-        ],
-        body: Some(body),
-    };
-    let mut response = match origin::send(env, config, &outbound).await {
+    let mut outbound = Outbound::internal(Method::Post, &config.write_behind.batch_path)
+        .with_header("authorization", format!("Bearer {token}"))
+        .with_header("content-type", "application/json");
+    outbound.body = Some(body);
+    let mut response = match upstream::send(env, config, &outbound).await {
         Ok(response) => response,
         Err(e) => return Delivery::Failed(e.to_string()),
     };
     let status = response.status_code();
-    match select(
-        pin!(response.text()),
-        pin!(Delay::from(config.origin_timeout)),
-    )
-    .await
-    {
-        Either::Left((Ok(body), _)) => Delivery::Answered { status, body },
-        Either::Left((Err(e), _)) => {
-            Delivery::Failed(format!("the origin's {status} answer broke off: {e}"))
-        }
-        Either::Right(_) => Delivery::Failed(format!(
+    match within(config.origin_timeout, response.text()).await {
+        Some(Ok(body)) => Delivery::Answered { status, body },
+        Some(Err(e)) => Delivery::Failed(format!("the origin's {status} answer broke off: {e}")),
+        None => Delivery::Failed(format!(
             "the origin's {status} answer did not finish within {} ms",
             config.origin_timeout.as_millis()
         )),

@@ -1,28 +1,19 @@
 //! Dead letters after the queue: the dead-letter queue's consumer keeps each one in the `CONTROL`
-//! Durable Object's storage (one key per dead letter, `dead:<id>`, the JSON of a
-//! [`DeadLetter`]), and the admin endpoints list them and replay them onto `EVENTS`.
+//! Durable Object's storage ([`crate::bindings::control::dead_letters`]), and the admin
+//! endpoints list them and replay them onto `EVENTS`.
 //!
 //! A replay sends the stored message unchanged (same event id, so the origin's per-event dedup
 //! makes a replay of something already counted harmless), then removes the entry, but only if
 //! it is still the one that was replayed: a message that fails again and is dead-lettered anew
 //! in between keeps its new entry.
 
-use super::producer::EVENTS;
-use super::queue::{self, Delivered};
-use crate::control;
-use crate::exchange::{now_ms, random};
+use crate::bindings::control::client as control;
+use crate::bindings::control::dead_letters::MAX_PAGE;
+use crate::bindings::queue::{self, Delivered, EVENTS};
+use crate::runtime::{now_millis, random_u64};
 use breakwater_core::writebehind::{DeadLetter, ReplayRequest, backoff};
-use serde::{Deserialize, Serialize};
-use worker::js_sys::{self, Map};
-use worker::wasm_bindgen::JsValue;
-use worker::{Env, ListOptions, Result, State};
-
-const PREFIX: &str = "dead:";
-/// Storage calls take at most 128 keys.
-const KEYS_PER_CALL: usize = 128;
-/// The most a list call (and a replay of `all`) returns.
-pub const MAX_PAGE: usize = 1000;
-pub const DEFAULT_PAGE: usize = 100;
+use serde::Serialize;
+use worker::{Env, Result};
 
 /// Keeps a dead-letter queue batch in `CONTROL`, then acks it; if `CONTROL` fails, retries the
 /// messages after a backoff (they stay on the dead-letter queue meanwhile).
@@ -30,7 +21,7 @@ pub async fn store(env: &Env, messages: Vec<Delivered>) {
     if messages.is_empty() {
         return;
     }
-    let now = now_ms() as u64;
+    let now = now_millis();
     let letters: Vec<DeadLetter> = messages
         .iter()
         .map(|m| DeadLetter::from_queue(&m.body, m.timestamp, now))
@@ -53,23 +44,10 @@ pub async fn store(env: &Env, messages: Vec<Delivered>) {
                 letters.len()
             );
             for message in &messages {
-                message.retry(backoff(
-                    message.attempts,
-                    1,
-                    60,
-                    u64::from_le_bytes(random()),
-                ));
+                message.retry(backoff(message.attempts, 1, 60, random_u64()));
             }
         }
     }
-}
-
-/// A page of the list, in id order.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Page {
-    pub dead_events: Vec<DeadLetter>,
-    /// Pass as `after` for the next page; `None` on the last.
-    pub next: Option<String>,
 }
 
 /// What a replay did.
@@ -115,93 +93,4 @@ pub async fn replay(env: &Env, request: &ReplayRequest) -> Result<Replayed> {
         skipped: kept.into_iter().map(|l| l.id).collect(),
         more,
     })
-}
-
-/// `CONTROL`'s side: the storage operations behind its `/dead-events` endpoints.
-pub struct Store<'a>(pub &'a State);
-
-/// Which entries to remove: each only if its `at` still matches.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Removal {
-    pub letters: Vec<(String, u64)>,
-}
-
-impl Store<'_> {
-    /// Keeps `letters`, replacing entries with the same id.
-    pub async fn keep(&self, letters: &[DeadLetter]) -> Result<()> {
-        for chunk in letters.chunks(KEYS_PER_CALL) {
-            let values = js_sys::Object::new();
-            for letter in chunk {
-                let json = serde_json::to_string(letter)
-                    .map_err(|e| worker::Error::RustError(e.to_string()))?;
-                js_sys::Reflect::set(
-                    &values,
-                    &JsValue::from_str(&key(&letter.id)),
-                    &JsValue::from_str(&json),
-                )?;
-            }
-            self.0.storage().put_multiple_raw(values).await?;
-        }
-        Ok(())
-    }
-
-    /// Up to `limit` entries after the id `after`, in id order.
-    pub async fn list(&self, after: Option<&str>, limit: usize) -> Result<Page> {
-        let start = after.map(|id| format!("{}\u{0}", key(id)));
-        let mut options = ListOptions::new().prefix(PREFIX).limit(limit);
-        if let Some(start) = &start {
-            options = options.start(start);
-        }
-        let dead_events = letters(&self.0.storage().list_with_options(options).await?);
-        let next = (dead_events.len() == limit)
-            .then(|| dead_events.last().map(|l| l.id.clone()))
-            .flatten();
-        Ok(Page { dead_events, next })
-    }
-
-    pub async fn by_id(&self, ids: &[String]) -> Result<Vec<DeadLetter>> {
-        let mut found = Vec::new();
-        for chunk in ids.chunks(KEYS_PER_CALL) {
-            let keys: Vec<String> = chunk.iter().map(|id| key(id)).collect();
-            found.extend(letters(&self.0.storage().get_multiple(keys).await?));
-        }
-        Ok(found)
-    }
-
-    /// Removes the entries whose `at` still matches; returns how many.
-    pub async fn remove(&self, removal: &Removal) -> Result<usize> {
-        let mut removed = 0;
-        for chunk in removal.letters.chunks(KEYS_PER_CALL) {
-            let ids: Vec<String> = chunk.iter().map(|(id, _)| id.clone()).collect();
-            let current = self.by_id(&ids).await?;
-            let keys: Vec<String> = current
-                .iter()
-                .filter(|l| chunk.iter().any(|(id, at)| *id == l.id && *at == l.at))
-                .map(|l| key(&l.id))
-                .collect();
-            if !keys.is_empty() {
-                removed += self.0.storage().delete_multiple(keys).await?;
-            }
-        }
-        Ok(removed)
-    }
-}
-
-fn key(id: &str) -> String {
-    format!("{PREFIX}{id}")
-}
-
-/// The dead letters in a storage result (key → JSON text); unreadable entries are logged and
-/// left out rather than failing the whole list.
-fn letters(map: &Map) -> Vec<DeadLetter> {
-    let mut out = Vec::new();
-    map.for_each(&mut |value, key| match value
-        .as_string()
-        .map(|json| serde_json::from_str::<DeadLetter>(&json))
-    {
-        Some(Ok(letter)) => out.push(letter),
-        _ => worker::console_error!("dead letters: entry {key:?} is unreadable"),
-    });
-    out.sort_by(|a, b| a.id.cmp(&b.id));
-    out
 }

@@ -1,14 +1,14 @@
-//! Write-behind at the edge (`WRITE_BEHIND`): the pipeline stage that queues events and answers
-//! `202` ([`producer`]), the `EVENTS` consumer that batches them to the origin ([`consumer`]),
-//! and the dead letters it gives up on, kept in `CONTROL`, listed and replayed ([`dead`]). The
-//! decisions are core's ([`breakwater_core::writebehind`]).
+//! The queue handler of write-behind (`WRITE_BEHIND`): the `EVENTS` consumer that batches events
+//! to the origin through the upstream layer ([`consumer`]), and the dead letters it gives up
+//! on, kept in `CONTROL`, listed and replayed ([`dead`]). The pipeline's write-behind stage
+//! queues the events; the decisions are core's ([`breakwater_core::writebehind`]).
 
-pub mod consumer;
+mod consumer;
 pub mod dead;
-pub mod producer;
-mod queue;
 
-use crate::{pipeline, signals};
+use crate::bindings::control::signals;
+use crate::bindings::queue;
+use crate::config;
 use worker::worker_sys::MessageBatch;
 use worker::{Env, Result};
 
@@ -16,7 +16,7 @@ use worker::{Env, Result};
 /// delivered as events. Errors (configuration, an unreadable batch) make the runtime retry the
 /// whole batch: nothing is acked that was not handled.
 pub async fn consume(batch: &MessageBatch, env: &Env) -> Result<()> {
-    let config = pipeline::config(env).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let config = config::load(env).map_err(|e| worker::Error::RustError(e.to_string()))?;
     let (queue_name, messages) = queue::read(batch)?;
     if queue_name == config.write_behind.dead_letter_queue {
         dead::store(env, messages).await;

@@ -7,9 +7,9 @@
 //! alternative, bypassing every cache while one object is unreachable, would send the whole
 //! load to the origin at the worst moment.
 
-use crate::control;
+use super::client as control;
 use crate::error::EdgeError;
-use crate::exchange::now_ms;
+use crate::runtime::now_ms;
 use breakwater_core::purge::{PurgeLog, PurgeRequest};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -54,7 +54,9 @@ pub async fn current(env: &Env, sync: Duration) -> Rc<PurgeLog> {
 /// Records `request` (validated) in `CONTROL`; this isolate sees it at once, others within
 /// `PURGE_SYNC_MS`. Returns the purge's epoch.
 pub async fn purge(env: &Env, request: &PurgeRequest) -> Result<u64, EdgeError> {
-    let log = control::purge(env, request).await?;
+    let log = control::purge(env, request)
+        .await?
+        .map_err(|reason| EdgeError::Internal(format!("CONTROL refused the purge: {reason}")))?;
     let epoch = log.epoch();
     remember(log);
     Ok(epoch)

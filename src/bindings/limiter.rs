@@ -6,27 +6,29 @@
 //! storage and are written before an admission is answered (the output gate holds the answer
 //! until the write is durable), so an evicted or restarted object never hands out a fresh bucket.
 
-use crate::control;
-use crate::exchange::now_ms;
+use super::durable::{self, Command, Incoming};
+use crate::runtime::now_ms;
 use breakwater_core::ratelimit::{self, Bucket, Outcome, Quota};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::pin::pin;
 use std::time::Duration;
-use worker::{
-    Delay, DurableObject, Env, Method, Request, RequestInit, Response, Result, State,
-    durable_object,
-};
+use worker::{DurableObject, Env, Request, Response, Result, State, durable_object};
 
 /// Principals this isolate remembers as denied (a bounded map, whatever the key count).
 const DENIED_REMEMBERED: usize = 4096;
-const BASE: &str = "https://rate-limiter.internal";
+const BINDING: &str = "RATE_LIMITER";
 
+/// Charge `cost` to the buckets of `quotas` (a zero cost only reads them).
 #[derive(Serialize, Deserialize)]
-struct CheckRequest {
+pub struct Check {
     quotas: Vec<Quota>,
     cost: u32,
+}
+
+impl Command for Check {
+    const NAME: &'static str = "check";
+    type Reply = Outcome;
 }
 
 #[durable_object]
@@ -46,12 +48,13 @@ impl DurableObject for RateLimiter {
         }
     }
 
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
-        if req.method() != Method::Post || req.path() != "/check" {
-            return Response::error("not found", 404);
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        let incoming = Incoming::read(req).await?;
+        if incoming.name() != Check::NAME {
+            return durable::unknown(&incoming);
         }
-        let check: CheckRequest = req.json().await?;
-        let mut all = control::load(&self.buckets, &self.state, BUCKETS_KEY, HashMap::new).await?;
+        let check: Check = incoming.parse()?;
+        let mut all = super::load(&self.buckets, &self.state, BUCKETS_KEY, HashMap::new).await?;
         let mut buckets: Vec<Bucket> = check
             .quotas
             .iter()
@@ -70,7 +73,7 @@ impl DurableObject for RateLimiter {
         if charged {
             self.state.storage().put(BUCKETS_KEY, &all).await?;
         }
-        Response::from_json(&outcome)
+        durable::reply::<Check>(&outcome)
     }
 }
 
@@ -102,43 +105,28 @@ fn remember_denial(object: &str, retry_after_ms: u64) {
     });
 }
 
-/// Asks `object`'s bucket to admit `cost`, within `budget`. `Ok(None)`: the limiter did not
-/// answer in time or failed (the caller applies the route's fail-open/closed rule).
+/// Asks `object`'s bucket to admit `cost`, within `budget`. `None`: the limiter did not answer
+/// in time or failed (the caller applies the route's fail-open/closed rule).
 pub async fn check(
     env: &Env,
     object: &str,
     quotas: &[Quota],
     cost: u32,
     budget: Duration,
-) -> Result<Option<Outcome>> {
-    let stub = env.durable_object("RATE_LIMITER")?.get_by_name(object)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(
-        serde_json::to_string(&CheckRequest {
-            quotas: quotas.to_vec(),
-            cost,
-        })
-        .map_err(|e| worker::Error::RustError(e.to_string()))?
-        .into(),
-    ));
-    let req = Request::new_with_init(&format!("{BASE}/check"), &init)?;
-    let call = async {
-        let mut response = stub.fetch_with_request(req).await?;
-        response.json::<Outcome>().await
+) -> Option<Outcome> {
+    let check = Check {
+        quotas: quotas.to_vec(),
+        cost,
     };
-    let outcome = match futures_util::future::select(pin!(call), pin!(Delay::from(budget))).await {
-        futures_util::future::Either::Left((Ok(outcome), _)) => outcome,
-        futures_util::future::Either::Left((Err(e), _)) => {
+    let outcome = match durable::call(env, BINDING, object, &check, budget).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
             worker::console_warn!("rate limiter {object}: {e}");
-            return Ok(None);
-        }
-        futures_util::future::Either::Right(_) => {
-            worker::console_warn!("rate limiter {object}: no answer within {budget:?}");
-            return Ok(None);
+            return None;
         }
     };
     if let ratelimit::Verdict::Deny { retry_after_ms } = outcome.verdict {
         remember_denial(object, retry_after_ms);
     }
-    Ok(Some(outcome))
+    Some(outcome)
 }

@@ -1,4 +1,4 @@
-//! Stage 4, authenticate: an `Authorization: Bearer` access token is verified with the origin's
+//! Authenticate stage: an `Authorization: Bearer` access token is verified with the origin's
 //! published keys (`ACCESS_TOKENS`, [`breakwater_core::token::Verifier`]) and its subject becomes
 //! the principal: rate limits, idempotency scopes and the origin's `Breakwater-Principal` follow
 //! it. An invalid token is a `401` before anything else runs. No token, another scheme, or an
@@ -6,8 +6,9 @@
 //! routes it guards).
 
 use crate::error::EdgeError;
-use crate::exchange::{Exchange, now_ms};
+use crate::exchange::Exchange;
 use crate::pipeline::Flow;
+use crate::runtime::now_ms;
 use breakwater_core::access::{AMBIGUOUS, Presented};
 use breakwater_core::intake::Principal;
 use breakwater_core::token::TokenError;

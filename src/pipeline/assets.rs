@@ -5,9 +5,10 @@
 //! unhashed names revalidate with a strong ETag. Unknown paths get the 404 page.
 
 use crate::error::EdgeError;
-use crate::exchange::{Exchange, now_ms};
+use crate::exchange::Exchange;
 use crate::pipeline::Flow;
 use crate::respond;
+use crate::runtime::now_ms;
 use breakwater_core::assets::{MANIFEST_PATH, Manifest, NOT_FOUND_PATH, REVALIDATE};
 use breakwater_core::conditional;
 use breakwater_core::intake::Route;

@@ -1,4 +1,4 @@
-//! Stage 2, admin: operator endpoints, behind `Authorization: Bearer <ADMIN_TOKEN>` (a secret;
+//! Admin stage: operator endpoints, behind `Authorization: Bearer <ADMIN_TOKEN>` (a secret;
 //! without it the endpoints answer `403`).
 //!
 //! `POST /_breakwater/purge` with `{"tags": [..], "urls": [..], "prefixes": [..]}` purges every
@@ -14,10 +14,12 @@
 //! record (from `CONTROL`) and what the answering isolate knows (ejected or not, requests in
 //! flight, latency average).
 
+use crate::bindings::control::{client as control, dead_letters, purge_log};
+use crate::config;
 use crate::error::EdgeError;
 use crate::exchange::Exchange;
 use crate::pipeline::Flow;
-use crate::purge;
+use crate::upstream::pool;
 use crate::writebehind::dead;
 use breakwater_core::auth::bearer_matches;
 use breakwater_core::config::EdgeConfig;
@@ -31,8 +33,6 @@ pub const PURGE_PATH: &str = "/_breakwater/purge";
 pub const DEAD_EVENTS_PATH: &str = "/_breakwater/dead-events";
 pub const REPLAY_PATH: &str = "/_breakwater/dead-events/replay";
 pub const ORIGINS_PATH: &str = "/_breakwater/origins";
-/// The secret that opens the admin endpoints.
-const TOKEN_NAME: &str = "ADMIN_TOKEN";
 /// Largest purge body read.
 const MAX_BODY: u64 = 64 * 1024;
 /// Largest replay body read: room for the most ids one replay may name.
@@ -72,8 +72,8 @@ pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
 }
 
 async fn list_origins(ex: &mut Exchange) -> Result<Flow, EdgeError> {
-    let health = crate::control::health(&ex.env).await?;
-    let isolate = crate::pool::snapshot(&ex.config);
+    let health = control::health(&ex.env).await?;
+    let isolate = pool::snapshot(&ex.config);
     let origins: Vec<serde_json::Value> = ex
         .config
         .pool
@@ -97,14 +97,12 @@ async fn list_origins(ex: &mut Exchange) -> Result<Flow, EdgeError> {
 /// The admin token's checks, the same for every endpoint: `403` while no token is configured,
 /// `401` for a missing or wrong one.
 fn authorize(ex: &Exchange) -> Result<(), EdgeError> {
-    let token = ex
-        .env
-        .secret(TOKEN_NAME)
-        .map(|t| t.to_string())
-        .ok()
-        .filter(|t| !t.is_empty())
+    let secrets = config::secrets(&ex.env);
+    let token = secrets
+        .admin_token
+        .as_deref()
         .ok_or(EdgeError::AdminDisabled)?;
-    if !bearer_matches(ex.req.headers().get("authorization")?.as_deref(), &token) {
+    if !bearer_matches(ex.req.headers().get("authorization")?.as_deref(), token) {
         return Err(EdgeError::Unauthorized);
     }
     Ok(())
@@ -118,19 +116,19 @@ async fn list_dead_events(ex: &mut Exchange) -> Result<Flow, EdgeError> {
             .map(|(_, v)| v.into_owned())
     };
     let limit = match query("limit") {
-        None => dead::DEFAULT_PAGE,
+        None => dead_letters::DEFAULT_PAGE,
         Some(raw) => raw
             .parse::<usize>()
             .ok()
-            .filter(|n| (1..=dead::MAX_PAGE).contains(n))
+            .filter(|n| (1..=dead_letters::MAX_PAGE).contains(n))
             .ok_or_else(|| {
                 EdgeError::InvalidBody(format!(
                     "limit {raw:?} must be a whole number from 1 to {}",
-                    dead::MAX_PAGE
+                    dead_letters::MAX_PAGE
                 ))
             })?,
     };
-    let page = crate::control::list_dead_letters(&ex.env, query("after").as_deref(), limit).await?;
+    let page = control::list_dead_letters(&ex.env, query("after").as_deref(), limit).await?;
     let mut response = Response::from_json(&page)?;
     response.headers_mut().set("cache-control", "no-store")?;
     Ok(Flow::Respond(response))
@@ -168,7 +166,7 @@ async fn purge_tags(ex: &mut Exchange) -> Result<Flow, EdgeError> {
         prefixes: body.prefixes,
     };
     request.validate()?;
-    let epoch = purge::purge(&ex.env, &request).await?;
+    let epoch = purge_log::purge(&ex.env, &request).await?;
     worker::console_log!(
         "purge {epoch}: {} tags, {} urls, {} prefixes (request {})",
         request.tags.len(),

@@ -5,17 +5,15 @@
 //! An `Idempotency-Key` makes the event id a function of (principal, key, path, value), so a
 //! retried request queues the same event again and the origin counts it once.
 
-use super::queue;
+use crate::bindings::queue::{self, EVENTS};
 use crate::error::EdgeError;
-use crate::exchange::{Exchange, now_ms, random};
+use crate::exchange::Exchange;
 use crate::pipeline::Flow;
+use crate::runtime::{now_millis, random};
 use breakwater_core::idempotency::{HEADER as IDEMPOTENCY_KEY, parse_key};
 use breakwater_core::intake::Principal;
 use breakwater_core::writebehind::{Event, EventId, EventMessage, parse_event};
 use worker::Response;
-
-/// The queue binding events go to.
-pub const EVENTS: &str = "EVENTS";
 
 pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
     let config = ex.config.clone();
@@ -50,7 +48,7 @@ pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
         input.kind,
         input.product_id,
         input.value,
-        now_ms() as u64,
+        now_millis(),
     )
     .map_err(EdgeError::Internal)?;
     let message = EventMessage::new(

@@ -1,26 +1,22 @@
-//! Stage 4, admission: say no early, precisely and politely. On routes with an `ADMISSION`
+//! Admission stage: say no early, precisely and politely. On routes with an `ADMISSION`
 //! policy it settles the principal, sheds load while the SLO burns (lowest priority first,
 //! `503`), and charges the principal's GCRA buckets in `RATE_LIMITER` (`429` with `Retry-After`,
 //! `RateLimit-Policy` and `RateLimit`).
 
+use crate::bindings::control::signals;
+use crate::bindings::limiter;
+use crate::config;
 use crate::error::EdgeError;
-use crate::exchange::{Exchange, random};
-use crate::limiter;
+use crate::exchange::Exchange;
 use crate::pipeline::Flow;
-use crate::signals;
+use crate::runtime::random;
 use breakwater_core::intake::Principal;
 use breakwater_core::ratelimit::{
     self, AdmissionPolicy, Quota, RouteAdmission, Verdict, policy_header, ratelimit_header,
 };
 use breakwater_core::shedding;
-use std::cell::RefCell;
-use std::collections::BTreeMap;
-use std::rc::Rc;
 use std::time::Duration;
-use worker::Env;
 
-/// The secret mapping API keys to plan names (`{"<key>": "<plan>"}`).
-const API_KEYS_SECRET: &str = "API_KEYS";
 /// How long a request waits for its rate-limit bucket before the route's fail-open/closed rule.
 const LIMITER_BUDGET: Duration = Duration::from_millis(500);
 /// `Retry-After` for shed requests: about one controller adjustment later.
@@ -55,7 +51,7 @@ pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
         ex.refused = true;
         return Err(denied(quotas, wait, policy_value));
     }
-    let outcome = limiter::check(&ex.env, &object, quotas, route.cost, LIMITER_BUDGET).await?;
+    let outcome = limiter::check(&ex.env, &object, quotas, route.cost, LIMITER_BUDGET).await;
     let Some(outcome) = outcome else {
         if route.fail_open {
             return Ok(Flow::Next);
@@ -135,7 +131,8 @@ fn principal(ex: &Exchange, policy: &AdmissionPolicy) -> Result<Principal, EdgeE
     if let Some(name) = &policy.api_key_header
         && let Some(key) = headers.get(name)?
     {
-        let plan = api_keys(&ex.env)
+        let plan = config::secrets(&ex.env)
+            .api_keys
             .get(key.trim())
             .cloned()
             .ok_or(EdgeError::UnknownApiKey)?;
@@ -151,27 +148,6 @@ fn principal(ex: &Exchange, policy: &AdmissionPolicy) -> Result<Principal, EdgeE
         }
     }
     Ok(ex.principal.clone())
-}
-
-thread_local! {
-    static API_KEYS: RefCell<Option<Rc<BTreeMap<String, String>>>> = const { RefCell::new(None) };
-}
-
-/// The `API_KEYS` secret, parsed once per isolate; absent or malformed → no keys (logged).
-fn api_keys(env: &Env) -> Rc<BTreeMap<String, String>> {
-    if let Some(keys) = API_KEYS.with_borrow(Clone::clone) {
-        return keys;
-    }
-    let keys = match env.secret(API_KEYS_SECRET) {
-        Ok(raw) => serde_json::from_str(&raw.to_string()).unwrap_or_else(|e| {
-            worker::console_error!("{API_KEYS_SECRET} is not a JSON object of key → plan: {e}");
-            BTreeMap::new()
-        }),
-        Err(_) => BTreeMap::new(),
-    };
-    let keys = Rc::new(keys);
-    API_KEYS.set(Some(keys.clone()));
-    keys
 }
 
 /// A uniform value in [0, 1) from 53 random bits.

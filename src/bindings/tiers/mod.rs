@@ -7,10 +7,12 @@
 //! that missed are filled from it (promotion). A failing lower tier reads as a miss and is
 //! logged: a cache outage costs hits, never answers.
 
-use super::memory::{self, Stored};
+pub mod memory;
+
 use breakwater_core::cache::{decode, encode, storage_key};
 use breakwater_core::policy::Tier;
 use breakwater_core::purge::PurgeLog;
+use memory::Stored;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -153,7 +155,7 @@ async fn put_kv(env: &Env, key: &str, bytes: &[u8], retention: u64) -> worker::R
 
 /// Claims this isolate's KV write slot for `key`; false if it wrote `key` within the interval.
 fn may_write_kv(key: &str) -> bool {
-    let now = crate::exchange::now_ms();
+    let now = crate::runtime::now_ms();
     KV_WRITES.with_borrow_mut(|writes| {
         if writes
             .get(key)

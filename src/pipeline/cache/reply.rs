@@ -1,6 +1,6 @@
 //! Answers from the cache stage, each with its `Cache-Status` (RFC 9211 §2).
 
-use super::memory::Stored;
+use crate::bindings::tiers::memory::Stored;
 use crate::error::EdgeError;
 use crate::respond;
 use breakwater_core::cache::{HeaderList, RequestHead, Timestamp, answers_not_modified};

@@ -6,10 +6,11 @@
 //! current status, which the isolate then uses until the next report. No request waits for
 //! `CONTROL` except a half-open breaker's probe permit.
 
-use crate::control::{self, Report, Status};
-use crate::exchange::now_ms;
+use super::client as control;
+use crate::runtime::{now_millis, now_ms};
 use breakwater_core::breaker::{Counts, Permit, Phase, View};
 use breakwater_core::config::EdgeConfig;
+use breakwater_core::control::{Report, ReportProbe, Status};
 use breakwater_core::pool::HealthRecord;
 use std::cell::RefCell;
 use worker::Env;
@@ -105,7 +106,7 @@ pub async fn breaker_permit(env: &Env, origin: &str) -> Result<Option<u64>, u64>
     let Some(view) = status().breakers.get(origin).copied() else {
         return Ok(None);
     };
-    let now = now_ms() as u64;
+    let now = now_millis();
     match view.phase {
         Phase::Closed => return Ok(None),
         Phase::Open => {
@@ -133,7 +134,7 @@ pub async fn breaker_permit(env: &Env, origin: &str) -> Result<Option<u64>, u64>
                 origin,
                 View {
                     phase: Phase::Open,
-                    open_until_ms: Some(now_ms() as u64 + retry_after_ms.max(1)),
+                    open_until_ms: Some(now_millis() + retry_after_ms.max(1)),
                 },
             );
             Err(retry_after_ms.max(1))
@@ -149,7 +150,13 @@ pub async fn breaker_permit(env: &Env, origin: &str) -> Result<Option<u64>, u64>
 
 /// Reports probe `id`'s result and adopts the breaker state `CONTROL` answers.
 pub async fn probe_done(env: &Env, origin: &str, id: u64, success: bool, latency_ms: u64) {
-    match control::report_probe(env, origin, id, success, latency_ms).await {
+    let probe = ReportProbe {
+        origin: origin.to_owned(),
+        id,
+        success,
+        latency_ms,
+    };
+    match control::report_probe(env, probe).await {
         Ok(view) => adopt(origin, view),
         Err(e) => worker::console_warn!("breaker probe {id}: report failed: {e}"),
     }

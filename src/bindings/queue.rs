@@ -9,16 +9,19 @@
 //! The batch is read through `worker_sys` because worker 0.8.7's `Message` does not expose
 //! `attempts` (cloudflare/workers-rs#1057), which the backoff and the attempt limit need.
 
-use futures_util::future::{Either, select};
-use std::future::Future;
-use std::pin::pin;
+use crate::runtime::within;
 use std::time::Duration;
 use worker::js_sys::{self, Reflect};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::worker_sys::{Message as RawMessage, MessageBatch as RawBatch};
-use worker::{Delay, Env, QueueContentType, RawMessageBuilder, Result, SendMessage};
+use worker::{Env, QueueContentType, RawMessageBuilder, Result, SendMessage};
 
 /// Longest wait for a queue to take messages before the caller treats it as unavailable.
+/// The write-behind events queue.
+pub const EVENTS: &str = "EVENTS";
+/// Its dead-letter queue's producer binding.
+pub const EVENTS_DLQ: &str = "EVENTS_DLQ";
+
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// `sendBatch` takes at most 100 messages and 256 KB; stay under both.
 const MAX_BATCH_MESSAGES: usize = 100;
@@ -126,12 +129,4 @@ pub async fn send(env: &Env, binding: &str, bodies: &[String]) -> Result<()> {
         start = end;
     }
     Ok(())
-}
-
-/// `future`'s output, or `None` if it takes longer than `limit`.
-async fn within<T>(limit: Duration, future: impl Future<Output = T>) -> Option<T> {
-    match select(pin!(future), pin!(Delay::from(limit))).await {
-        Either::Left((out, _)) => Some(out),
-        Either::Right(_) => None,
-    }
 }

@@ -1,4 +1,4 @@
-//! Stage 1, intake: validate the request head, then settle the path, route and principal.
+//! Intake stage: validate the request head, then settle the path, route and principal.
 
 use crate::error::EdgeError;
 use crate::exchange::Exchange;

@@ -4,8 +4,8 @@
 //! budget. The decisions are `breakwater_core::pool`'s; this keeps their state for the
 //! isolate's lifetime.
 
-use crate::exchange::{now_ms, random};
-use crate::signals;
+use crate::bindings::control::signals;
+use crate::runtime::{now_ms, random};
 use breakwater_core::config::EdgeConfig;
 use breakwater_core::pool::retry::retry_candidates;
 use breakwater_core::pool::{Balancer, Ejector, Load, RetryBudget, candidates, rejoin};

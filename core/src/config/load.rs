@@ -1,0 +1,116 @@
+//! Loading the whole edge configuration in one call, from wherever the vars come from: the
+//! worker's environment at the edge, `wrangler.toml` in the configuration test. Both go through
+//! [`EdgeConfig::load`], so the test checks exactly what a deployment parses.
+
+use super::{ConfigError, EdgeConfig};
+use std::collections::BTreeMap;
+
+/// A source of `[vars]`.
+pub trait Vars {
+    /// A plain string var (`ORIGIN_URL = "..."`).
+    fn text(&self, name: &str) -> Option<String>;
+    /// A structured var (a `wrangler.toml` table, or a string holding JSON), as JSON; an
+    /// unparseable value is an error naming `name`.
+    fn json(&self, name: &'static str) -> Result<Option<serde_json::Value>, ConfigError>;
+}
+
+impl EdgeConfig {
+    /// Every var, parsed and validated: the plain ones, then each policy table.
+    pub fn load(vars: &impl Vars) -> Result<Self, ConfigError> {
+        Self::from_vars(|name| vars.text(name))?
+            .with_cache_policy(vars.json("CACHE_POLICY")?)?
+            .with_idempotency(vars.json("IDEMPOTENCY_POLICY")?)?
+            .with_admission(
+                vars.json("ADMISSION")?,
+                vars.json("SLO")?,
+                vars.json("BREAKER")?,
+            )?
+            .with_origins(vars.json("ORIGINS")?)?
+            .with_write_behind(vars.json("WRITE_BEHIND")?)?
+            .with_access_tokens(vars.json("ACCESS_TOKENS")?)
+    }
+}
+
+/// The secrets the edge reads (`wrangler secret put`, or `.dev.vars` locally). Each is optional:
+/// without it the feature it opens stays closed, and [`Secrets::parse`] says so.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Secrets {
+    /// `ADMIN_TOKEN`: opens the `/_breakwater/` endpoints (absent: they answer `403`).
+    pub admin_token: Option<String>,
+    /// `API_KEYS`: API key → plan name (absent or malformed: no keys are recognised).
+    pub api_keys: BTreeMap<String, String>,
+    /// `ORIGIN_TOKEN`: what the queue consumer presents to the origin's batch endpoint (absent:
+    /// write-behind batches cannot be delivered).
+    pub origin_token: Option<String>,
+}
+
+impl Secrets {
+    pub const ADMIN_TOKEN: &'static str = "ADMIN_TOKEN";
+    pub const API_KEYS: &'static str = "API_KEYS";
+    pub const ORIGIN_TOKEN: &'static str = "ORIGIN_TOKEN";
+
+    /// Reads each secret through `secret`, with a warning for each one that is malformed. A bad
+    /// secret never stops the edge: only the feature it opens stays closed.
+    pub fn parse(secret: impl Fn(&str) -> Option<String>) -> (Self, Vec<String>) {
+        let present = |name| secret(name).filter(|v: &String| !v.is_empty());
+        let mut warnings = Vec::new();
+        let api_keys = match present(Self::API_KEYS) {
+            None => BTreeMap::new(),
+            Some(raw) => serde_json::from_str(&raw).unwrap_or_else(|e| {
+                warnings.push(format!(
+                    "{} is not a JSON object of key → plan ({e}); no API keys are recognised",
+                    Self::API_KEYS
+                ));
+                BTreeMap::new()
+            }),
+        };
+        let secrets = Self {
+            admin_token: present(Self::ADMIN_TOKEN),
+            api_keys,
+            origin_token: present(Self::ORIGIN_TOKEN),
+        };
+        (secrets, warnings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secrets(pairs: &[(&str, &str)]) -> (Secrets, Vec<String>) {
+        Secrets::parse(|name| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn absent_and_empty_secrets_are_none() {
+        let (s, warnings) = secrets(&[("ADMIN_TOKEN", "")]);
+        assert_eq!(s, Secrets::default());
+        assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn api_keys_map_keys_to_plans() {
+        let (s, warnings) = secrets(&[
+            ("API_KEYS", r#"{"k-1": "pro"}"#),
+            ("ADMIN_TOKEN", "t"),
+            ("ORIGIN_TOKEN", "o"),
+        ]);
+        assert_eq!(s.api_keys.get("k-1").map(String::as_str), Some("pro"));
+        assert_eq!(s.admin_token.as_deref(), Some("t"));
+        assert_eq!(s.origin_token.as_deref(), Some("o"));
+        assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn malformed_api_keys_warn_and_recognise_none() {
+        let (s, warnings) = secrets(&[("API_KEYS", "[1, 2]")]);
+        assert!(s.api_keys.is_empty());
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("API_KEYS"), "{warnings:?}");
+    }
+}

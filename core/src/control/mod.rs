@@ -1,0 +1,92 @@
+//! The `CONTROL` Durable Object's contract and its decisions: cluster-wide control state (the
+//! purge log, the SLO burn-rate controller, one circuit breaker and one health record per
+//! origin) changed only by the pure transitions of [`ControlState`], one per command. The
+//! object on the edge is a load → apply → store adapter; write-behind dead letters, a paged
+//! storage index, stay with it.
+//!
+//! | concept | commands |
+//! |---|---|
+//! | purge log | [`ReadPurgeLog`], [`Purge`] |
+//! | SLO controller + breakers | [`SendReport`] |
+//! | one breaker | [`AcquireBreaker`], [`ReportProbe`] |
+//! | health records | [`ReadHealth`], [`RecordChecks`] |
+//! | dead letters | [`KeepDeadLetters`], [`ListDeadLetters`], [`GetDeadLetters`], [`RemoveDeadLetters`] |
+
+mod commands;
+mod state;
+#[cfg(test)]
+mod tests;
+
+pub use commands::*;
+pub use state::{Changed, ControlState, Notice};
+
+use crate::breaker::{Breaker, Counts, View};
+use crate::pool::HealthRecord;
+use crate::pool::health::CheckResult;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One breaker per origin, by base URL.
+pub type Breakers = BTreeMap<String, Breaker>;
+/// Each checked origin's health record, by base URL.
+pub type Health = BTreeMap<String, HealthRecord>;
+
+/// One active health check's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Check {
+    pub origin: String,
+    /// When it was sent.
+    pub at_ms: u64,
+    pub result: CheckResult,
+}
+
+/// What an isolate counted since its last report.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Answered requests, and those that failed for the origin's sake.
+    pub requests: u64,
+    pub errors: u64,
+    /// Requests shadow mode would have shed.
+    pub would_shed: u64,
+    /// Origin calls made while the origin's breaker was closed, by origin base URL.
+    pub breakers: BTreeMap<String, Counts>,
+}
+
+impl Report {
+    /// Adds `other` back (a report that could not be delivered).
+    pub fn merge(&mut self, other: &Report) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.would_shed += other.would_shed;
+        for (origin, counts) in &other.breakers {
+            let mine = self.breakers.entry(origin.clone()).or_default();
+            mine.calls += counts.calls;
+            mine.failures += counts.failures;
+            mine.slow += counts.slow;
+        }
+    }
+}
+
+/// What isolates act on until their next report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// The admission fraction the controller computed, and the one to enforce (1 in shadow mode).
+    pub fraction: f64,
+    pub effective: f64,
+    /// Each origin's breaker that is not closed (absent: closed), by origin base URL.
+    pub breakers: BTreeMap<String, View>,
+    /// The active health checks' records (absent: never checked, healthy).
+    #[serde(default)]
+    pub health: Health,
+}
+
+impl Default for Status {
+    fn default() -> Self {
+        Self {
+            fraction: 1.0,
+            effective: 1.0,
+            breakers: BTreeMap::new(),
+            health: Health::new(),
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! The isolate's calls to `CONTROL`, each a typed command ([`breakwater_core::control`]) through
+//! the one Durable Object client ([`durable::call`]).
+
+use super::{BINDING, INSTANCE};
+use crate::bindings::durable::{self, CallError, Command};
+use breakwater_core::breaker::{Permit, View};
+use breakwater_core::control::{
+    AcquireBreaker, Check, GetDeadLetters, Health, KeepDeadLetters, ListDeadLetters, Page, Purge,
+    ReadHealth, ReadPurgeLog, RecordChecks, RemoveDeadLetters, Report, ReportProbe, SendReport,
+    Status,
+};
+use breakwater_core::purge::{PurgeLog, PurgeRequest};
+use breakwater_core::writebehind::DeadLetter;
+use std::time::Duration;
+use worker::Env;
+
+/// How long an isolate waits for `CONTROL`.
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn call<C: Command>(env: &Env, command: &C) -> Result<C::Reply, CallError> {
+    durable::call(env, BINDING, INSTANCE, command, TIMEOUT).await
+}
+
+/// The purge log, or `None` when it is still at `known_epoch`.
+pub async fn fetch_log(env: &Env, known_epoch: Option<u64>) -> Result<Option<PurgeLog>, CallError> {
+    call(env, &ReadPurgeLog { known_epoch }).await
+}
+
+/// Records `request`; the new log, or why the request is invalid.
+pub async fn purge(
+    env: &Env,
+    request: &PurgeRequest,
+) -> Result<Result<PurgeLog, String>, CallError> {
+    call(env, &Purge(request.clone())).await
+}
+
+/// Sends an isolate's counts; returns the status to act on.
+pub async fn report(env: &Env, report: &Report) -> Result<Status, CallError> {
+    call(env, &SendReport(report.clone())).await
+}
+
+/// A permit to call `origin` while its breaker is not closed.
+pub async fn acquire(env: &Env, origin: &str) -> Result<Permit, CallError> {
+    let origin = origin.to_owned();
+    call(env, &AcquireBreaker { origin }).await
+}
+
+/// A half-open probe's outcome; returns `origin`'s breaker's state.
+pub async fn report_probe(env: &Env, probe: ReportProbe) -> Result<View, CallError> {
+    call(env, &probe).await
+}
+
+/// Every origin's health record.
+pub async fn health(env: &Env) -> Result<Health, CallError> {
+    call(env, &ReadHealth).await
+}
+
+/// Records health checks; returns the new records.
+pub async fn record_checks(env: &Env, checks: Vec<Check>) -> Result<Health, CallError> {
+    call(env, &RecordChecks(checks)).await
+}
+
+/// Keeps dead letters (the dead-letter queue's consumer).
+pub async fn keep_dead_letters(env: &Env, letters: &[DeadLetter]) -> Result<(), CallError> {
+    call(env, &KeepDeadLetters(letters.to_vec()))
+        .await
+        .map(drop)
+}
+
+/// A page of dead letters after the id `after`.
+pub async fn list_dead_letters(
+    env: &Env,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Page, CallError> {
+    let after = after.map(str::to_owned);
+    call(env, &ListDeadLetters { after, limit }).await
+}
+
+/// The dead letters with these ids (those that exist).
+pub async fn dead_letters_by_id(env: &Env, ids: &[String]) -> Result<Vec<DeadLetter>, CallError> {
+    call(env, &GetDeadLetters { ids: ids.to_vec() }).await
+}
+
+/// Removes dead letters that were replayed, each only if its `at` still matches.
+pub async fn remove_dead_letters(env: &Env, letters: &[(String, u64)]) -> Result<(), CallError> {
+    let letters = letters.to_vec();
+    call(env, &RemoveDeadLetters { letters }).await.map(drop)
+}

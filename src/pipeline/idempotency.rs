@@ -1,0 +1,124 @@
+//! Idempotency stage: an unsafe request with an `Idempotency-Key` runs once per (principal,
+//! key), whatever the client retries. Core decides ([`breakwater_core::idempotency`]); the
+//! `IDEMPOTENCY` Durable Object, one per (principal, key), keeps the record, so one client can
+//! never read another's stored answer.
+//!
+//! Begin → the rest of the path (it wraps the cache and origin stages, so the write reaches the
+//! origin through the upstream layer and purges like any other) → complete (the answer is kept and replayed with
+//! `Idempotent-Replayed: true`). When the origin gives no answer the claim is kept or released
+//! by core's rule ([`should_keep_on_no_answer`]): kept when the request may have reached it (a
+//! retry gets `409` until the lease ends instead of racing the first attempt), released when it
+//! was never sent. The origin's own unique (principal, key) record makes either safe.
+
+use super::Next;
+use crate::bindings::durable;
+use crate::bindings::idempotency::{self as records, Begin, Complete, Release};
+use crate::error::EdgeError;
+use crate::exchange::Exchange;
+use breakwater_core::idempotency::{
+    Begin as Decision, HEADER, NoAnswer, REPLAYED_HEADER, StoredResponse, fingerprint, parse_key,
+    record_name, should_keep_on_no_answer,
+};
+use breakwater_core::intake::{self, Limits};
+use worker::{Env, Headers, Method, Response};
+
+pub async fn run(ex: &mut Exchange, next: Next) -> Result<Response, EdgeError> {
+    let method = ex.req.method();
+    let config = ex.config.clone();
+    if matches!(method, Method::Get | Method::Head | Method::Options) || !config.idempotency.enabled
+    {
+        return next.run(ex).await;
+    }
+    let required = config
+        .idempotency
+        .route(&ex.path)
+        .is_some_and(|r| r.required);
+    let Some(raw_key) = ex.req.headers().get(HEADER)? else {
+        return if required {
+            Err(EdgeError::IdempotencyKeyMissing)
+        } else {
+            next.run(ex).await
+        };
+    };
+    let key = parse_key(&raw_key).map_err(|e| EdgeError::IdempotencyKeyInvalid(e.to_string()))?;
+    let raw_url = ex.req.inner().url();
+    let (_, query) = intake::split_raw_url(&raw_url);
+    let body = ex.body(Limits::default().max_body_bytes).await?;
+    let print = fingerprint(method.as_ref(), &format!("{}{query}", ex.path), &body);
+    let policy = config.idempotency.policy(&ex.path);
+    let object = record_name(&ex.principal.key(), &key);
+
+    let begin = Begin {
+        fingerprint: print,
+        policy: policy.clone(),
+    };
+    let claim = match call(&ex.env, &object, &begin).await? {
+        Decision::Proceed(claim) => claim,
+        Decision::Replay(stored) => return replay(&stored),
+        // Too large to keep here: the origin's own record replays it.
+        Decision::ReplayFromOrigin => return next.run(ex).await,
+        Decision::InFlight { retry_after_ms } => {
+            return Err(EdgeError::IdempotencyInFlight { retry_after_ms });
+        }
+        Decision::Mismatch => return Err(EdgeError::IdempotencyMismatch),
+    };
+
+    let mut response = match next.run(ex).await {
+        Ok(response) => response,
+        Err(e) => {
+            let cause = match e {
+                EdgeError::OriginUnreachable(_) | EdgeError::OriginTimeout(_) => NoAnswer::Lost,
+                _ => NoAnswer::NotSent,
+            };
+            if !should_keep_on_no_answer(cause) {
+                call(&ex.env, &object, &Release { claim }).await?;
+            }
+            return Err(e);
+        }
+    };
+    let status = response.status_code();
+    let headers: Vec<(String, String)> = response.headers().entries().collect();
+    let body = response.bytes().await?;
+    let answer = Complete {
+        claim,
+        status,
+        headers: headers.clone(),
+        body: body.clone(),
+        policy,
+    };
+    if let Err(e) = call(&ex.env, &object, &answer).await {
+        // The answer stands; a retry finds the claim (409 until the lease ends), then the
+        // origin's own record.
+        worker::console_error!("idempotency {object}: could not keep the answer: {e}");
+    }
+    let out = Headers::new();
+    for (name, value) in &headers {
+        out.append(name, value)?;
+    }
+    Ok(Response::builder()
+        .with_status(status)
+        .with_headers(out)
+        .fixed(body))
+}
+
+async fn call<C: durable::Command>(
+    env: &Env,
+    object: &str,
+    command: &C,
+) -> Result<C::Reply, EdgeError> {
+    Ok(durable::call(env, records::BINDING, object, command, records::TIMEOUT).await?)
+}
+
+/// The stored answer, byte for byte, marked as a replay.
+fn replay(stored: &StoredResponse) -> Result<Response, EdgeError> {
+    let headers = Headers::new();
+    for (name, value) in &stored.headers {
+        headers.append(name, value)?;
+    }
+    headers.set(REPLAYED_HEADER, "true")?;
+    let body = stored.body.clone().unwrap_or_default();
+    Ok(Response::builder()
+        .with_status(stored.status)
+        .with_headers(headers)
+        .fixed(body))
+}

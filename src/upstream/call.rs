@@ -1,0 +1,83 @@
+//! One call to one origin: through its circuit breaker, with the timeout, counted toward the
+//! breaker and the pool's ejection.
+
+use super::outbound::Outbound;
+use super::pool;
+use crate::bindings::control::signals;
+use crate::error::EdgeError;
+use crate::respond;
+use crate::runtime::{now_ms, within};
+use breakwater_core::cache::is_origin_error;
+use breakwater_core::config::EdgeConfig;
+use std::time::Duration;
+use worker::{
+    AbortController, Env, Fetch, Headers, Request, RequestInit, RequestRedirect, Response,
+};
+
+/// Sends `outbound` to `call`'s origin through its circuit breaker: refused at once while it is
+/// open, sent as a probe while it is half-open, counted toward it while closed (a 5xx, a timeout
+/// or no connection is a failure; an answer slower than the breaker's `slow_call_ms` is slow).
+/// The outcome counts toward the origin's ejection.
+pub async fn attempt(
+    env: &Env,
+    config: &EdgeConfig,
+    outbound: &Outbound,
+    call: pool::Call,
+) -> Result<Response, EdgeError> {
+    let origin = &config.pool.origins[call.index].url;
+    let probe = signals::breaker_permit(env, origin)
+        .await
+        .map_err(|retry_after_ms| EdgeError::BreakerOpen { retry_after_ms })?;
+    let url = format!("{origin}{}", outbound.path);
+    let started = now_ms();
+    let result = send_once(&url, outbound, config.origin_timeout).await;
+    let latency_ms = (now_ms() - started) as u64;
+    let failed = result
+        .as_ref()
+        .map_or(true, |r| is_origin_error(r.status_code()));
+    call.finish(config, !failed);
+    match probe {
+        Some(id) => signals::probe_done(env, origin, id, !failed, latency_ms).await,
+        None => {
+            signals::record_origin_call(origin, failed, latency_ms >= config.breaker.slow_call_ms)
+        }
+    }
+    result
+}
+
+/// Sends `outbound` to `url` once, answering `502` if the origin cannot be reached and `504` if
+/// its response head takes longer than `timeout`. The response comes back with mutable headers,
+/// hop-by-hop fields removed.
+pub async fn send_once(
+    url: &str,
+    outbound: &Outbound,
+    timeout: Duration,
+) -> Result<Response, EdgeError> {
+    let headers = Headers::new();
+    for (name, value) in &outbound.headers {
+        headers.append(name, value)?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(outbound.method.clone())
+        .with_headers(headers)
+        .with_redirect(RequestRedirect::Manual);
+    if let Some(body) = &outbound.body {
+        init.with_body(Some(js_sys::Uint8Array::from(body.as_slice()).into()));
+    }
+    let request = Request::new_with_init(url, &init)?;
+
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    let fetch = Fetch::Request(request);
+    match within(timeout, fetch.send_with_signal(&signal)).await {
+        Some(Ok(response)) => {
+            let headers = respond::relay_headers(response.headers())?;
+            Ok(respond::rebuild(response, headers))
+        }
+        Some(Err(e)) => Err(EdgeError::OriginUnreachable(e.to_string())),
+        None => {
+            controller.abort();
+            Err(EdgeError::OriginTimeout(timeout))
+        }
+    }
+}
