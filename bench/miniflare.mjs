@@ -1,6 +1,6 @@
 // Runs the built edge worker (build/index.js + index_bg.wasm) under workerd through the Miniflare
 // API, for the benchmark: `wrangler dev` puts a Node proxy in front of workerd that caps
-// throughput (see ../../shared/TOOLCHAIN.md), Miniflare's socket is workerd's own.
+// throughput (bench/README.md, "What it does, in one run"), Miniflare's socket is workerd's own.
 //
 //   node bench/miniflare.mjs --origin http://127.0.0.1:PORT [--memory-bytes N]
 //                            [--var NAME=VALUE ...] [--persist DIR] [--scheduled-route]

@@ -12,6 +12,11 @@ pub const CF_CONNECTING_IP: &str = "cf-connecting-ip";
 /// value is always removed, so the origin may trust it as long as only the edge can reach it.
 pub const PRINCIPAL: &str = "breakwater-principal";
 
+/// The tags a cached response is stored under, and on a write's answer the tags the edge purges
+/// because of it: Cloudflare's header, its value written by [`crate::purge::format_tags`] and
+/// read by [`crate::purge::parse_tags`].
+pub const CACHE_TAG: &str = "cache-tag";
+
 /// Hop-by-hop headers (RFC 9110 §7.6.1): they describe one connection, so a proxy must neither
 /// forward nor store them. `Connection` may name more; [`is_hop_by_hop`] covers the fixed set.
 pub const HOP_BY_HOP: [&str; 9] = [

@@ -16,7 +16,7 @@ use crate::error::ApiError;
 /// The request header carrying the principal, named where the edge names it.
 pub const HEADER: &str = breakwater_core::headers::PRINCIPAL;
 /// The `WWW-Authenticate` challenge of the `401` for a missing principal. A 401 must carry one
-/// (RFC 9110 §15.5.2); bearer access tokens are what the auth issue makes callers present.
+/// (RFC 9110 §15.5.2); bearer access tokens (`POST /api/auth/login`) are what callers present.
 pub const CHALLENGE: &str = "Bearer realm=\"breakwater\"";
 /// Longest principal accepted, in bytes; the edge's longest (`ip6:…::/64`, `key:` + 32 hex) is
 /// far shorter.

@@ -1,67 +1,14 @@
 //! One delivery of a queue batch to the origin (`POST {batch_path}`), and what it means for each
 //! message: [`settle`] decides ack, retry (after a [`backoff`] delay) or dead-letter.
 //!
-//! The origin's contract: `200` with what each event did (applied, duplicate or rejected, the
-//! last never to succeed); `400`/`413`/`415`/`422` when the batch itself is malformed, which no
-//! retry fixes; `401`/`403` when the token is wrong, which an operator fixes, so those retry
-//! like an outage; anything else, and no answer at all, retries.
+//! The origin's contract (its documents are [`super::batch`]'s): `200` with what each event did
+//! (applied, duplicate or rejected, the last never to succeed); `400`/`413`/`415`/`422` when the
+//! batch itself is malformed, which no retry fixes; `401`/`403` when the token is wrong, which an
+//! operator fixes, so those retry like an outage; anything else, and no answer at all, retries.
 
 use super::backoff::backoff;
+use super::batch::{BatchRequest, BatchResponse, Rejected};
 use super::config::WriteBehindConfig;
-use super::event::{Event, EventId};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-
-/// The batch endpoint's body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BatchRequest {
-    pub batch_id: String,
-    pub events: Vec<Event>,
-}
-
-impl BatchRequest {
-    /// A batch of `events` under their [`batch_id`].
-    pub fn new(events: Vec<Event>) -> Self {
-        Self {
-            batch_id: batch_id(events.iter().map(Event::id)),
-            events,
-        }
-    }
-}
-
-/// The id of a batch of these events: a SHA-256 over the sorted ids, so the same set (a
-/// redelivery, in whatever order the queue hands it back) always has the same id, and any other
-/// set another. `b1:` and 64 hex digits, inside the origin's 128 characters of `[A-Za-z0-9._:-]`.
-pub fn batch_id<'a>(ids: impl IntoIterator<Item = &'a EventId>) -> String {
-    let mut ids: Vec<&str> = ids.into_iter().map(EventId::as_str).collect();
-    ids.sort_unstable();
-    let mut hasher = Sha256::new();
-    hasher.update(b"breakwater event batch v1");
-    for id in ids {
-        hasher.update((id.len() as u64).to_be_bytes());
-        hasher.update(id.as_bytes());
-    }
-    let digest = hasher.finalize();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("b1:{hex}")
-}
-
-/// The batch endpoint's `200` body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BatchResponse {
-    pub batch_id: String,
-    pub applied: u64,
-    pub duplicates: u64,
-    #[serde(default)]
-    pub rejected: Vec<Rejected>,
-}
-
-/// An event the origin will never apply.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Rejected {
-    pub id: String,
-    pub reason: String,
-}
 
 /// What came back from one call to the batch endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,12 +92,14 @@ pub fn settle(
         .iter()
         .zip(attempts)
         .map(|(event, &attempts)| match &outcome {
-            Outcome::Applied { .. } => rejected
-                .iter()
-                .find(|r| r.id == event.id().as_str())
-                .map_or(Action::Ack, |r| Action::DeadLetter {
-                    reason: format!("rejected by the origin: {}", clip(&r.reason)),
-                }),
+            Outcome::Applied { .. } => {
+                rejected
+                    .iter()
+                    .find(|r| r.id == *event.id())
+                    .map_or(Action::Ack, |r| Action::DeadLetter {
+                        reason: format!("rejected by the origin: {}", clip(&r.reason)),
+                    })
+            }
             Outcome::Refused(why) => Action::DeadLetter {
                 reason: why.clone(),
             },
@@ -188,7 +137,7 @@ fn outcome(batch: &BatchRequest, delivery: &Delivery) -> (Outcome, Vec<Rejected>
             }
             Ok(answer) => Outcome::Failed(format!(
                 "the origin answered for batch {:?}, not {:?}",
-                clip(&answer.batch_id),
+                clip(answer.batch_id.as_str()),
                 batch.batch_id
             )),
             // Perhaps applied: a redelivery is harmless, so find out by trying again.
@@ -236,7 +185,7 @@ fn clip(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::writebehind::{EventKind, ProductId};
+    use crate::writebehind::{Event, EventId, EventKind, ProductId};
     use serde_json::json;
 
     fn event(id: &str) -> Event {
@@ -268,24 +217,6 @@ mod tests {
             status,
             body: body.to_string(),
         }
-    }
-
-    #[test]
-    fn the_batch_id_names_the_set_of_events() {
-        let a = batch(&["e1", "e2", "e3"]);
-        assert_eq!(a.batch_id, batch(&["e3", "e1", "e2"]).batch_id);
-        assert_ne!(a.batch_id, batch(&["e1", "e2"]).batch_id);
-        // Length prefixes: ["ab", "c"] is not ["a", "bc"].
-        assert_ne!(batch(&["ab", "c"]).batch_id, batch(&["a", "bc"]).batch_id);
-        assert_eq!(a.batch_id.len(), 67);
-        assert!(
-            a.batch_id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == ':')
-        );
-        let wire = serde_json::to_value(&a).unwrap();
-        assert_eq!(wire["events"][0]["id"], "e1");
-        assert_eq!(wire["batch_id"], json!(a.batch_id));
     }
 
     #[test]

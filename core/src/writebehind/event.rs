@@ -43,15 +43,7 @@ pub struct EventId(String);
 
 impl EventId {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        if raw.is_empty() || raw.len() > MAX_EVENT_ID {
-            return Err(format!("must hold 1 to {MAX_EVENT_ID} characters"));
-        }
-        if let Some(bad) = raw
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
-        {
-            return Err(format!("{bad:?} is not one of A-Z a-z 0-9 . _ : -"));
-        }
+        check_id(raw, MAX_EVENT_ID)?;
         Ok(Self(raw.to_owned()))
     }
 
@@ -226,6 +218,21 @@ impl Event {
 
     pub fn at(&self) -> u64 {
         self.at
+    }
+}
+
+/// The rule for event and batch ids, which travel in logs, dead-letter listings and the origin's
+/// tables: 1 to `max` characters of `[A-Za-z0-9._:-]`.
+pub(super) fn check_id(raw: &str, max: usize) -> Result<(), String> {
+    if raw.is_empty() || raw.len() > max {
+        return Err(format!("must hold 1 to {max} characters"));
+    }
+    match raw
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
+    {
+        Some(bad) => Err(format!("{bad:?} is not one of A-Z a-z 0-9 . _ : -")),
+        None => Ok(()),
     }
 }
 

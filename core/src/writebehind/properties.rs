@@ -49,7 +49,7 @@ fn write_behind(max_attempts: u32, base: u32, max: u32) -> WriteBehindConfig {
 }
 
 /// Any answer the origin (or the network) might give, well-formed or not.
-fn delivery(batch_id: String, ids: Vec<String>) -> impl Strategy<Value = Delivery> {
+fn delivery(batch_id: BatchId, ids: Vec<String>) -> impl Strategy<Value = Delivery> {
     let applied = proptest::sample::subsequence(ids.clone(), 0..=ids.len()).prop_map(
         move |rejected| Delivery::Answered {
             status: 200,
@@ -102,13 +102,21 @@ proptest! {
         }
         let a = BatchRequest::new(events.clone());
         prop_assert_eq!(&a.batch_id, &BatchRequest::new(shuffled).batch_id);
-        prop_assert!(a.batch_id.len() <= 128);
-        prop_assert!(a.batch_id.chars().all(|c| c.is_ascii_alphanumeric() || ".:_-".contains(c)));
+        prop_assert_eq!(BatchId::parse(a.batch_id.as_str()), Ok(a.batch_id.clone()));
         if events.len() > 1 {
             let fewer = BatchRequest::new(events[1..].to_vec());
             let same_set = events[1..].iter().any(|e| e.id() == events[0].id());
             prop_assert!(same_set || fewer.batch_id != a.batch_id);
         }
+    }
+
+    #[test]
+    fn every_batch_the_edge_sends_is_one_the_origin_reads(
+        events in proptest::collection::vec(event(), 1..20),
+    ) {
+        let batch = BatchRequest::new(events);
+        let json = serde_json::to_string(&batch).unwrap();
+        prop_assert_eq!(serde_json::from_str::<BatchRequest>(&json).unwrap(), batch);
     }
 
     #[test]

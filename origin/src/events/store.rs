@@ -5,29 +5,32 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use serde::Serialize;
+use breakwater_core::writebehind::{BatchRequest, BatchResponse, Event, EventKind, Rejected};
 use sqlx::{Database, Pool, QueryBuilder};
 
-use super::{Batch, Kind};
 use crate::db::{Db, on_pool};
 
-/// What one delivery of a batch did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Outcome {
-    pub batch_id: String,
-    /// Events counted by this delivery.
-    pub applied: u64,
-    /// Events recorded by an earlier delivery (or earlier in this batch), counted nothing now.
-    pub duplicates: u64,
-    /// Events that can never apply, with why.
-    pub rejected: Vec<Rejected>,
+/// One event as `processed_events` stores it: both backends have signed 64-bit integers only.
+struct EventRow<'a> {
+    id: &'a str,
+    kind: EventKind,
+    product_id: i64,
+    value: i64,
+    /// Unix milliseconds.
+    at: i64,
 }
 
-/// An event that can never apply.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Rejected {
-    pub id: String,
-    pub reason: String,
+impl<'a> From<&'a Event> for EventRow<'a> {
+    fn from(event: &'a Event) -> Self {
+        Self {
+            id: event.id().as_str(),
+            kind: event.kind(),
+            product_id: event.product_id().get(),
+            value: event.value(),
+            // `Event::new` keeps `at` within an i64, for this column.
+            at: i64::try_from(event.at()).unwrap_or(i64::MAX),
+        }
+    }
 }
 
 /// What a batch adds to one product.
@@ -51,13 +54,17 @@ const RECORD_BATCH: &str = "INSERT INTO event_batches (batch_id, first_seen, del
      deliveries = event_batches.deliveries + 1, \
      applied = event_batches.applied + excluded.applied";
 
-/// Applies `batch` in one transaction at `now_ms`.
-pub async fn apply(db: &Db, batch: &Batch, now_ms: i64) -> Result<Outcome, sqlx::Error> {
+/// Applies `batch` in one transaction at `now_ms`, and answers what this delivery did.
+pub async fn apply(
+    db: &Db,
+    batch: &BatchRequest,
+    now_ms: i64,
+) -> Result<BatchResponse, sqlx::Error> {
     let begin = db.begin_write();
     on_pool!(db, pool => {
         let mut tx = pool.begin_with(begin).await?;
 
-        let wanted: HashSet<i64> = batch.events.iter().map(|e| e.product_id).collect();
+        let wanted: HashSet<i64> = batch.events.iter().map(|e| e.product_id().get()).collect();
         let mut query = builder(pool, "SELECT id FROM products WHERE id IN (");
         let mut ids = query.separated(", ");
         for id in &wanted {
@@ -71,8 +78,8 @@ pub async fn apply(db: &Db, batch: &Batch, now_ms: i64) -> Result<Outcome, sqlx:
             .into_iter()
             .collect();
 
-        let mut outcome = Outcome {
-            batch_id: batch.id.clone(),
+        let mut outcome = BatchResponse {
+            batch_id: batch.batch_id.clone(),
             applied: 0,
             duplicates: 0,
             rejected: Vec::new(),
@@ -80,20 +87,21 @@ pub async fn apply(db: &Db, batch: &Batch, now_ms: i64) -> Result<Outcome, sqlx:
         // Ordered, so concurrent batches lock product rows in the same order.
         let mut deltas: BTreeMap<i64, Delta> = BTreeMap::new();
         for event in &batch.events {
-            if !existing.contains(&event.product_id) {
+            let row = EventRow::from(event);
+            if !existing.contains(&row.product_id) {
                 outcome.rejected.push(Rejected {
-                    id: event.id.clone(),
-                    reason: format!("product {} does not exist", event.product_id),
+                    id: event.id().clone(),
+                    reason: format!("product {} does not exist", row.product_id),
                 });
                 continue;
             }
             let recorded = sqlx::query(RECORD_EVENT)
-                .bind(&event.id)
-                .bind(&batch.id)
-                .bind(event.kind.as_str())
-                .bind(event.product_id)
-                .bind(event.value)
-                .bind(event.at)
+                .bind(row.id)
+                .bind(batch.batch_id.as_str())
+                .bind(row.kind.as_str())
+                .bind(row.product_id)
+                .bind(row.value)
+                .bind(row.at)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
@@ -102,11 +110,11 @@ pub async fn apply(db: &Db, batch: &Batch, now_ms: i64) -> Result<Outcome, sqlx:
                 continue;
             }
             outcome.applied += 1;
-            let delta = deltas.entry(event.product_id).or_default();
-            match (event.kind, event.value) {
-                (Kind::View, _) => delta.views += 1,
-                (Kind::Vote, 1) => delta.upvotes += 1,
-                (Kind::Vote, _) => delta.downvotes += 1,
+            let delta = deltas.entry(row.product_id).or_default();
+            match (row.kind, row.value) {
+                (EventKind::View, _) => delta.views += 1,
+                (EventKind::Vote, 1) => delta.upvotes += 1,
+                (EventKind::Vote, _) => delta.downvotes += 1,
             }
         }
         for (product_id, delta) in deltas {
@@ -119,7 +127,7 @@ pub async fn apply(db: &Db, batch: &Batch, now_ms: i64) -> Result<Outcome, sqlx:
                 .await?;
         }
         sqlx::query(RECORD_BATCH)
-            .bind(&batch.id)
+            .bind(batch.batch_id.as_str())
             .bind(now_ms)
             .bind(i64::try_from(batch.events.len()).unwrap_or(i64::MAX))
             .bind(i64::try_from(outcome.applied).unwrap_or(i64::MAX))

@@ -12,6 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::header::{self, HeaderName};
 use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
+use breakwater_core::{headers, purge};
 use serde::Serialize;
 
 use super::AppState;
@@ -24,9 +25,10 @@ use crate::product::{self, Product, ProductId};
 use crate::product_patch::{ProductPatch, ProductPatchBody};
 use crate::replica::{self, Consistency};
 
-/// Cache tags, comma-separated (Cloudflare's header). On a read: the tags the response is stored
-/// under. On a successful write: the tags the edge must purge because of it.
-const CACHE_TAG: HeaderName = HeaderName::from_static("cache-tag");
+/// Cache tags, written by [`purge::format_tags`] for the edge's [`purge::parse_tags`]. On a read:
+/// the tags the response is stored under. On a successful write: the tags the edge must purge
+/// because of it.
+const CACHE_TAG: HeaderName = HeaderName::from_static(headers::CACHE_TAG);
 /// On every listing page, so that one purge can drop them all.
 const PRODUCTS_TAG: &str = "products";
 
@@ -80,10 +82,9 @@ pub async fn list(
         pagination.offset(),
     )
     .await?;
-    let tags = std::iter::once(PRODUCTS_TAG.to_owned())
-        .chain(items.iter().map(|p| product_tag(p.id)))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let tags = purge::format_tags(
+        std::iter::once(PRODUCTS_TAG.to_owned()).chain(items.iter().map(|p| product_tag(p.id))),
+    );
     let body = ProductPage {
         page: pagination.page(),
         per_page: pagination.per_page(),
@@ -153,7 +154,7 @@ pub async fn update(
             let mut fields = cache_fields(
                 WRITE_CACHE_CONTROL,
                 None,
-                &format!("{}, {PRODUCTS_TAG}", product_tag(id.get())),
+                &purge::format_tags([product_tag(id.get()).as_str(), PRODUCTS_TAG]),
             );
             fields.insert(header::ETAG, ETag::of(&json).to_header_value());
             fields.insert(

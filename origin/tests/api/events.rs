@@ -112,7 +112,11 @@ async fn malformed_batches_and_missing_tokens_are_refused(backend: Backend) {
         (json!({ "batch_id": "b", "events": [] }), "events"),
         (
             json!({ "batch_id": "b", "events": [event("x", "vote", 1, 2)] }),
-            "events[0].value",
+            "events[0]: value 2",
+        ),
+        (
+            json!({ "batch_id": "b", "events": [event("x", "view", 0, 1)] }),
+            "events[0].product_id",
         ),
         (
             json!({ "batch_id": "b", "events": [event("x y", "view", 1, 1)] }),
