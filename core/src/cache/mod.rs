@@ -15,12 +15,16 @@
 //! | `HEAD` | [`CacheMethod`], [`freshen_with_head`] | RFC 9111 §4.3.5 |
 //! | Invalidation | [`invalidations`] | RFC 9111 §4.4 |
 //! | One format for every tier | [`Record`], [`encode`], [`decode`], [`storage_key`], [`retention`] | — |
+//! | The edge stage's ladder: bypass, serve or fill, single-flight, origin failure, warming | [`options()`], [`gate`], [`plan()`], [`after_wait`], [`after_origin`], [`warm()`] | RFC 9111 §3.5, §4; RFC 5861 |
 //!
 //! The flow at the edge: look the key up; no entry → [`lookup_miss`]; an entry → [`lookup()`]
 //! says serve, serve-and-revalidate, or revalidate with [`conditional_headers`]. The origin's
 //! answer is classified by [`ValidationResponse::classify`]: a `304` goes through
 //! [`update_from_304`], a full response through [`Entry::store`], an error (or no answer) through
-//! [`on_origin_error`]. Unsafe requests that succeed purge [`invalidations`].
+//! [`on_origin_error`]. Unsafe requests that succeed purge [`invalidations`]. The edge's cache stage
+//! walks that flow as a ladder of pure steps, [`gate`] → [`plan()`] → [`after_wait`] /
+//! [`after_origin`], which add the route policy's bypass rules and single-flight; [`warm()`] is
+//! the cron trigger's.
 
 mod age;
 mod cache_control;
@@ -33,6 +37,7 @@ mod invalidation;
 mod lookup;
 mod message;
 mod options;
+mod plan;
 mod record;
 mod storable;
 mod targeted;
@@ -61,6 +66,11 @@ pub use lookup::{
 };
 pub use message::{HeaderList, RequestHead};
 pub use options::{CacheOptions, DEFAULT_HEURISTIC_MAX, DEFAULT_TARGETS};
+pub use plan::{
+    AfterOrigin, AfterWait, BypassReason, FromOrigin, Gate, LEADER_MARGIN_MS, MAX_BODY, Plan,
+    RequestFacts, TOO_LARGE, WARM_AHEAD_SECS, Warm, after_origin, after_wait, body_fits,
+    flight_timeouts, gate, options, plan, shared_request_headers, warm, warms,
+};
 pub use record::{DecodeError, Record, decode, encode, retention, storage_key};
 pub use storable::{NotStorable, Storable, UNDERSTOOD, headers_to_store, storability};
 pub use validation::{
