@@ -54,7 +54,8 @@ pub fn options(route: &RoutePolicy) -> CacheOptions<'_> {
 /// What the bypass decision reads from a request on a caching route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestFacts<'a> {
-    /// The method token, case-sensitive (RFC 9110 §9.1).
+    /// The method token as the runtime normalised it (`GET`, `HEAD`); case-sensitive (RFC 9110
+    /// §9.1).
     pub method: &'a str,
     /// The edge verified an access token naming a user.
     pub verified_user: bool,
