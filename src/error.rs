@@ -95,6 +95,14 @@ impl From<worker::Error> for EdgeError {
 }
 
 impl EdgeError {
+    /// The origin gave no answer: unreachable, too slow, or its breaker refused the call.
+    pub fn is_no_answer(&self) -> bool {
+        matches!(
+            self,
+            Self::OriginUnreachable(_) | Self::OriginTimeout(_) | Self::BreakerOpen { .. }
+        )
+    }
+
     /// The problem body and any extra headers the status requires.
     pub fn to_problem(&self) -> (Problem, Vec<(&'static str, String)>) {
         match self {

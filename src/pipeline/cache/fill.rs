@@ -3,14 +3,14 @@
 //! through the upstream layer (conditionally when a validator is stored); what RFC 9111 and the
 //! route allow is stored in every tier the route names.
 
+use super::now;
 use super::reply::{self, Status};
-use super::{MAX_BODY, now, options};
 use crate::bindings::tiers::{self, memory::Stored};
 use crate::error::EdgeError;
 use crate::upstream::{self, Outbound};
 use breakwater_core::cache::{
-    Entry, HeaderList, OnOriginError, Record, RequestHead, Revalidated, conditional_headers,
-    is_origin_error, on_origin_error, retention, update_from_304,
+    AfterOrigin, Entry, FromOrigin, HeaderList, Record, RequestHead, Revalidated, TOO_LARGE,
+    after_origin, body_fits, conditional_headers, options, retention, update_from_304,
 };
 use breakwater_core::config::EdgeConfig;
 use breakwater_core::policy::RoutePolicy;
@@ -69,30 +69,24 @@ impl Fill {
             );
         }
         let request_time = now();
-        let fetched = upstream::send(&self.env, &self.config, &outbound).await;
+        let fetched = match upstream::send(&self.env, &self.config, &outbound).await {
+            Err(e) if !e.is_no_answer() => return Err(e),
+            fetched => fetched,
+        };
         let response_time = now();
 
-        let failed = match &fetched {
-            Ok(r) => is_origin_error(r.status_code()),
-            Err(e) => matches!(
-                e,
-                EdgeError::OriginUnreachable(_)
-                    | EdgeError::OriginTimeout(_)
-                    | EdgeError::BreakerOpen { .. }
-            ),
+        let reply = match &fetched {
+            Ok(r) => FromOrigin::Answered(r.status_code()),
+            Err(_) => FromOrigin::NoAnswer,
         };
-        if failed && let Some(s) = stored {
-            let detail = match on_origin_error(s.entry(), &request, now(), &opts) {
-                OnOriginError::ServeFresh => Some("origin-error"),
-                OnOriginError::ServeStale => Some("stale-if-error"),
-                OnOriginError::Fail(_) => None,
-            };
-            if let Some(detail) = detail {
-                return Ok(Filled::ServedStale {
-                    stored: s.clone(),
-                    detail,
-                });
-            }
+        let entry = stored.map(|s| s.entry());
+        if let (AfterOrigin::ServeStored { detail }, Some(s)) =
+            (after_origin(reply, entry, &request, now(), &opts), stored)
+        {
+            return Ok(Filled::ServedStale {
+                stored: s.clone(),
+                detail,
+            });
         }
         let mut response = fetched?;
         let response_headers: HeaderList = response.headers().entries().collect();
@@ -139,13 +133,10 @@ impl Fill {
                 });
             }
         };
-        let length = response_headers
-            .get("content-length")
-            .and_then(|v| v.parse::<u64>().ok());
-        if length.is_none_or(|len| len > MAX_BODY) {
+        if !body_fits(&response_headers) {
             return Ok(Filled::NotStored {
                 response,
-                reason: "too-large",
+                reason: TOO_LARGE,
             });
         }
         let body: Rc<[u8]> = response.bytes().await?.into();

@@ -23,81 +23,41 @@ use crate::exchange::Exchange;
 use crate::runtime::{now_millis, now_ms};
 use crate::upstream::{self, Forward, Outbound};
 use breakwater_core::cache::{
-    CacheOptions, HeaderList, Lookup, RequestHead, Timestamp, lookup, lookup_miss, retention,
+    AfterWait, Gate, HeaderList, Plan, RequestFacts, RequestHead, Timestamp, after_wait,
+    flight_timeouts, gate, options, plan, retention, shared_request_headers,
 };
-use breakwater_core::config::EdgeConfig;
 use breakwater_core::intake::{self, Principal};
-use breakwater_core::policy::{Authenticated, Mode, RoutePolicy, Tier};
-use breakwater_core::singleflight::Timeouts;
+use breakwater_core::policy::{RoutePolicy, Tier};
 use fill::{Fill, Filled};
 use flight::Role;
 use reply::{Status, from_origin, from_stored};
-use worker::{Method, Response};
-
-/// Largest body buffered for storing; a larger (or unsized) one streams through unstored, so a
-/// big download never sits whole in the isolate's memory.
-const MAX_BODY: u64 = 1024 * 1024;
-/// The cron trigger refreshes a warm path whose freshness ends within this many seconds: the
-/// cron period (1 minute in `wrangler.toml`) plus a minute of slack.
-const WARM_AHEAD_SECS: u64 = 120;
+use worker::Response;
 
 pub async fn run(ex: &mut Exchange, next: Next) -> Result<Response, EdgeError> {
-    let method = ex.req.method();
-    if !matches!(method, Method::Get | Method::Head) {
-        return next.run(ex).await;
-    }
     let config = ex.config.clone();
     let Some(route) = config.cache.route(&ex.path) else {
         return next.run(ex).await;
     };
+    let method = ex.req.method();
     let headers = ex.req.headers();
-    // A verified token names a user: only routes whose answers do not depend on the user share
-    // the tiers with them (`authenticated = "shared"`); there the edge has settled the token, so
-    // the `Authorization` header is no longer a credential that makes the answer personal.
-    let user = matches!(ex.principal, Principal::User(_));
-    let shared_with_user = user && route.authenticated == Authenticated::Shared;
-    // Credentials make a response personal: such requests never read or fill a shared tier.
-    let credentialed =
-        (headers.has("authorization")? && !shared_with_user) || headers.has("cookie")?;
-    let reason = if route.mode == Mode::Bypass {
-        Some("policy")
-    } else if user && !shared_with_user {
-        Some("authenticated")
-    } else if credentialed {
-        Some("credentials")
-    } else if route.tiers.is_empty() {
-        Some("no-tier")
-    } else {
-        None
+    let facts = RequestFacts {
+        method: method.as_ref(),
+        verified_user: matches!(ex.principal, Principal::User(_)),
+        authorization: headers.has("authorization")?,
+        cookie: headers.has("cookie")?,
     };
-    if let Some(reason) = reason {
-        let response = next.run(ex).await?;
-        return from_origin(response, &Status::Bypass(reason));
+    match gate(route, &facts) {
+        Gate::NextStage => next.run(ex).await,
+        Gate::Bypass(reason) => {
+            let response = next.run(ex).await?;
+            from_origin(response, &Status::Bypass(reason.as_str()))
+        }
+        Gate::Tiers => cached(ex, route, method.as_ref()).await,
     }
-    cached(ex, route, method.as_ref()).await
 }
 
 fn now() -> Timestamp {
     Timestamp::from_secs((now_ms() / 1000.0) as u64)
-}
-
-/// How the route's policy tunes RFC 9111.
-fn options(route: &RoutePolicy) -> CacheOptions<'_> {
-    let force = route.mode == Mode::Force;
-    CacheOptions {
-        keyed_headers: &route.key.headers,
-        stale_while_revalidate: u64::from(route.stale_while_revalidate),
-        stale_if_error: u64::from(route.stale_if_error),
-        // Force: the policy's ceiling is the lifetime, whatever the origin said.
-        min_lifetime: if force {
-            route.ttl.ceiling.map_or(0, u64::from)
-        } else {
-            u64::from(route.ttl.floor)
-        },
-        max_lifetime: route.ttl.ceiling.map(u64::from),
-        force,
-        ..CacheOptions::default()
-    }
 }
 
 async fn cached(
@@ -107,16 +67,8 @@ async fn cached(
 ) -> Result<Response, EdgeError> {
     let raw_url = ex.req.inner().url();
     let (_, query) = intake::split_raw_url(&raw_url);
-    // A token holder on a shared route is served as anyone would be: the verified header must
-    // not make core's RFC 9111 §3.5 rule refuse to store or serve (it is never forwarded here).
-    let request_headers: HeaderList = ex
-        .req
-        .headers()
-        .entries()
-        .filter(|(name, _)| {
-            !(name == "authorization" && matches!(ex.principal, Principal::User(_)))
-        })
-        .collect();
+    let user = matches!(ex.principal, Principal::User(_));
+    let request_headers = shared_request_headers(ex.req.headers().entries(), user);
     let key = route.key.key(&ex.path, query, |name| {
         request_headers.get(name).map(|v| v.into_owned())
     });
@@ -125,54 +77,56 @@ async fn cached(
 
     let log = purge_log::current(&ex.env, ex.config.purge_sync).await;
     let found = tiers::find(&ex.env, &route.tiers, &key, &log).await;
-    let decision = match &found {
-        Some(f) => lookup(f.stored.entry(), &request, now(), &opts),
-        None => lookup_miss(&request),
-    };
-    if let Some(found) = &found
-        && decision.serves_stored()
-    {
-        promote(ex, route, found);
-        if decision == Lookup::StaleWhileRevalidate {
-            refresh_in_background(ex, route, &key, &request_headers, found, log.epoch()).await?;
+    match plan(
+        found.as_ref().map(|f| f.stored.entry()),
+        &request,
+        now(),
+        &opts,
+    ) {
+        Plan::Serve { detail, refresh } => {
+            let found = found.as_ref().expect("only a stored response is served");
+            promote(ex, route, found);
+            if refresh {
+                refresh_in_background(ex, route, &key, &request_headers, found, log.epoch())
+                    .await?;
+            }
+            let status = Status::Hit {
+                tier: found.tier,
+                detail,
+            };
+            return from_stored(&found.stored, &request, now(), &status);
         }
-        // A stale answer (stale-while-revalidate, max-stale) names its reason in the detail.
-        let detail = (decision != Lookup::Fresh).then(|| decision.as_str());
-        let status = Status::Hit {
-            tier: found.tier,
-            detail,
-        };
-        return from_stored(&found.stored, &request, now(), &status);
-    }
-    if decision == Lookup::GatewayTimeout {
-        return reply::only_if_cached();
-    }
-    // HEAD cannot fill the tiers (no body to store); forward it as a plain miss.
-    if method == "HEAD" {
-        let response = fetch_shared(ex, route).await?;
-        return from_origin(response, &Status::Miss(None));
+        Plan::OnlyIfCached => return reply::only_if_cached(),
+        Plan::ForwardHead => {
+            let response = fetch_shared(ex, route).await?;
+            return from_origin(response, &Status::Miss(None));
+        }
+        Plan::Fill(_) => {}
     }
 
     // Held to the end, tier writes included, so the waiters find the result in any tier.
-    let _leader = match flight::join(&key, now_millis(), flight_timeouts(&ex.config)) {
+    let timeouts = flight_timeouts(ex.config.origin_timeout);
+    let _leader = match flight::join(&key, now_millis(), timeouts) {
         Role::Lead(leader) => leader,
         Role::Follow { signal, wait_ms } => {
-            if flight::wait(signal, wait_ms).await {
+            let found = if flight::wait(signal, wait_ms).await {
                 let log = purge_log::current(&ex.env, ex.config.purge_sync).await;
-                if let Some(found) = tiers::find(&ex.env, &route.tiers, &key, &log).await
-                    && lookup(found.stored.entry(), &request, now(), &opts).serves_stored()
-                {
-                    return from_stored(
-                        &found.stored,
-                        &request,
-                        now(),
-                        &Status::Collapsed(found.tier),
-                    );
+                tiers::find(&ex.env, &route.tiers, &key, &log).await
+            } else {
+                None
+            };
+            let entry = found.as_ref().map(|f| f.stored.entry());
+            return match (after_wait(entry, &request, now(), &opts), found) {
+                (AfterWait::Collapsed, Some(found)) => {
+                    let status = Status::Collapsed(found.tier);
+                    from_stored(&found.stored, &request, now(), &status)
                 }
-            }
-            // The leader stored nothing we can use, or took too long: fetch ourselves, unled.
-            let response = fetch_shared(ex, route).await?;
-            return from_origin(response, &Status::Miss(Some("collapse-failed")));
+                // The leader stored nothing we can use, or took too long: fetch ourselves.
+                (outcome, _) => {
+                    let response = fetch_shared(ex, route).await?;
+                    from_origin(response, &Status::Miss(Some(outcome.as_str())))
+                }
+            };
         }
     };
 
@@ -213,15 +167,6 @@ async fn cached(
     }
 }
 
-/// A leader is given the origin timeout plus a margin before followers stop trusting it.
-fn flight_timeouts(config: &EdgeConfig) -> Timeouts {
-    let origin_timeout_ms = config.origin_timeout.as_millis() as u64;
-    Timeouts {
-        max_leader_age_ms: origin_timeout_ms + 1000,
-        max_follower_wait_ms: origin_timeout_ms,
-    }
-}
-
 /// Copies a lower tier's hit into the tiers above it: memory now, the Cache API after the answer.
 fn promote(ex: &Exchange, route: &RoutePolicy, found: &tiers::Found) {
     let above = tiers::above(&route.tiers, found.tier);
@@ -249,7 +194,9 @@ async fn refresh_in_background(
     found: &tiers::Found,
     epoch: u64,
 ) -> Result<(), EdgeError> {
-    let Role::Lead(leader) = flight::join(key, now_millis(), flight_timeouts(&ex.config)) else {
+    let Role::Lead(leader) =
+        flight::join(key, now_millis(), flight_timeouts(ex.config.origin_timeout))
+    else {
         return Ok(());
     };
     let fill = Fill {

@@ -2,41 +2,33 @@
 //! the first visitor after an expiry does not wait for the origin.
 
 use super::fill::Fill;
-use super::{WARM_AHEAD_SECS, now, options};
+use super::now;
 use crate::bindings::control::purge_log;
 use crate::bindings::tiers;
 use crate::upstream::Outbound;
-use breakwater_core::cache::HeaderList;
+use breakwater_core::cache::{HeaderList, options, warm as warm_due, warms};
 use breakwater_core::config::EdgeConfig;
 use breakwater_core::intake;
-use breakwater_core::policy::Mode;
 use std::rc::Rc;
 use worker::{Env, Method};
 
 /// Refreshes the configured warm set (`CACHE_WARM`) from the cron trigger: each path whose
-/// stored response is missing, purged, or fresh for less than [`WARM_AHEAD_SECS`] is fetched
+/// stored response is missing, purged, or fresh for less than [`WARM_AHEAD_SECS`](breakwater_core::cache::WARM_AHEAD_SECS) is fetched
 /// (conditionally, when stored) and written to its route's tiers.
 pub async fn warm(env: &Env, config: &Rc<EdgeConfig>) {
     let log = purge_log::current(env, config.purge_sync).await;
     for path_and_query in &config.warm {
         let (path, query) = intake::split_raw_url(path_and_query);
-        let Some(route) = config.cache.route(path).filter(|r| r.mode != Mode::Bypass) else {
+        let Some(route) = config.cache.route(path).filter(|r| warms(r)) else {
             worker::console_warn!("CACHE_WARM: {path_and_query} has no caching route; skipped");
             continue;
         };
         let no_headers = HeaderList::new();
         let key = route.key.key(path, query, |_| None);
         let found = tiers::find(env, &route.tiers, &key, &log).await;
-        let opts = options(route);
-        if let Some(f) = &found {
-            let entry = f.stored.entry();
-            let fresh_left = entry
-                .lifetime(&opts)
-                .seconds
-                .saturating_sub(entry.current_age(now()));
-            if fresh_left > WARM_AHEAD_SECS {
-                continue;
-            }
+        let entry = found.as_ref().map(|f| f.stored.entry());
+        if !warm_due(entry, now(), &options(route)).needs_refresh() {
+            continue;
         }
         let fill = Fill {
             env: env.clone(),
