@@ -27,6 +27,8 @@ mod tiers;
 #[cfg(not(target_arch = "wasm32"))]
 mod tokens;
 #[cfg(not(target_arch = "wasm32"))]
+mod upstream;
+#[cfg(not(target_arch = "wasm32"))]
 mod write_behind;
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -72,6 +74,7 @@ fn cases() -> Vec<(&'static str, Case)> {
     all.extend(pipeline::CASES);
     all.extend(cache::CASES);
     all.extend(tiers::CASES);
+    all.extend(upstream::CASES);
     all.extend(idempotency::CASES);
     all.extend(write_behind::CASES);
     all.extend(tokens::CASES);

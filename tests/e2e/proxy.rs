@@ -1,8 +1,10 @@
 //! A TCP proxy between the edge and the origin that can refuse or stall connections on demand,
-//! so tests can make the origin "down" or "slow" without killing it.
+//! so tests can make the origin "down" or "slow" without killing it. It also keeps the heads of
+//! the last requests it relayed, so tests can assert what the origin received.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -30,6 +32,40 @@ pub struct FaultProxy {
     posts: Arc<AtomicU64>,
     /// Connections (or pooled connections' next requests) closed by `Refuse`.
     refused: Arc<AtomicU64>,
+    /// The last [`HEADS_KEPT`] request heads relayed, oldest first.
+    heads: Arc<Mutex<VecDeque<Head>>>,
+}
+
+const HEADS_KEPT: usize = 256;
+
+/// A request head as the origin received it: the request line, and the fields with lower-case
+/// names in arrival order.
+#[derive(Debug, Clone)]
+pub struct Head {
+    pub line: String,
+    pub fields: Vec<(String, String)>,
+}
+
+impl Head {
+    fn parse(bytes: &[u8]) -> Option<Self> {
+        let end = bytes.windows(4).position(|w| w == b"\r\n\r\n")?;
+        let text = String::from_utf8_lossy(&bytes[..end]);
+        let mut lines = text.split("\r\n");
+        let line = lines.next()?.to_owned();
+        let fields = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        Some(Self { line, fields })
+    }
+
+    /// The value of field `name` (lower case), if present once or more (the first).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 impl FaultProxy {
@@ -44,6 +80,7 @@ impl FaultProxy {
             gets: Arc::new(AtomicU64::new(0)),
             posts: Arc::new(AtomicU64::new(0)),
             refused: Arc::new(AtomicU64::new(0)),
+            heads: Arc::new(Mutex::new(VecDeque::new())),
         };
         let counters = proxy.clone();
         tokio::spawn(async move {
@@ -71,6 +108,37 @@ impl FaultProxy {
     /// Connection attempts `Refuse` turned away so far: the origin calls an outage failed.
     pub fn refused(&self) -> u64 {
         self.refused.load(Ordering::SeqCst)
+    }
+
+    /// The relayed request heads whose request line starts with `prefix` (`"GET /api/x"`).
+    pub fn heads(&self, prefix: &str) -> Vec<Head> {
+        let heads = self.heads.lock().unwrap();
+        heads
+            .iter()
+            .filter(|h| h.line.starts_with(prefix))
+            .cloned()
+            .collect()
+    }
+
+    fn record(&self, chunk: &[u8]) {
+        // The edge writes each request whole, so a request starts a chunk.
+        const METHODS: [&[u8]; 7] = [
+            b"GET ",
+            b"HEAD ",
+            b"POST ",
+            b"PUT ",
+            b"PATCH ",
+            b"DELETE ",
+            b"OPTIONS ",
+        ];
+        let starts_request = METHODS.iter().any(|m| chunk.starts_with(m));
+        if let Some(head) = starts_request.then(|| Head::parse(chunk)).flatten() {
+            let mut heads = self.heads.lock().unwrap();
+            if heads.len() == HEADS_KEPT {
+                heads.pop_front();
+            }
+            heads.push_back(head);
+        }
     }
 
     fn current(mode: &AtomicU8) -> Mode {
@@ -127,6 +195,7 @@ async fn relay(mut client: TcpStream, upstream: std::net::SocketAddr, proxy: Fau
                         };
                         proxy.gets.fetch_add(count(b"GET /"), Ordering::SeqCst);
                         proxy.posts.fetch_add(count(b"POST /"), Ordering::SeqCst);
+                        proxy.record(&buf[..n]);
                         if server_write.write_all(&buf[..n]).await.is_err() {
                             return;
                         }
