@@ -40,12 +40,13 @@ pub enum Stage {
     Admission,
     /// `WRITE_BEHIND` routes: the event is queued on `EVENTS` and answered `202` at once.
     WriteBehind,
-    /// Unsafe requests with an `Idempotency-Key` run once per (principal, key) (`IDEMPOTENCY_POLICY`).
+    /// Unsafe requests with an `Idempotency-Key` run once per (principal, key)
+    /// (`IDEMPOTENCY_POLICY`): wraps the rest of the path and keeps what it answered.
     Idempotency,
     /// GET/HEAD on routes with a cache policy: memory, Cache API and KV tiers, single-flight
-    /// misses, stale serving.
+    /// fills through the upstream layer, stale serving; wraps the rest for requests it bypasses.
     Cache,
-    /// Proxy to the origin with a timeout.
+    /// Whatever is left goes to an origin through the upstream layer.
     Origin,
 }
 

@@ -1,4 +1,4 @@
-//! Stage 2, assets: the content-hashed front end.
+//! Assets stage: the content-hashed front end.
 //!
 //! Only paths listed in the asset manifest are served, so nothing outside the build output can
 //! ever be reached, whatever the path says. Hashed names are immutable for a year; HTML and other
