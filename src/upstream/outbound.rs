@@ -11,6 +11,8 @@ use breakwater_core::intake::{self, Limits, Principal};
 use breakwater_core::trace::{self, TraceContext};
 use worker::Method;
 
+/// The client's `Host` travels as `X-Forwarded-Host`; the origin gets its own.
+const HOST: &str = "host";
 /// Where requests that no client sent (the cron trigger's, the queue consumer's) say they were
 /// for: only the origin of a target matters (which `Location`s a write may purge), and no
 /// client-facing URL shares this one.
@@ -82,8 +84,11 @@ impl Outbound {
         let connection = incoming.get("connection")?;
         let mut headers: Vec<(String, String)> = incoming
             .entries()
+            // The edge sets the request id and trace context below (the client's, continued):
+            // copied too, the origin would see each twice.
             .filter(|(name, _)| {
-                !is_hop_by_hop(name, connection.as_deref()) && name != "host" && name != PRINCIPAL
+                !is_hop_by_hop(name, connection.as_deref())
+                    && ![HOST, PRINCIPAL, REQUEST_ID, TRACEPARENT].contains(&name.as_str())
             })
             .filter(|(name, _)| match forward {
                 Forward::Private => true,

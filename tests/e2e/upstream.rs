@@ -39,13 +39,12 @@ fn check(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
     if cond { Ok(()) } else { Err(what()) }
 }
 
-/// What a client sends besides its request: an application header, a hop-by-hop one named by
-/// `Connection`, a forged principal, its own request id and trace.
+/// What a client sends besides its request: an application header, a forged principal, its own
+/// request id and trace. (Not a header named by `Connection`: workerd consumes `Connection`
+/// before the worker runs, so no worker can see which headers it named.)
 fn client_headers(request_id: &str) -> Vec<(&'static str, String)> {
     vec![
         ("x-app-probe", "kept".into()),
-        ("connection", "x-hop".into()),
-        ("x-hop", "dropped".into()),
         ("breakwater-principal", "user:forged".into()),
         ("x-request-id", request_id.into()),
         ("traceparent", TRACEPARENT.into()),
