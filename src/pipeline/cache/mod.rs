@@ -77,14 +77,9 @@ async fn cached(
 
     let log = purge_log::current(&ex.env, ex.config.purge_sync).await;
     let found = tiers::find(&ex.env, &route.tiers, &key, &log).await;
-    match plan(
-        found.as_ref().map(|f| f.stored.entry()),
-        &request,
-        now(),
-        &opts,
-    ) {
-        Plan::Serve { detail, refresh } => {
-            let found = found.as_ref().expect("only a stored response is served");
+    let entry = found.as_ref().map(|f| f.stored.entry());
+    match (plan(entry, &request, now(), &opts), &found) {
+        (Plan::Serve { detail, refresh }, Some(found)) => {
             promote(ex, route, found);
             if refresh {
                 refresh_in_background(ex, route, &key, &request_headers, found, log.epoch())
@@ -96,12 +91,13 @@ async fn cached(
             };
             return from_stored(&found.stored, &request, now(), &status);
         }
-        Plan::OnlyIfCached => return reply::only_if_cached(),
-        Plan::ForwardHead => {
+        (Plan::OnlyIfCached, _) => return reply::only_if_cached(),
+        (Plan::ForwardHead, _) => {
             let response = fetch_shared(ex, route).await?;
             return from_origin(response, &Status::Miss(None));
         }
-        Plan::Fill(_) => {}
+        // `Serve` always comes with what was found; without it, fill like any miss.
+        (Plan::Serve { .. } | Plan::Fill(_), _) => {}
     }
 
     // Held to the end, tier writes included, so the waiters find the result in any tier.
