@@ -11,7 +11,7 @@
 //! | Age | [`current_age`] | RFC 9111 §4.2.3, §5.1 |
 //! | Reuse, stale serving | [`lookup()`], [`on_origin_error`] | RFC 9111 §4, §4.2.4, §5.2.1; RFC 5861 |
 //! | Validation, `304` | [`conditional_headers`], [`update_from_304`], [`answers_not_modified`] | RFC 9111 §4.3 |
-//! | `Vary` | [`keyed_vary_fields`], [`SecondaryKey`] | RFC 9111 §4.1 |
+//! | `Vary` | [`keyed_vary_fields`], [`SecondaryKey`], [`select_variant`], [`insert_variant`] | RFC 9111 §4.1 |
 //! | `HEAD` | [`CacheMethod`], [`freshen_with_head`] | RFC 9111 §4.3.5 |
 //! | Invalidation | [`invalidations`] | RFC 9111 §4.4 |
 //! | One format for every tier | [`Record`], [`encode`], [`decode`], [`storage_key`], [`retention`] | — |
@@ -43,6 +43,7 @@ mod storable;
 mod targeted;
 mod uri;
 mod validation;
+mod variants;
 mod vary;
 
 #[cfg(test)]
@@ -69,11 +70,12 @@ pub use options::{CacheOptions, DEFAULT_HEURISTIC_MAX, DEFAULT_TARGETS};
 pub use plan::{
     AfterOrigin, AfterWait, BypassReason, FromOrigin, Gate, LEADER_MARGIN_MS, MAX_BODY, Plan,
     RequestFacts, TOO_LARGE, WARM_AHEAD_SECS, Warm, after_origin, after_wait, body_fits,
-    flight_timeouts, gate, options, plan, shared_request_headers, warm, warms,
+    fill_drops, flight_timeouts, gate, options, plan, shared_request_headers, warm, warms,
 };
 pub use record::{DecodeError, Record, decode, encode, retention, storage_key};
 pub use storable::{NotStorable, Storable, UNDERSTOOD, headers_to_store, storability};
 pub use validation::{
     Revalidated, ValidationResponse, answers_not_modified, conditional_headers, update_from_304,
 };
+pub use variants::{MAX_VARIANTS, Variant, insert as insert_variant, select as select_variant};
 pub use vary::{SecondaryKey, VaryRefusal, keyed_vary_fields, vary_fields};

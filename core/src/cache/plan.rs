@@ -9,7 +9,9 @@
 //!    the tiers, reading them with the headers of [`shared_request_headers`] and the
 //!    [`options`] of the route.
 //! 2. [`plan()`] over what the tiers found: serve it (maybe refreshing after the answer), answer
-//!    `504` to `only-if-cached`, forward a `HEAD` as a plain miss, or fill from the origin.
+//!    `504` to `only-if-cached`, forward a `HEAD` (or a range or conditional request with
+//!    nothing stored) unstored, or fill from the origin, without the client's conditionals and
+//!    range ([`fill_drops`]).
 //! 3. Filling is single-flight ([`flight_timeouts`]); a follower whose wait ended re-reads the
 //!    tiers and asks [`after_wait`].
 //! 4. The origin's answer, or its absence, goes through [`after_origin`] (the stored response may
@@ -170,9 +172,12 @@ pub enum Plan {
     },
     /// `only-if-cached` and nothing servable: answer `504` (RFC 9111 §5.2.1.7).
     OnlyIfCached,
-    /// A `HEAD` that the stored response cannot answer: forward it as a plain miss, storing
-    /// nothing (a `HEAD` response has no body to store).
-    ForwardHead,
+    /// Forward the request as the client sent it and relay the answer, storing nothing: a `HEAD`
+    /// the stored response cannot answer (a `HEAD` response has no body to store; a `200` may
+    /// still freshen the stored `GET` response, RFC 9111 §4.3.5), or a `Range` or conditional
+    /// request with nothing stored to answer it from (the origin's `206` or `304` is for this
+    /// client only).
+    Forward,
     /// Fill from the origin, single-flight; conditionally when something was found (the
     /// [`Lookup`] says why it could not answer).
     Fill(Lookup),
@@ -184,7 +189,7 @@ impl Plan {
         match self {
             Self::Serve { .. } => "serve",
             Self::OnlyIfCached => "only-if-cached",
-            Self::ForwardHead => "forward-head",
+            Self::Forward => "forward",
             Self::Fill(_) => "fill",
         }
     }
@@ -212,10 +217,34 @@ pub fn plan(
     if decision == Lookup::GatewayTimeout {
         return Plan::OnlyIfCached;
     }
-    if request.method == "HEAD" {
-        return Plan::ForwardHead;
+    let nothing_stored = matches!(decision, Lookup::Miss(_));
+    if request.method == "HEAD" || (nothing_stored && asks_for_part(request.headers)) {
+        return Plan::Forward;
     }
     Plan::Fill(decision)
+}
+
+/// Request fields that ask for less than the whole current representation: a range, or a
+/// conditional (RFC 9110 §13.1, §14.2).
+const PARTIAL: [&str; 6] = [
+    "range",
+    "if-range",
+    "if-none-match",
+    "if-modified-since",
+    "if-match",
+    "if-unmodified-since",
+];
+
+/// True when the request carries a [`PARTIAL`] field.
+fn asks_for_part(headers: &HeaderList) -> bool {
+    PARTIAL.iter().any(|name| headers.contains(name))
+}
+
+/// True for the request fields a fill leaves out: it asks the origin for the whole current
+/// representation (conditionally on the stored validators only, RFC 9111 §4.3.1), and the cache
+/// then answers the client's own range or conditional from what it stored (§4.3.2; RFC 9110 §14).
+pub fn fill_drops(name: &str) -> bool {
+    PARTIAL.iter().any(|p| name.trim().eq_ignore_ascii_case(p))
 }
 
 #[cfg(test)]

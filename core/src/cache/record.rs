@@ -1,9 +1,10 @@
-//! The one format every tier stores: a [`Record`] (the cache key, the purge epoch the response
-//! was fetched under, the RFC 9111 [`Entry`]) followed by the body bytes.
+//! The one format every tier stores: under a cache key, its variants ([`super::variants`]), each
+//! a [`Record`] (the cache key, the purge epoch the response was fetched under, the RFC 9111
+//! [`Entry`]) with its body bytes.
 //!
-//! Memory holds it decoded; the Cache API and KV hold [`encode`]'s bytes under
-//! [`storage_key`]. The full cache key travels inside, so a storage-key collision decodes to a
-//! record for another key, which the reader treats as a miss.
+//! Memory holds them decoded; the Cache API and KV hold [`encode`]'s bytes under
+//! [`storage_key`]. The full cache key travels inside, so a storage-key collision decodes to
+//! records for another key, which the reader treats as a miss.
 
 use serde::{Deserialize, Serialize};
 
@@ -14,7 +15,7 @@ use super::message::RequestHead;
 use super::options::CacheOptions;
 
 /// Marks the format; a different version reads as a miss, never as garbage.
-const MAGIC: &[u8; 4] = b"BWR1";
+const MAGIC: &[u8; 4] = b"BWR2";
 
 /// A stored response's metadata, as every tier keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,28 +36,54 @@ pub enum DecodeError {
     Metadata,
 }
 
-/// `MAGIC`, the metadata length (u32, big-endian), the metadata as JSON, the body.
-pub fn encode(record: &Record, body: &[u8]) -> Vec<u8> {
-    let meta = serde_json::to_vec(record).expect("a record always serialises");
-    let mut out = Vec::with_capacity(8 + meta.len() + body.len());
+/// The variants stored under one key ([`super::variants`]), most recent first: `MAGIC`, their
+/// count, then for each the metadata length, the metadata as JSON, the body length, the body
+/// (lengths u32, big-endian).
+pub fn encode<'a>(variants: impl IntoIterator<Item = (&'a Record, &'a [u8])>) -> Vec<u8> {
+    let parts: Vec<(Vec<u8>, &[u8])> = variants
+        .into_iter()
+        .map(|(record, body)| (serde_json::to_vec(record).unwrap_or_default(), body))
+        .collect();
+    let size: usize = parts.iter().map(|(m, b)| 8 + m.len() + b.len()).sum();
+    let mut out = Vec::with_capacity(8 + size);
     out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&(meta.len() as u32).to_be_bytes());
-    out.extend_from_slice(&meta);
-    out.extend_from_slice(body);
+    out.extend_from_slice(&(parts.len() as u32).to_be_bytes());
+    for (meta, body) in &parts {
+        out.extend_from_slice(&(meta.len() as u32).to_be_bytes());
+        out.extend_from_slice(meta);
+        out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        out.extend_from_slice(body);
+    }
     out
 }
 
-/// The record and body [`encode`] wrote.
-pub fn decode(bytes: &[u8]) -> Result<(Record, &[u8]), DecodeError> {
-    let rest = bytes.strip_prefix(MAGIC).ok_or(DecodeError::Format)?;
-    let (len, rest) = rest.split_first_chunk::<4>().ok_or(DecodeError::Format)?;
-    let len = u32::from_be_bytes(*len) as usize;
-    if rest.len() < len {
+/// The variants [`encode`] wrote, each record with its body.
+pub fn decode(bytes: &[u8]) -> Result<Vec<(Record, &[u8])>, DecodeError> {
+    fn chunk<'a>(rest: &mut &'a [u8]) -> Result<&'a [u8], DecodeError> {
+        let (len, tail) = rest.split_first_chunk::<4>().ok_or(DecodeError::Format)?;
+        let len = u32::from_be_bytes(*len) as usize;
+        if tail.len() < len {
+            return Err(DecodeError::Format);
+        }
+        let (part, tail) = tail.split_at(len);
+        *rest = tail;
+        Ok(part)
+    }
+    let mut rest = bytes.strip_prefix(MAGIC).ok_or(DecodeError::Format)?;
+    let (count, tail) = rest.split_first_chunk::<4>().ok_or(DecodeError::Format)?;
+    rest = tail;
+    let count = u32::from_be_bytes(*count) as usize;
+    let mut out = Vec::with_capacity(count.min(super::variants::MAX_VARIANTS));
+    for _ in 0..count {
+        let meta = chunk(&mut rest)?;
+        let body = chunk(&mut rest)?;
+        let record = serde_json::from_slice(meta).map_err(|_| DecodeError::Metadata)?;
+        out.push((record, body));
+    }
+    if !rest.is_empty() {
         return Err(DecodeError::Format);
     }
-    let (meta, body) = rest.split_at(len);
-    let record = serde_json::from_slice(meta).map_err(|_| DecodeError::Metadata)?;
-    Ok((record, body))
+    Ok(out)
 }
 
 /// A fixed-length name for `key` in the Cache API and KV (KV keys are limited to 512 bytes).
@@ -113,10 +140,14 @@ mod tests {
             epoch: 7,
             entry: entry("public, max-age=60"),
         };
-        let bytes = encode(&record, b"{\"id\":1}");
-        let (back, body) = decode(&bytes).unwrap();
-        assert_eq!(back, record);
-        assert_eq!(body, b"{\"id\":1}");
+        let other = Record {
+            epoch: 8,
+            ..record.clone()
+        };
+        let bytes = encode([(&record, &b"{\"id\":1}"[..]), (&other, &b""[..])]);
+        let back = decode(&bytes).unwrap();
+        assert_eq!(back, [(record, &b"{\"id\":1}"[..]), (other, &b""[..])]);
+        assert_eq!(decode(&encode([])).unwrap(), []);
     }
 
     #[test]
@@ -127,13 +158,13 @@ mod tests {
             epoch: 0,
             entry: entry("max-age=1"),
         };
-        let bytes = encode(&record, b"");
+        let bytes = encode([(&record, &b""[..])]);
         assert_eq!(
             decode(&bytes[..bytes.len() - 2]).unwrap_err(),
             DecodeError::Format
         );
         let mut corrupt = bytes.clone();
-        corrupt[9] = b'!';
+        corrupt[13] = b'!';
         assert_eq!(decode(&corrupt).unwrap_err(), DecodeError::Metadata);
     }
 

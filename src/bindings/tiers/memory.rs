@@ -1,9 +1,10 @@
 //! The isolate-memory tier: core's W-TinyLFU [`MemoryTier`] in a `thread_local!`, since an
 //! isolate is single-threaded and its memory outlives requests (but not eviction or redeploys).
+//! It holds each key's variant set ([`Variants`]), sized as the sum of its variants.
 //!
 //! Borrows never outlive a call here, so no `RefCell` borrow is ever held across an `.await`.
 
-use breakwater_core::cache::{Entry, Record};
+use breakwater_core::cache::{Entry, Record, Variant};
 use breakwater_core::memtier::MemoryTier;
 use breakwater_core::purge::{PurgeLog, parse_tags};
 use std::cell::RefCell;
@@ -18,6 +19,15 @@ const TYPICAL_ENTRY: usize = 8 * 1024;
 pub struct Stored {
     pub record: Record,
     pub body: Rc<[u8]>,
+}
+
+/// The responses stored under one key, most recent first (core's `cache::variants` rules).
+pub type Variants = Rc<[Rc<Stored>]>;
+
+impl Variant for Rc<Stored> {
+    fn entry(&self) -> &Entry {
+        &self.record.entry
+    }
 }
 
 impl Stored {
@@ -54,30 +64,43 @@ impl Stored {
 
 thread_local! {
     /// Created on first store, sized by `CACHE_MEMORY_BYTES` (vars are fixed for an isolate).
-    static TIER: RefCell<Option<MemoryTier<Rc<Stored>>>> = const { RefCell::new(None) };
+    static TIER: RefCell<Option<MemoryTier<Variants>>> = const { RefCell::new(None) };
 }
 
-/// The stored response for `key`, if any (freshness and purges are the caller's decision).
-pub fn get(key: &str) -> Option<Rc<Stored>> {
+/// The variants stored for `key`, if any (freshness and purges are the caller's decision).
+pub fn get(key: &str) -> Option<Variants> {
     TIER.with_borrow_mut(|tier| tier.as_mut()?.get(key).cloned())
 }
 
-/// Stores `stored` under its key in a tier of `capacity` bytes. Returns whether it was kept:
-/// admission may prefer what is already there, and an oversized entry is refused.
-pub fn put(stored: Rc<Stored>, capacity: usize) -> bool {
+/// Stores `variants` under `key` in a tier of `capacity` bytes (an empty set removes the key).
+/// Returns whether it was kept: admission may prefer what is already there, and an oversized
+/// set is refused.
+pub fn put(key: &str, variants: Variants, capacity: usize) -> bool {
     if capacity == 0 {
         return false;
     }
-    let bytes = stored.size();
-    let key = stored.record.key.clone();
+    if variants.is_empty() {
+        remove(key);
+        return true;
+    }
+    let bytes = variants.iter().map(|v| v.size()).sum();
     TIER.with_borrow_mut(|tier| {
         tier.get_or_insert_with(|| MemoryTier::new(capacity, TYPICAL_ENTRY))
-            .insert(key, stored, bytes)
+            .insert(key.to_owned(), variants, bytes)
             .is_ok()
     })
 }
 
-/// Drops `key` (a purged entry).
+/// Replaces what `key` holds with `variants`, the unpurged rest of it (none: the key goes).
+pub fn replace(key: &str, variants: Variants) {
+    if variants.is_empty() {
+        return remove(key);
+    }
+    let bytes = variants.iter().map(|v| v.size()).sum();
+    TIER.with_borrow_mut(|tier| tier.as_mut().map(|t| t.insert(key.to_owned(), variants, bytes)));
+}
+
+/// Drops `key`.
 pub fn remove(key: &str) {
     TIER.with_borrow_mut(|tier| tier.as_mut().map(|t| t.remove(key)));
 }

@@ -1,18 +1,18 @@
 //! Reading and writing the tiers a route uses, in its order: isolate memory, the Cache API (this
-//! data centre) and KV (global, eventually consistent). All hold the same record
-//! ([`breakwater_core::cache::Record`]); memory decoded, the other two as [`encode`]d bytes under
-//! the key's [`storage_key`].
+//! data centre) and KV (global, eventually consistent). All hold the same value under a key: its
+//! variants (`Vary`, RFC 9111 §4.1), each a [`breakwater_core::cache::Record`] with its body;
+//! memory decoded, the other two as [`encode`]d bytes under the key's [`storage_key`].
 //!
-//! A lookup takes the first tier whose record is for this key and not purged; the tiers above it
-//! that missed are filled from it (promotion). A failing lower tier reads as a miss and is
-//! logged: a cache outage costs hits, never answers.
+//! A lookup takes the first tier holding an unpurged variant that matches the request; the tiers
+//! above it are filled from it (promotion). A failing lower tier reads as a miss and is logged: a
+//! cache outage costs hits, never answers.
 
 pub mod memory;
 
-use breakwater_core::cache::{decode, encode, storage_key};
+use breakwater_core::cache::{HeaderList, decode, encode, select_variant, storage_key};
 use breakwater_core::policy::Tier;
 use breakwater_core::purge::PurgeLog;
-use memory::Stored;
+use memory::{Stored, Variants};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -34,27 +34,52 @@ thread_local! {
     static KV_WRITES: RefCell<HashMap<String, f64>> = RefCell::new(HashMap::new());
 }
 
-/// A stored response and the tier it came from.
+/// What the tiers hold for a key.
 pub struct Found {
+    /// The tier the variants came from.
     pub tier: Tier,
-    pub stored: Rc<Stored>,
+    /// Its unpurged variants, most recent first (never empty).
+    pub variants: Variants,
+    /// The one that matches the request, if any.
+    pub stored: Option<Rc<Stored>>,
 }
 
-/// The first unpurged record for `key` in `tiers`, or `None`. A purged memory entry is dropped.
-pub async fn find(env: &Env, tiers: &[Tier], key: &str, log: &PurgeLog) -> Option<Found> {
+/// The first tier of `tiers` holding an unpurged variant for `key` that matches `request`; else
+/// the first holding any (`stored` is `None` then: a variant for another request). Purged
+/// variants are dropped from memory.
+pub async fn find(
+    env: &Env,
+    tiers: &[Tier],
+    key: &str,
+    request: &HeaderList,
+    log: &PurgeLog,
+) -> Option<Found> {
+    let mut other = None;
     for &tier in tiers {
-        let Some(stored) = read(env, tier, key).await else {
+        let Some(read) = read(env, tier, key).await else {
             continue;
         };
-        if stored.is_purged(log) {
-            if tier == Tier::Memory {
-                memory::remove(key);
-            }
+        let variants: Variants = read.iter().filter(|v| !v.is_purged(log)).cloned().collect();
+        if tier == Tier::Memory && variants.len() < read.len() {
+            memory::replace(key, variants.clone());
+        }
+        if variants.is_empty() {
             continue;
         }
-        return Some(Found { tier, stored });
+        if let Some(stored) = select_variant(&variants, request).cloned() {
+            return Some(Found {
+                tier,
+                variants,
+                stored: Some(stored),
+            });
+        }
+        other.get_or_insert(Found {
+            tier,
+            variants,
+            stored: None,
+        });
     }
-    None
+    other
 }
 
 /// The tiers listed before `tier` in `tiers`: those a hit in `tier` is promoted into.
@@ -62,7 +87,7 @@ pub fn above(tiers: &[Tier], tier: Tier) -> Vec<Tier> {
     tiers.iter().copied().take_while(|t| *t != tier).collect()
 }
 
-async fn read(env: &Env, tier: Tier, key: &str) -> Option<Rc<Stored>> {
+async fn read(env: &Env, tier: Tier, key: &str) -> Option<Variants> {
     let bytes = match tier {
         Tier::Memory => return memory::get(key),
         Tier::CacheApi => {
@@ -82,41 +107,47 @@ async fn read(env: &Env, tier: Tier, key: &str) -> Option<Rc<Stored>> {
             Err(e) => warn(tier, key, &e),
         },
     }?;
-    let (record, body) = decode(&bytes).ok()?;
+    let decoded = decode(&bytes).ok()?;
     // Another key with the same storage key: not ours.
-    (record.key == key).then(|| {
-        Rc::new(Stored {
-            record,
-            body: body.into(),
+    decoded
+        .into_iter()
+        .map(|(record, body)| {
+            (record.key == key).then(|| {
+                Rc::new(Stored {
+                    record,
+                    body: body.into(),
+                })
+            })
         })
-    })
+        .collect()
 }
 
-/// Writes `stored` into each of `tiers`, to be kept `retention` seconds. Memory is written at
-/// once (this call); the returned future writes the others, so the caller can run it after the
-/// answer has gone (`ctx.wait_until`) or await it.
+/// Writes `variants` under `key` into each of `tiers`, to be kept `retention` seconds. Memory is
+/// written at once (this call); the returned future writes the others, so the caller can run it
+/// after the answer has gone (`ctx.wait_until`) or await it.
 pub fn write(
     env: &Env,
     tiers: &[Tier],
-    stored: &Rc<Stored>,
+    key: &str,
+    variants: &Variants,
     retention: u64,
     memory_bytes: usize,
 ) -> impl Future<Output = ()> + 'static {
     if tiers.contains(&Tier::Memory) {
-        memory::put(stored.clone(), memory_bytes);
+        memory::put(key, variants.clone(), memory_bytes);
     }
     let lower: Vec<Tier> = tiers
         .iter()
         .copied()
         .filter(|t| *t != Tier::Memory)
         .collect();
-    let (env, stored) = (env.clone(), stored.clone());
+    let (env, key, variants) = (env.clone(), key.to_owned(), variants.clone());
     async move {
         if lower.is_empty() {
             return;
         }
-        let bytes = encode(&stored.record, &stored.body);
-        let key = &stored.record.key;
+        let bytes = encode(variants.iter().map(|v| (&v.record, &v.body[..])));
+        let key = &key;
         for tier in lower {
             let result = match tier {
                 Tier::CacheApi => put_cache_api(key, bytes.clone(), retention).await,

@@ -5,12 +5,17 @@
 
 use super::now;
 use super::reply::{self, Status};
-use crate::bindings::tiers::{self, memory::Stored};
+use crate::bindings::tiers::{
+    self,
+    memory::{self, Stored, Variants},
+};
 use crate::error::EdgeError;
-use crate::upstream::{self, Outbound};
+use crate::exchange::Exchange;
+use crate::upstream::{self, Forward, Outbound};
 use breakwater_core::cache::{
-    AfterOrigin, Entry, FromOrigin, HeaderList, Record, RequestHead, Revalidated, TOO_LARGE,
-    after_origin, body_fits, conditional_headers, options, retention, update_from_304,
+    AfterOrigin, CacheOptions, Entry, FromOrigin, HeadFreshen, HeaderList, Record, RequestHead,
+    Revalidated, TOO_LARGE, Timestamp, after_origin, body_fits, conditional_headers, fill_drops,
+    freshen_with_head, insert_variant, options, retention, update_from_304,
 };
 use breakwater_core::config::EdgeConfig;
 use breakwater_core::policy::RoutePolicy;
@@ -27,11 +32,97 @@ pub struct Fill {
     pub key: String,
     /// The client's headers: `Vary`'s secondary key and the request directives read them.
     pub request_headers: HeaderList,
-    /// What goes to the origin: keyed headers only ([`Forward::Shared`]).
+    /// What goes to the origin: the client's request by the shared forwarding rules, without its
+    /// range and conditionals ([`fill_drops`]).
     pub outbound: Outbound,
     /// The purge epoch known before asking the origin; what is stored is stamped with it.
     pub epoch: u64,
+    /// The variants the tiers held for the key: what is stored joins them.
+    pub variants: Variants,
 }
+
+/// How the client's headers reach the origin on a route with a cache policy: every end-to-end
+/// header, or the route's `forward` allow-list.
+pub fn forward(route: &RoutePolicy) -> Forward<'_> {
+    Forward::Shared {
+        allow: route.forward.as_deref(),
+    }
+}
+
+/// The longest [`retention`] of any of `variants`: how long a tier keeps the set.
+pub fn retention_of(variants: &Variants, opts: &CacheOptions<'_>) -> u64 {
+    let now = now();
+    variants
+        .iter()
+        .map(|v| retention(v.entry(), now, opts))
+        .max()
+        .unwrap_or(1)
+}
+
+/// `variants` with `added` put in by core's rules for the request with `request_headers` (and
+/// `removed` taken out), written to the route's tiers: memory now, the others by the returned
+/// future. Memory's current set is the base when it has one: it may have gained a variant
+/// since `variants` was read.
+fn store(
+    env: &Env,
+    config: &EdgeConfig,
+    route: &RoutePolicy,
+    key: &str,
+    variants: &Variants,
+    change: Change<'_>,
+) -> LocalBoxFuture<'static, ()> {
+    let base = memory::get(key).unwrap_or_else(|| variants.clone());
+    let mut set: Vec<Rc<Stored>> = base.to_vec();
+    match change {
+        Change::Add { stored, request } => insert_variant(&mut set, stored, request),
+        Change::Remove(stored) => set.retain(|v| v.entry() != stored.entry()),
+    }
+    let set: Variants = set.into();
+    let keep = retention_of(&set, &options(route));
+    Box::pin(tiers::write(
+        env,
+        &route.tiers,
+        key,
+        &set,
+        keep,
+        config.memory_tier_bytes,
+    ))
+}
+
+/// A change to a key's variant set.
+enum Change<'a> {
+    /// A response to a request with these headers.
+    Add {
+        stored: Rc<Stored>,
+        request: &'a HeaderList,
+    },
+    /// A variant that may no longer be served.
+    Remove(&'a Rc<Stored>),
+}
+
+impl Fill {
+    /// The fill of `key` for the client's request in `ex`.
+    pub async fn new(
+        ex: &mut Exchange,
+        route: &RoutePolicy,
+        key: &str,
+        request_headers: &HeaderList,
+        variants: &Variants,
+        epoch: u64,
+    ) -> Result<Self, EdgeError> {
+        let mut outbound = Outbound::from_exchange(ex, forward(route)).await?;
+        outbound.headers.retain(|(name, _)| !fill_drops(name));
+        Ok(Self {
+            env: ex.env.clone(),
+            config: ex.config.clone(),
+            route: route.clone(),
+            key: key.to_owned(),
+            request_headers: request_headers.clone(),
+            outbound,
+            epoch,
+            variants: variants.clone(),
+        })
+    }
 
 /// What filling produced.
 pub enum Filled {
@@ -143,9 +234,9 @@ impl Fill {
         Ok(self.keep(entry, body, Status::Stored))
     }
 
-    /// Stores `entry` + `body` in memory now and returns the writes to the other tiers.
+    /// Stores `entry` + `body` among the key's variants, in memory now, and returns the writes to
+    /// the other tiers.
     fn keep(&self, entry: Entry, body: Rc<[u8]>, status: Status) -> Filled {
-        let keep = retention(&entry, now(), &options(&self.route));
         let stored = Rc::new(Stored {
             record: Record {
                 key: self.key.clone(),
@@ -154,17 +245,22 @@ impl Fill {
             },
             body,
         });
-        let writes = tiers::write(
+        let change = Change::Add {
+            stored: stored.clone(),
+            request: &self.request_headers,
+        };
+        let writes = store(
             &self.env,
-            &self.route.tiers,
-            &stored,
-            keep,
-            self.config.memory_tier_bytes,
+            &self.config,
+            &self.route,
+            &self.key,
+            &self.variants,
+            change,
         );
         Filled::Stored {
             stored,
             status,
-            writes: Box::pin(writes),
+            writes,
         }
     }
 
@@ -184,5 +280,61 @@ impl Fill {
             }
             Err(e) => worker::console_warn!("refresh of {:?} failed: {e}", self.key),
         }
+    }
+}
+
+/// A stored `GET` response that a `HEAD` request went to the origin for (it could not answer it).
+pub struct Freshen<'a> {
+    pub route: &'a RoutePolicy,
+    pub key: &'a str,
+    pub found: &'a tiers::Found,
+    pub stored: &'a Rc<Stored>,
+}
+
+impl Freshen<'_> {
+    /// Applies the origin's answer to the `HEAD` (RFC 9111 §4.3.5, core's [`freshen_with_head`]):
+    /// a `200` whose validators match updates the stored headers; one that shows the
+    /// representation changed drops the variant. Tier writes go after the answer.
+    pub fn with_head(
+        &self,
+        ex: &Exchange,
+        request: &RequestHead<'_>,
+        response: &Response,
+        request_time: Timestamp,
+    ) {
+        let headers: HeaderList = response.headers().entries().collect();
+        let opts = options(self.route);
+        let outcome = freshen_with_head(
+            self.stored.entry(),
+            request,
+            response.status_code(),
+            &headers,
+            request_time,
+            now(),
+            &opts,
+        );
+        let change = match outcome {
+            HeadFreshen::Updated(entry) => Change::Add {
+                stored: Rc::new(Stored {
+                    record: Record {
+                        entry,
+                        ..self.stored.record.clone()
+                    },
+                    body: self.stored.body.clone(),
+                }),
+                request: request.headers,
+            },
+            HeadFreshen::Invalidate => Change::Remove(self.stored),
+            HeadFreshen::Ignore => return,
+        };
+        let writes = store(
+            &ex.env,
+            &ex.config,
+            self.route,
+            self.key,
+            &self.found.variants,
+            change,
+        );
+        ex.ctx.wait_until(writes);
     }
 }

@@ -17,20 +17,21 @@ pub use warm::warm;
 
 use super::Next;
 use crate::bindings::control::purge_log;
-use crate::bindings::tiers;
+use crate::bindings::tiers::{self, memory::Stored};
 use crate::error::EdgeError;
 use crate::exchange::Exchange;
 use crate::runtime::{now_millis, now_ms};
-use crate::upstream::{self, Forward, Outbound};
+use crate::upstream::{self, Outbound};
 use breakwater_core::cache::{
-    AfterWait, Gate, HeaderList, Plan, RequestFacts, RequestHead, Timestamp, after_wait,
-    flight_timeouts, gate, options, plan, retention, shared_request_headers,
+    AfterWait, Gate, Plan, RequestFacts, RequestHead, Timestamp, after_wait, flight_timeouts,
+    gate, options, plan, shared_request_headers,
 };
 use breakwater_core::intake::{self, Principal};
 use breakwater_core::policy::{RoutePolicy, Tier};
 use fill::{Fill, Filled};
 use flight::Role;
 use reply::{Status, from_origin, from_stored};
+use std::rc::Rc;
 use worker::Response;
 
 pub async fn run(ex: &mut Exchange, next: Next) -> Result<Response, EdgeError> {
@@ -76,28 +77,38 @@ async fn cached(
     let request = RequestHead::new(method, &request_headers);
 
     let log = purge_log::current(&ex.env, ex.config.purge_sync).await;
-    let found = tiers::find(&ex.env, &route.tiers, &key, &log).await;
-    let entry = found.as_ref().map(|f| f.stored.entry());
-    match (plan(entry, &request, now(), &opts), &found) {
-        (Plan::Serve { detail, refresh }, Some(found)) => {
-            promote(ex, route, found);
-            if refresh {
-                refresh_in_background(ex, route, &key, &request_headers, found, log.epoch())
-                    .await?;
+    let found = tiers::find(&ex.env, &route.tiers, &key, &request_headers, &log).await;
+    let stored = found.as_ref().and_then(|f| f.stored.clone());
+    match plan(stored.as_ref().map(|s| s.entry()), &request, now(), &opts) {
+        Plan::Serve { detail, refresh } => {
+            if let (Some(found), Some(stored)) = (&found, &stored) {
+                promote(ex, route, &key, found);
+                if refresh {
+                    let fill = Fill::new(ex, route, &key, &request_headers, &found.variants, log.epoch())
+                        .await?;
+                    refresh_in_background(ex, fill, stored.clone());
+                }
+                let status = Status::Hit {
+                    tier: found.tier,
+                    detail,
+                };
+                return from_stored(stored, &request, now(), &status);
             }
-            let status = Status::Hit {
-                tier: found.tier,
-                detail,
-            };
-            return from_stored(&found.stored, &request, now(), &status);
+            // `Serve` always comes with what was found; without it, fill like any miss.
         }
-        (Plan::OnlyIfCached, _) => return reply::only_if_cached(),
-        (Plan::ForwardHead, _) => {
+        Plan::OnlyIfCached => return reply::only_if_cached(),
+        Plan::Forward => {
+            let request_time = now();
             let response = fetch_shared(ex, route).await?;
+            if let (Some(found), Some(stored)) = (&found, &stored)
+                && method == "HEAD"
+            {
+                let freshen = fill::Freshen { route, key: &key, found, stored };
+                freshen.with_head(ex, &request, &response, request_time);
+            }
             return from_origin(response, &Status::Miss(None));
         }
-        // `Serve` always comes with what was found; without it, fill like any miss.
-        (Plan::Serve { .. } | Plan::Fill(_), _) => {}
+        Plan::Fill(_) => {}
     }
 
     // Held to the end, tier writes included, so the waiters find the result in any tier.
@@ -107,15 +118,16 @@ async fn cached(
         Role::Follow { signal, wait_ms } => {
             let found = if flight::wait(signal, wait_ms).await {
                 let log = purge_log::current(&ex.env, ex.config.purge_sync).await;
-                tiers::find(&ex.env, &route.tiers, &key, &log).await
+                tiers::find(&ex.env, &route.tiers, &key, &request_headers, &log).await
             } else {
                 None
             };
-            let entry = found.as_ref().map(|f| f.stored.entry());
-            return match (after_wait(entry, &request, now(), &opts), found) {
-                (AfterWait::Collapsed, Some(found)) => {
-                    let status = Status::Collapsed(found.tier);
-                    from_stored(&found.stored, &request, now(), &status)
+            let stored = found.as_ref().and_then(|f| f.stored.clone().map(|s| (f.tier, s)));
+            let entry = stored.as_ref().map(|(_, s)| s.entry());
+            return match (after_wait(entry, &request, now(), &opts), stored) {
+                (AfterWait::Collapsed, Some((tier, stored))) => {
+                    let status = Status::Collapsed(tier);
+                    from_stored(&stored, &request, now(), &status)
                 }
                 // The leader stored nothing we can use, or took too long: fetch ourselves.
                 (outcome, _) => {
@@ -126,17 +138,10 @@ async fn cached(
         }
     };
 
-    let fill = Fill {
-        env: ex.env.clone(),
-        config: ex.config.clone(),
-        route: route.clone(),
-        key,
-        request_headers: request_headers.clone(),
-        outbound: Outbound::from_exchange(ex, Forward::Shared(&route.key.headers)).await?,
-        epoch: log.epoch(),
-    };
+    let variants = found.as_ref().map(|f| f.variants.clone()).unwrap_or_else(|| Rc::new([]));
+    let fill = Fill::new(ex, route, &key, &request_headers, &variants, log.epoch()).await?;
     let started = now_ms();
-    let filled = fill.run(found.as_ref().map(|f| &f.stored)).await;
+    let filled = fill.run(stored.as_ref()).await;
     ex.timing.record("origin", now_ms() - started);
     match filled? {
         Filled::Stored {
@@ -164,16 +169,17 @@ async fn cached(
 }
 
 /// Copies a lower tier's hit into the tiers above it: memory now, the Cache API after the answer.
-fn promote(ex: &Exchange, route: &RoutePolicy, found: &tiers::Found) {
+fn promote(ex: &Exchange, route: &RoutePolicy, key: &str, found: &tiers::Found) {
     let above = tiers::above(&route.tiers, found.tier);
     if above.is_empty() {
         return;
     }
-    let keep = retention(found.stored.entry(), now(), &options(route));
+    let keep = fill::retention_of(&found.variants, &options(route));
     let writes = tiers::write(
         &ex.env,
         &above,
-        &found.stored,
+        key,
+        &found.variants,
         keep,
         ex.config.memory_tier_bytes,
     );
@@ -182,41 +188,26 @@ fn promote(ex: &Exchange, route: &RoutePolicy, found: &tiers::Found) {
 
 /// Starts a `stale-while-revalidate` refresh after the answer, unless one is already running
 /// for this key in the isolate.
-async fn refresh_in_background(
-    ex: &mut Exchange,
-    route: &RoutePolicy,
-    key: &str,
-    request_headers: &HeaderList,
-    found: &tiers::Found,
-    epoch: u64,
-) -> Result<(), EdgeError> {
-    let Role::Lead(leader) =
-        flight::join(key, now_millis(), flight_timeouts(ex.config.origin_timeout))
-    else {
-        return Ok(());
+fn refresh_in_background(ex: &Exchange, fill: Fill, stored: Rc<Stored>) {
+    let Role::Lead(leader) = flight::join(
+        &fill.key,
+        now_millis(),
+        flight_timeouts(ex.config.origin_timeout),
+    ) else {
+        return;
     };
-    let fill = Fill {
-        env: ex.env.clone(),
-        config: ex.config.clone(),
-        route: route.clone(),
-        key: key.to_owned(),
-        request_headers: request_headers.clone(),
-        outbound: Outbound::from_exchange(ex, Forward::Shared(&route.key.headers)).await?,
-        epoch,
-    };
-    let stored = found.stored.clone();
     ex.ctx.wait_until(async move {
         fill.run_to_completion(Some(&stored)).await;
         drop(leader);
     });
-    Ok(())
 }
 
-/// The request as a shared fill would send it (keyed headers only), unstored: a `HEAD`, or a
-/// follower whose leader stored nothing usable. Timed as `origin`.
+/// The request as the client sent it (the shared forwarding rules), relayed unstored: a `HEAD`,
+/// a range or conditional with nothing stored, or a follower whose leader stored nothing usable.
+/// Timed as `origin`.
 async fn fetch_shared(ex: &mut Exchange, route: &RoutePolicy) -> Result<Response, EdgeError> {
     let started = now_ms();
-    let outbound = Outbound::from_exchange(ex, Forward::Shared(&route.key.headers)).await?;
+    let outbound = Outbound::from_exchange(ex, fill::forward(route)).await?;
     let result = upstream::send(&ex.env, &ex.config, &outbound).await;
     ex.timing.record("origin", now_ms() - started);
     result

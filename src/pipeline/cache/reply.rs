@@ -3,7 +3,10 @@
 use crate::bindings::tiers::memory::Stored;
 use crate::error::EdgeError;
 use crate::respond;
-use breakwater_core::cache::{HeaderList, RequestHead, Timestamp, answers_not_modified};
+use breakwater_core::cache::{
+    HeaderList, RangeReply, RequestHead, Timestamp, answers_not_modified, not_modified_headers,
+    range_reply,
+};
 use breakwater_core::policy::Tier;
 use breakwater_core::problem::Problem;
 use worker::{Headers, Response};
@@ -56,31 +59,66 @@ impl Status {
     }
 }
 
-/// Answers `request` from a stored response, with its current `Age` (RFC 9111 §5.1): `304` when
-/// the client's own conditional matches it (§4.3.2), no body for `HEAD`.
+/// Answers `request` from a stored response, with its current `Age` (RFC 9111 §5.1): `304` with
+/// the fields RFC 9110 §15.4.5 lists when the client's own conditional matches it (RFC 9111
+/// §4.3.2); `206` or `416` for a range of a stored `200` (RFC 9110 §14); no body for `HEAD`.
 pub fn from_stored(
     stored: &Stored,
     request: &RequestHead<'_>,
     now: Timestamp,
     status: &Status,
 ) -> Result<Response, EdgeError> {
+    let entry = stored.entry();
+    let age = entry.current_age(now).to_string();
+    if answers_not_modified(request, entry) {
+        let mut fields = not_modified_headers(entry.headers());
+        fields.set("Age", age);
+        return build(304, &fields, status, None);
+    }
+    let mut fields = entry.headers().clone();
+    fields.set("Age", age);
+    let body = &stored.body[..];
+    let total = body.len() as u64;
+    let range = range_reply(request.method, request.headers, entry.status(), &fields, total);
+    if entry.status() == 200 && !fields.contains("accept-ranges") {
+        fields.push("Accept-Ranges", "bytes");
+    }
+    let (code, part) = match range {
+        RangeReply::Full => (entry.status(), body),
+        RangeReply::Partial { start, end, .. } => {
+            let part = usize::try_from(start)
+                .ok()
+                .zip(usize::try_from(end).ok())
+                .and_then(|(start, end)| body.get(start..=end))
+                .unwrap_or_default();
+            (206, part)
+        }
+        RangeReply::Unsatisfiable { .. } => (416, &[][..]),
+    };
+    if let Some(content_range) = range.content_range() {
+        fields.set("Content-Range", content_range);
+    }
+    fields.set("Content-Length", part.len().to_string());
+    let sends_body = request.method != "HEAD" && code != 416;
+    build(code, &fields, status, sends_body.then_some(part))
+}
+
+/// A response of `code` with `fields`, the `Cache-Status` of `status`, and `body` if any.
+fn build(
+    code: u16,
+    fields: &HeaderList,
+    status: &Status,
+    body: Option<&[u8]>,
+) -> Result<Response, EdgeError> {
     let headers = Headers::new();
-    for (name, value) in stored.entry().headers_at(now).iter() {
+    for (name, value) in fields.iter() {
         headers.append(name, value)?;
     }
     headers.set("cache-status", &status.header_value())?;
-    let not_modified = answers_not_modified(request, stored.entry());
-    let builder = Response::builder()
-        .with_status(if not_modified {
-            304
-        } else {
-            stored.entry().status()
-        })
-        .with_headers(headers);
-    Ok(if not_modified || request.method == "HEAD" {
-        builder.empty()
-    } else {
-        builder.fixed(stored.body.to_vec())
+    let builder = Response::builder().with_status(code).with_headers(headers);
+    Ok(match body {
+        Some(body) => builder.fixed(body.to_vec()),
+        None => builder.empty(),
     })
 }
 

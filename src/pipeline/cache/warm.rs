@@ -25,8 +25,9 @@ pub async fn warm(env: &Env, config: &Rc<EdgeConfig>) {
         };
         let no_headers = HeaderList::new();
         let key = route.key.key(path, query, |_| None);
-        let found = tiers::find(env, &route.tiers, &key, &log).await;
-        let entry = found.as_ref().map(|f| f.stored.entry());
+        let found = tiers::find(env, &route.tiers, &key, &no_headers, &log).await;
+        let stored = found.as_ref().and_then(|f| f.stored.clone());
+        let entry = stored.as_ref().map(|s| s.entry());
         if !warm_due(entry, now(), &options(route)).needs_refresh() {
             continue;
         }
@@ -38,9 +39,9 @@ pub async fn warm(env: &Env, config: &Rc<EdgeConfig>) {
             request_headers: no_headers,
             outbound: Outbound::internal(Method::Get, path_and_query),
             epoch: log.epoch(),
+            variants: found.map_or_else(|| Rc::new([]) as _, |f| f.variants),
         };
-        fill.run_to_completion(found.as_ref().map(|f| &f.stored))
-            .await;
+        fill.run_to_completion(stored.as_ref()).await;
         worker::console_log!("CACHE_WARM: refreshed {path_and_query}");
     }
 }

@@ -185,9 +185,10 @@ proptest! {
             }
             Plan::Fill(why) => {
                 prop_assert!(!decision.serves_stored() && !head);
+                prop_assert!(stored.is_some() || !headers.contains("range"), "a range with nothing stored is forwarded");
                 prop_assert_eq!(why, decision);
             }
-            Plan::OnlyIfCached | Plan::ForwardHead => prop_assert!(!decision.serves_stored()),
+            Plan::OnlyIfCached | Plan::Forward => prop_assert!(!decision.serves_stored()),
         }
         let only_if_cached = headers.get("cache-control").is_some_and(|cc| cc.contains("only-if-cached"));
         if only_if_cached {

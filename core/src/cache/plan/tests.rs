@@ -190,17 +190,23 @@ fn plan_table() {
     #[rustfmt::skip]
     let cases: Vec<PlanRow> = vec![
         (None, "GET", vec![], 0, Fill(Lookup::Miss(Miss::NotStored)), "nothing stored: fill"),
-        (None, "HEAD", vec![], 0, ForwardHead, "nothing stored, HEAD: forward"),
+        (None, "HEAD", vec![], 0, Forward, "nothing stored, HEAD: forward"),
         (None, "GET", vec![("Cache-Control", "only-if-cached")], 0, OnlyIfCached, "nothing stored, only-if-cached"),
         (Some(&fresh), "GET", html.to_vec(), 59, Serve { detail: None, refresh: false }, "fresh"),
         (Some(&fresh), "HEAD", html.to_vec(), 0, Serve { detail: None, refresh: false }, "a stored GET answers HEAD"),
         (Some(&swr), "GET", html.to_vec(), 61, Serve { detail: Some("stale-while-revalidate"), refresh: true }, "within swr: serve and refresh"),
         (Some(&fresh), "GET", vec![html[0], ("Cache-Control", "max-stale=10")], 65, Serve { detail: Some("stale-allowed"), refresh: false }, "max-stale"),
         (Some(&fresh), "GET", html.to_vec(), 60, Fill(stale), "stale: fill, conditionally"),
-        (Some(&fresh), "HEAD", html.to_vec(), 60, ForwardHead, "stale, HEAD: forward"),
+        (Some(&fresh), "HEAD", html.to_vec(), 60, Forward, "stale, HEAD: forward"),
         (Some(&fresh), "GET", vec![html[0], ("Cache-Control", "only-if-cached")], 60, OnlyIfCached, "stale, only-if-cached"),
         (Some(&fresh), "GET", vec![html[0], ("Cache-Control", "no-cache")], 0, Fill(Lookup::Revalidate(Revalidate::RequestNoCache)), "the client asked to revalidate"),
         (Some(&fresh), "GET", vec![("Accept", "application/json")], 0, Fill(Lookup::Miss(Miss::VaryMismatch)), "another variant"),
+        (None, "GET", vec![("Range", "bytes=0-4")], 0, Forward, "RFC 9110 §14.2: a range with nothing stored goes as sent"),
+        (None, "GET", vec![("If-None-Match", "abc")], 0, Forward, "RFC 9110 §13.1: a conditional with nothing stored goes as sent"),
+        (None, "GET", vec![("If-Modified-Since", "Thu, 01 Jan 2015 00:00:00 GMT")], 0, Forward, "RFC 9110 §13.1.3"),
+        (Some(&fresh), "GET", vec![html[0], ("Range", "bytes=0-4")], 0, Serve { detail: None, refresh: false }, "a fresh entry answers a range"),
+        (Some(&fresh), "GET", vec![html[0], ("Range", "bytes=0-4")], 60, Fill(stale), "stale: fill the whole, then answer the range"),
+        (Some(&fresh), "GET", vec![html[0], ("If-None-Match", "\"x\"")], 60, Fill(stale), "stale: revalidate, then answer the conditional"),
     ];
     for (stored, method, fields, offset, want, why) in cases {
         let headers = h(&fields);
@@ -208,6 +214,19 @@ fn plan_table() {
         let got = plan(stored, &request, at(offset), &opts);
         assert_eq!(got, want, "{why}");
         assert_eq!(got.as_str(), want.as_str());
+    }
+}
+
+#[test]
+fn a_fill_asks_for_the_whole_representation() {
+    #[rustfmt::skip]
+    let cases = [
+        ("Range", true), ("if-range", true), ("If-None-Match", true), ("If-Modified-Since", true),
+        ("If-Match", true), ("If-Unmodified-Since", true), ("Accept", false), ("Accept-Language", false),
+        ("X-Custom", false),
+    ];
+    for (name, dropped) in cases {
+        assert_eq!(fill_drops(name), dropped, "{name}");
     }
 }
 
