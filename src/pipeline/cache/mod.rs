@@ -132,7 +132,8 @@ async fn cached(
         route: route.clone(),
         key,
         request_headers: request_headers.clone(),
-        outbound: Outbound::from_exchange(ex, Forward::Shared(&route.key.headers)).await?,
+        // TODO(forward): route.forward
+        outbound: Outbound::from_exchange(ex, Forward::Shared { allow: None }).await?,
         epoch: log.epoch(),
     };
     let started = now_ms();
@@ -201,7 +202,8 @@ async fn refresh_in_background(
         route: route.clone(),
         key: key.to_owned(),
         request_headers: request_headers.clone(),
-        outbound: Outbound::from_exchange(ex, Forward::Shared(&route.key.headers)).await?,
+        // TODO(forward): route.forward
+        outbound: Outbound::from_exchange(ex, Forward::Shared { allow: None }).await?,
         epoch,
     };
     let stored = found.stored.clone();
@@ -216,7 +218,9 @@ async fn refresh_in_background(
 /// follower whose leader stored nothing usable. Timed as `origin`.
 async fn fetch_shared(ex: &mut Exchange, route: &RoutePolicy) -> Result<Response, EdgeError> {
     let started = now_ms();
-    let outbound = Outbound::from_exchange(ex, Forward::Shared(&route.key.headers)).await?;
+    // TODO(forward): route.forward
+    let _ = route;
+    let outbound = Outbound::from_exchange(ex, Forward::Shared { allow: None }).await?;
     let result = upstream::send(&ex.env, &ex.config, &outbound).await;
     ex.timing.record("origin", now_ms() - started);
     result
