@@ -103,3 +103,20 @@ fn relay(response: Response) -> Result<Response, EdgeError> {
         .map_err(|e| EdgeError::OriginInvalidResponse(format!("header field refused: {e}")))?;
     Ok(respond::rebuild(response, headers))
 }
+
+/// Reads an origin answer's whole body, within `timeout`: what a caller that buffers it (a cache
+/// fill, an idempotency record) must use instead of `Response::bytes`. The head's timeout in
+/// [`send_once`] does not cover the body; a body that stalls is [`EdgeError::OriginTimeout`],
+/// and one cut off by a closed or reset connection is [`EdgeError::OriginUnreachable`] (a `502`
+/// that `stale-if-error` may cover), not an internal error.
+#[expect(
+    dead_code,
+    reason = "for the cache fill and the idempotency stage to adopt"
+)]
+pub async fn read_body(response: &mut Response, timeout: Duration) -> Result<Vec<u8>, EdgeError> {
+    match within(timeout, response.bytes()).await {
+        Some(Ok(bytes)) => Ok(bytes),
+        Some(Err(e)) => Err(EdgeError::OriginUnreachable(format!("body cut off: {e}"))),
+        None => Err(EdgeError::OriginTimeout(timeout)),
+    }
+}

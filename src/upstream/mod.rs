@@ -15,7 +15,7 @@
 //! 200–599, a header field the runtime refuses) `502` too, a slow one `504`, an open breaker
 //! `503`, all problem+json.
 
-mod call;
+pub mod call;
 mod effects;
 pub mod health;
 mod outbound;
