@@ -83,6 +83,11 @@ pub enum EdgeError {
     /// The origin did not answer in time: a retry may help.
     #[error("origin did not answer within {0:?}")]
     OriginTimeout(Duration),
+    /// The origin answered something the edge cannot pass on (a status the runtime cannot
+    /// construct, a header field it refuses): the origin's fault, counted as a failure like a
+    /// `502`. Not retried on another origin: this one did receive the request.
+    #[error("origin sent an invalid response: {0}")]
+    OriginInvalidResponse(String),
     /// A runtime call failed where it should not (bindings missing, JS exceptions).
     #[error("edge internal error: {0}")]
     Internal(String),
@@ -95,11 +100,15 @@ impl From<worker::Error> for EdgeError {
 }
 
 impl EdgeError {
-    /// The origin gave no answer: unreachable, too slow, or its breaker refused the call.
+    /// The origin gave no usable answer: unreachable, too slow, an answer the edge cannot pass
+    /// on, or its breaker refused the call. A stored response may stand in (`stale-if-error`).
     pub fn is_no_answer(&self) -> bool {
         matches!(
             self,
-            Self::OriginUnreachable(_) | Self::OriginTimeout(_) | Self::BreakerOpen { .. }
+            Self::OriginUnreachable(_)
+                | Self::OriginTimeout(_)
+                | Self::OriginInvalidResponse(_)
+                | Self::BreakerOpen { .. }
         )
     }
 
@@ -240,6 +249,14 @@ impl EdgeError {
             Self::OriginUnreachable(_) => (
                 Problem::new("origin-unreachable", 502, "Origin unreachable")
                     .with_detail("the edge could not connect to the origin; try again shortly"),
+                vec![("retry-after", "5".into())],
+            ),
+            // What was wrong stays in the log: it describes the origin, not the client's request.
+            Self::OriginInvalidResponse(_) => (
+                Problem::new("origin-invalid-response", 502, "Invalid origin response")
+                    .with_detail(
+                        "the origin sent a response the edge cannot relay; try again shortly",
+                    ),
                 vec![("retry-after", "5".into())],
             ),
             Self::OriginTimeout(t) => (

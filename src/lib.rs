@@ -9,6 +9,10 @@
 //! points like the pipeline; `config`, `exchange`, `error`, `respond` and `runtime` are shared
 //! by all.
 
+// A panic aborts the wasm instance, failing every request in flight in the isolate: runtime
+// values are handled, never unwrapped. Tests may unwrap.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod bindings;
 mod config;
 mod error;

@@ -20,6 +20,7 @@ pub fn problem(problem: &Problem, extra: &[(&str, String)]) -> Result<Response> 
 }
 
 /// A mutable copy of `from` without hop-by-hop fields (including those its `Connection` names).
+/// A field the runtime's `Headers` refuses is an error, never a panic: the caller says whose.
 pub fn relay_headers(from: &Headers) -> Result<Headers> {
     let connection = from.get("connection")?;
     let out = Headers::new();
@@ -31,11 +32,32 @@ pub fn relay_headers(from: &Headers) -> Result<Headers> {
     Ok(out)
 }
 
+/// Whether the Workers runtime can construct a `Response` with `status`: the JS constructor
+/// (and so worker's conversion of a `worker::Response`, which unwraps) throws outside 200–599,
+/// aborting the isolate and every request in flight in it. A fetched answer is not built by the
+/// constructor, so it can carry any status the origin wrote (`600`, `999`, a stray `101`); check
+/// it with this before rebuilding it.
+pub const fn is_constructible(status: u16) -> bool {
+    matches!(status, 200..=599)
+}
+
+/// Statuses whose response must have no body (`101` aside, which needs a WebSocket): the JS
+/// constructor throws on any non-empty body with one of them.
+pub const fn is_null_body(status: u16) -> bool {
+    matches!(status, 101 | 204 | 205 | 304)
+}
+
 /// Rebuilds `response` with mutable headers (a fetched response's are immutable), keeping status
-/// and the streaming body.
+/// and the streaming body; a null-body status keeps no body. The status must be
+/// [`is_constructible`], or turning the result into a JS response panics.
 pub fn rebuild(response: Response, headers: Headers) -> Response {
     let status = response.status_code();
     let (_, body) = response.into_parts();
+    let body = if is_null_body(status) {
+        ResponseBody::Empty
+    } else {
+        body
+    };
     Response::builder()
         .with_status(status)
         .with_headers(headers)
@@ -100,5 +122,27 @@ mod tests {
         assert_eq!(rebuilt.text().await.unwrap(), "hello");
         let mut empty = without_body(Response::ok("body").unwrap());
         assert_eq!(empty.text().await.unwrap(), "");
+    }
+
+    #[wasm_bindgen_test]
+    fn only_statuses_the_runtime_constructs_pass() {
+        for ok in [200, 204, 304, 418, 599] {
+            assert!(is_constructible(ok), "{ok}");
+        }
+        for bad in [0, 100, 101, 103, 199, 600, 999, u16::MAX] {
+            assert!(!is_constructible(bad), "{bad}");
+        }
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_null_body_status_is_rebuilt_without_a_body() {
+        for status in [204, 205, 304] {
+            let fetched = Response::ok("stray").unwrap().with_status(status);
+            let rebuilt = rebuild(fetched, Headers::new());
+            assert!(matches!(rebuilt.body(), ResponseBody::Empty), "{status}");
+            // The conversion the runtime makes when the answer leaves: it must not throw.
+            let js: worker::web_sys::Response = rebuilt.into();
+            assert_eq!(js.status(), status);
+        }
     }
 }

@@ -47,7 +47,12 @@ pub async fn attempt(
 
 /// Sends `outbound` to `url` once, answering `502` if the origin cannot be reached and `504` if
 /// its response head takes longer than `timeout`. The response comes back with mutable headers,
-/// hop-by-hop fields removed.
+/// hop-by-hop fields removed ([`relay`]).
+///
+/// A connection refused, reset or closed before the response head rejects the runtime's fetch at
+/// once, and so ends the race against the timer at once: no answer is
+/// [`EdgeError::OriginUnreachable`] as soon as the runtime knows it, never after the timeout.
+/// Only the head is raced; the body streams to its reader afterwards.
 pub async fn send_once(
     url: &str,
     outbound: &Outbound,
@@ -70,14 +75,48 @@ pub async fn send_once(
     let signal = controller.signal();
     let fetch = Fetch::Request(request);
     match within(timeout, fetch.send_with_signal(&signal)).await {
-        Some(Ok(response)) => {
-            let headers = respond::relay_headers(response.headers())?;
-            Ok(respond::rebuild(response, headers))
-        }
+        Some(Ok(response)) => relay(response).inspect_err(|_| {
+            // Nobody reads the refused answer's body: release the connection now.
+            controller.abort();
+        }),
         Some(Err(e)) => Err(EdgeError::OriginUnreachable(e.to_string())),
         None => {
             controller.abort();
             Err(EdgeError::OriginTimeout(timeout))
         }
+    }
+}
+
+/// The origin's answer as the edge can pass it on, or [`EdgeError::OriginInvalidResponse`]
+/// (`502`) for one it cannot: a status the runtime cannot construct a response with (the
+/// conversion panics, taking the isolate down with every request in it), or a header field the
+/// runtime's `Headers` refuses. A null-body status (`204`, `205`, `304`) is rebuilt without a
+/// body, which the runtime would refuse too. Interim `1xx` answers (`100`, `103`) never get here:
+/// the runtime's fetch consumes them and resolves with the final answer; a `1xx` that did arrive
+/// as final would be refused like a `600`.
+fn relay(response: Response) -> Result<Response, EdgeError> {
+    let status = response.status_code();
+    if !respond::is_constructible(status) {
+        return Err(EdgeError::OriginInvalidResponse(format!("status {status}")));
+    }
+    let headers = respond::relay_headers(response.headers())
+        .map_err(|e| EdgeError::OriginInvalidResponse(format!("header field refused: {e}")))?;
+    Ok(respond::rebuild(response, headers))
+}
+
+/// Reads an origin answer's whole body, within `timeout`: what a caller that buffers it (a cache
+/// fill, an idempotency record) must use instead of `Response::bytes`. The head's timeout in
+/// [`send_once`] does not cover the body; a body that stalls is [`EdgeError::OriginTimeout`],
+/// and one cut off by a closed or reset connection is [`EdgeError::OriginUnreachable`] (a `502`
+/// that `stale-if-error` may cover), not an internal error.
+#[expect(
+    dead_code,
+    reason = "for the cache fill and the idempotency stage to adopt"
+)]
+pub async fn read_body(response: &mut Response, timeout: Duration) -> Result<Vec<u8>, EdgeError> {
+    match within(timeout, response.bytes()).await {
+        Some(Ok(bytes)) => Ok(bytes),
+        Some(Err(e)) => Err(EdgeError::OriginUnreachable(format!("body cut off: {e}"))),
+        None => Err(EdgeError::OriginTimeout(timeout)),
     }
 }

@@ -11,9 +11,11 @@
 //!   fields removed ([`call`]);
 //! - after a write the origin accepted, the purge of what it made stale ([`effects`]).
 //!
-//! An unreachable origin is `502`, a slow one `504`, an open breaker `503`, all problem+json.
+//! An unreachable origin is `502`, one that answers what the edge cannot relay (a status outside
+//! 200–599, a header field the runtime refuses) `502` too, a slow one `504`, an open breaker
+//! `503`, all problem+json.
 
-mod call;
+pub mod call;
 mod effects;
 pub mod health;
 mod outbound;
