@@ -15,6 +15,7 @@ use crate::bindings::durable;
 use crate::bindings::idempotency::{self as records, Begin, Complete, Release};
 use crate::error::EdgeError;
 use crate::exchange::Exchange;
+use crate::upstream;
 use breakwater_core::idempotency::{
     Begin as Decision, HEADER, NoAnswer, REPLAYED_HEADER, StoredResponse, fingerprint, parse_key,
     record_name, should_keep_on_no_answer,
@@ -67,7 +68,10 @@ pub async fn run(ex: &mut Exchange, next: Next) -> Result<Response, EdgeError> {
         Ok(response) => response,
         Err(e) => {
             let cause = match e {
-                EdgeError::OriginUnreachable(_) | EdgeError::OriginTimeout(_) => NoAnswer::Lost,
+                // The request may have reached the origin: only its own dedupe knows.
+                EdgeError::OriginUnreachable(_)
+                | EdgeError::OriginTimeout(_)
+                | EdgeError::OriginInvalidResponse(_) => NoAnswer::Lost,
                 _ => NoAnswer::NotSent,
             };
             if !should_keep_on_no_answer(cause) {
@@ -78,7 +82,7 @@ pub async fn run(ex: &mut Exchange, next: Next) -> Result<Response, EdgeError> {
     };
     let status = response.status_code();
     let headers: Vec<(String, String)> = response.headers().entries().collect();
-    let body = response.bytes().await?;
+    let body = upstream::read_body(&mut response, ex.config.origin_timeout).await?;
     let answer = Complete {
         claim,
         status,

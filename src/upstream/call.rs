@@ -109,10 +109,6 @@ fn relay(response: Response) -> Result<Response, EdgeError> {
 /// [`send_once`] does not cover the body; a body that stalls is [`EdgeError::OriginTimeout`],
 /// and one cut off by a closed or reset connection is [`EdgeError::OriginUnreachable`] (a `502`
 /// that `stale-if-error` may cover), not an internal error.
-#[expect(
-    dead_code,
-    reason = "for the cache fill and the idempotency stage to adopt"
-)]
 pub async fn read_body(response: &mut Response, timeout: Duration) -> Result<Vec<u8>, EdgeError> {
     match within(timeout, response.bytes()).await {
         Some(Ok(bytes)) => Ok(bytes),

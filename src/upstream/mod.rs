@@ -15,12 +15,13 @@
 //! 200–599, a header field the runtime refuses) `502` too, a slow one `504`, an open breaker
 //! `503`, all problem+json.
 
-pub mod call;
+mod call;
 mod effects;
 pub mod health;
 mod outbound;
 pub mod pool;
 
+pub use call::read_body;
 pub use outbound::{Forward, Outbound};
 
 use crate::error::EdgeError;

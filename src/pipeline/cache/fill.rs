@@ -230,7 +230,9 @@ impl Fill {
                 reason: TOO_LARGE,
             });
         }
-        let body: Rc<[u8]> = response.bytes().await?.into();
+        let body: Rc<[u8]> = upstream::read_body(&mut response, self.config.origin_timeout)
+            .await?
+            .into();
         Ok(self.keep(entry, body, Status::Stored))
     }
 
