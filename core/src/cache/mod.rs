@@ -14,6 +14,7 @@
 //! | Validation, `304` | [`conditional_headers`], [`update_from_304`], [`answers_not_modified`], [`not_modified_headers`] | RFC 9111 §4.3; RFC 9110 §13.2.2, §15.4.5 |
 //! | `Vary` | [`vary_fields`], [`SecondaryKey`] | RFC 9111 §4.1 |
 //! | `HEAD` | [`CacheMethod`], [`freshen_with_head`] | RFC 9111 §4.3.5 |
+//! | Range requests from a stored `200` | [`range_reply`], [`RangeReply`] | RFC 9110 §14, §13.1.5 |
 //! | Invalidation | [`invalidations`] | RFC 9111 §4.4 |
 //! | One format for every tier | [`Record`], [`encode`], [`decode`], [`storage_key`], [`retention`] | — |
 //! | The edge stage's ladder: bypass, serve or fill, single-flight, origin failure, warming | [`options()`], [`gate`], [`plan()`], [`after_wait`], [`after_origin`], [`warm()`] | RFC 9111 §3.5, §4; RFC 5861 |
@@ -40,6 +41,7 @@ mod lookup;
 mod message;
 mod options;
 mod plan;
+mod range;
 mod record;
 mod storable;
 mod targeted;
@@ -76,6 +78,7 @@ pub use plan::{
     RequestFacts, TOO_LARGE, WARM_AHEAD_SECS, Warm, after_origin, after_wait, body_fits,
     flight_timeouts, gate, options, plan, shared_request_headers, warm, warms,
 };
+pub use range::{RangeReply, range_reply};
 pub use record::{DecodeError, Record, decode, encode, retention, storage_key};
 pub use storable::{NotStorable, Storable, UNDERSTOOD, headers_to_store, storability};
 pub use validation::{
