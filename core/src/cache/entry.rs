@@ -106,7 +106,7 @@ impl Entry {
     }
 
     /// The freshness lifetime (RFC 9111 §4.2.1), then clamped into the route policy's
-    /// `[min_lifetime, max_lifetime]`.
+    /// `[min_lifetime, max_lifetime]`, then, for a 4xx/5xx, capped at `error_max_lifetime`.
     pub fn lifetime(&self, opts: &CacheOptions<'_>) -> Lifetime {
         let mut lifetime = freshness_lifetime(
             self.status,
@@ -118,6 +118,9 @@ impl Entry {
         lifetime.seconds = lifetime.seconds.max(opts.min_lifetime);
         if let Some(ceiling) = opts.max_lifetime {
             lifetime.seconds = lifetime.seconds.min(ceiling);
+        }
+        if self.status >= 400 {
+            lifetime.seconds = lifetime.seconds.min(opts.error_max_lifetime);
         }
         lifetime
     }
@@ -159,37 +162,35 @@ mod tests {
     fn route_policy_clamps_the_lifetime() {
         let req_headers = HeaderList::default();
         let req = RequestHead::new("GET", &req_headers);
-        // (origin Cache-Control, floor, ceiling) -> lifetime
+        // (status, origin Cache-Control, floor, ceiling, error ceiling) -> lifetime
+        #[rustfmt::skip]
         let cases = [
-            ("max-age=60", 0, None, 60),
-            ("max-age=60", 300, None, 300),
-            ("max-age=6000", 0, Some(600), 600),
-            ("max-age=6000", 10, Some(600), 600),
-            ("max-age=5", 10, Some(600), 10),
+            (200, "max-age=60", 0, None, 60, 60, "the origin's lifetime"),
+            (200, "max-age=60", 300, None, 60, 300, "the route's floor"),
+            (200, "max-age=6000", 0, Some(600), 60, 600, "the route's ceiling"),
+            (200, "max-age=6000", 10, Some(600), 60, 600, "ceiling within bounds"),
+            (200, "max-age=5", 10, Some(600), 60, 10, "floor within bounds"),
+            (404, "max-age=600", 0, None, 60, 60, "T-CA-05: an error is capped by error_max_lifetime"),
+            (503, "max-age=600", 300, None, 30, 30, "after the route's floor"),
+            (404, "max-age=20", 0, None, 60, 20, "a shorter lifetime stands"),
+            (399, "max-age=600", 0, None, 60, 600, "not an error status"),
         ];
-        for (cc, floor, ceiling, want) in cases {
+        for (status, cc, floor, ceiling, error_max_lifetime, want, rule) in cases {
             let resp: HeaderList = [("Cache-Control", cc)].into_iter().collect();
             let opts = CacheOptions {
                 min_lifetime: floor,
                 max_lifetime: ceiling,
+                error_max_lifetime,
                 ..CacheOptions::default()
             };
-            let entry = Entry::store(&req, 200, &resp, t(1000), t(1000), &opts).unwrap();
-            assert_eq!(
-                entry.lifetime(&opts).seconds,
-                want,
-                "{cc} floor {floor} ceiling {ceiling:?}"
-            );
+            let entry = Entry::store(&req, status, &resp, t(1000), t(1000), &opts).unwrap();
+            assert_eq!(entry.lifetime(&opts).seconds, want, "{rule}: {status} {cc}");
         }
     }
 
     #[test]
     fn store_adds_date_and_keys_on_vary() {
-        let keyed = ["accept-language".to_owned()];
-        let opts = CacheOptions {
-            keyed_headers: &keyed,
-            ..CacheOptions::default()
-        };
+        let opts = CacheOptions::default();
         let req_headers: HeaderList = [("Accept-Language", "en")].into_iter().collect();
         let resp: HeaderList = [("Cache-Control", "max-age=60"), ("Vary", "accept-language")]
             .into_iter()

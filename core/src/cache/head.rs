@@ -2,11 +2,11 @@
 //! (without its body), and a `HEAD` response can freshen or invalidate a stored `GET` response,
 //! but is never stored itself.
 
-use super::date::Timestamp;
+use super::date::{Timestamp, parse_http_date};
 use super::entry::Entry;
 use super::message::{HeaderList, RequestHead};
 use super::options::CacheOptions;
-use super::validation::{confirm, merge_headers};
+use super::validation::{confirm, etag_selects, merge_headers};
 
 /// A method a stored `GET` response can answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,8 +68,9 @@ impl HeadFreshen {
 
 /// Applies a `HEAD` response (`status`, `headers`) to `entry` (§4.3.5).
 ///
-/// The entry is updated only if every validator the `HEAD` response carries (`ETag`,
-/// `Last-Modified`) equals the stored one and, when both have one, `Content-Length` agrees. A
+/// The entry is updated only if every validator the `HEAD` response carries matches the stored
+/// one (an `ETag` as for a `304`, [`EntityTag`](super::EntityTag) strong or weak as it says; a
+/// `Last-Modified` as the same date) and, when both have one, `Content-Length` agrees. A
 /// `HEAD` response with no validator cannot show that the body is unchanged, so it invalidates.
 pub fn freshen_with_head(
     entry: &Entry,
@@ -84,12 +85,18 @@ pub fn freshen_with_head(
         return HeadFreshen::Ignore;
     }
     let stored = entry.headers();
-    let same = |name: &str| match (headers.get(name), stored.get(name)) {
-        (Some(new), Some(old)) => Some(new == old),
-        (Some(_), None) => Some(false),
-        (None, _) => None,
-    };
-    let validators = [same("etag"), same("last-modified")];
+    // Per validator: None when the HEAD response lacks it, else whether it matches the stored one.
+    let etag = headers.get("etag").map(|new| {
+        stored
+            .get("etag")
+            .is_some_and(|old| etag_selects(&new, &old))
+    });
+    let last_modified = headers.get("last-modified").map(|new| {
+        let date = |v: &str| parse_http_date(v, Timestamp::EPOCH);
+        let old = stored.get("last-modified");
+        date(&new).is_some() && old.is_some_and(|old| date(&old) == date(&new))
+    });
+    let validators = [etag, last_modified];
     let validated = validators.contains(&Some(true)) && !validators.contains(&Some(false));
     let length_agrees = match (headers.get("content-length"), stored.get("content-length")) {
         (Some(new), Some(old)) => new.trim() == old.trim(),
@@ -168,6 +175,8 @@ mod tests {
         let cases = [
             (200, h(&[("ETag", "\"v1\""), ("X-Version", "2")]), "head-updated", "§4.3.5: a matching ETag updates"),
             (200, h(&[("ETag", "\"v2\"")]), "head-invalidate", "§4.3.5: another ETag → stale"),
+            (200, h(&[("ETag", "v1"), ("X-Version", "2")]), "head-updated", "the same tag, unquoted (lenient EntityTag)"),
+            (200, h(&[("ETag", "W/\"v1\""), ("X-Version", "2")]), "head-updated", "RFC 9110 §8.8.3.2: a weak tag matches weakly"),
             (200, h(&[("ETag", "\"v1\""), ("Last-Modified", "Thu, 01 Jan 2015 00:00:00 GMT")]), "head-invalidate", "a validator the entry lacks cannot match"),
             (200, h(&[("ETag", "\"v1\""), ("Content-Length", "6")]), "head-invalidate", "§4.3.5: Content-Length differs"),
             (200, h(&[("X-Version", "2")]), "head-invalidate", "no validator: nothing confirms the body"),

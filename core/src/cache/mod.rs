@@ -10,9 +10,11 @@
 //! | Freshness lifetime, heuristics | [`freshness_lifetime`] | RFC 9111 §4.2.1, §4.2.2 |
 //! | Age | [`current_age`] | RFC 9111 §4.2.3, §5.1 |
 //! | Reuse, stale serving | [`lookup()`], [`on_origin_error`] | RFC 9111 §4, §4.2.4, §5.2.1; RFC 5861 |
-//! | Validation, `304` | [`conditional_headers`], [`update_from_304`], [`answers_not_modified`] | RFC 9111 §4.3 |
-//! | `Vary` | [`keyed_vary_fields`], [`SecondaryKey`], [`select_variant`], [`insert_variant`] | RFC 9111 §4.1 |
+//! | Entity tags, lenient | [`EntityTag`] | RFC 9110 §8.8.3 |
+//! | Validation, `304` | [`conditional_headers`], [`update_from_304`], [`answers_not_modified`], [`not_modified_headers`] | RFC 9111 §4.3; RFC 9110 §13.2.2, §15.4.5 |
+//! | `Vary`, variants under one key | [`vary_fields`], [`SecondaryKey`], [`select_variant`], [`insert_variant`] | RFC 9111 §4.1 |
 //! | `HEAD` | [`CacheMethod`], [`freshen_with_head`] | RFC 9111 §4.3.5 |
+//! | Range requests from a stored `200` | [`range_reply`], [`RangeReply`] | RFC 9110 §14, §13.1.5 |
 //! | Invalidation | [`invalidations`] | RFC 9111 §4.4 |
 //! | One format for every tier | [`Record`], [`encode`], [`decode`], [`storage_key`], [`retention`] | — |
 //! | The edge stage's ladder: bypass, serve or fill, single-flight, origin failure, warming | [`options()`], [`gate`], [`plan()`], [`after_wait`], [`after_origin`], [`warm()`] | RFC 9111 §3.5, §4; RFC 5861 |
@@ -31,6 +33,7 @@ mod cache_control;
 mod date;
 mod directives;
 mod entry;
+mod etag;
 mod freshness;
 mod head;
 mod invalidation;
@@ -38,6 +41,7 @@ mod lookup;
 mod message;
 mod options;
 mod plan;
+mod range;
 mod record;
 mod storable;
 mod targeted;
@@ -55,6 +59,7 @@ pub use directives::{
     Delta, DirectiveSource, FieldScope, MaxStale, RequestDirectives, ResponseDirectives,
 };
 pub use entry::Entry;
+pub use etag::EntityTag;
 pub use freshness::{
     HEURISTICALLY_CACHEABLE, Lifetime, LifetimeSource, freshness_lifetime, has_explicit_expiration,
     is_heuristically_cacheable,
@@ -66,16 +71,20 @@ pub use lookup::{
     on_origin_error, stale_if_error_window,
 };
 pub use message::{HeaderList, RequestHead};
-pub use options::{CacheOptions, DEFAULT_HEURISTIC_MAX, DEFAULT_TARGETS};
+pub use options::{
+    CacheOptions, DEFAULT_ERROR_MAX_LIFETIME, DEFAULT_HEURISTIC_MAX, DEFAULT_TARGETS,
+};
 pub use plan::{
     AfterOrigin, AfterWait, BypassReason, FromOrigin, Gate, LEADER_MARGIN_MS, MAX_BODY, Plan,
     RequestFacts, TOO_LARGE, WARM_AHEAD_SECS, Warm, after_origin, after_wait, body_fits,
     fill_drops, flight_timeouts, gate, options, plan, shared_request_headers, warm, warms,
 };
+pub use range::{RangeReply, range_reply};
 pub use record::{DecodeError, Record, decode, encode, retention, storage_key};
 pub use storable::{NotStorable, Storable, UNDERSTOOD, headers_to_store, storability};
 pub use validation::{
-    Revalidated, ValidationResponse, answers_not_modified, conditional_headers, update_from_304,
+    Revalidated, ValidationResponse, answers_not_modified, conditional_headers,
+    not_modified_headers, update_from_304,
 };
 pub use variants::{MAX_VARIANTS, Variant, insert as insert_variant, select as select_variant};
-pub use vary::{SecondaryKey, VaryRefusal, keyed_vary_fields, vary_fields};
+pub use vary::{SecondaryKey, VaryRefusal, vary_fields};

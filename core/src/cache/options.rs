@@ -7,16 +7,15 @@ pub const DEFAULT_TARGETS: &[&str] = &["cdn-cache-control"];
 /// Upper bound on a heuristic freshness lifetime: one day.
 pub const DEFAULT_HEURISTIC_MAX: u64 = 86_400;
 
+/// Upper bound on the freshness lifetime of a stored 4xx/5xx: one minute.
+pub const DEFAULT_ERROR_MAX_LIFETIME: u64 = 60;
+
 /// How this shared cache applies RFC 9111. Built once per route; cheap to copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CacheOptions<'a> {
     /// Targeted fields this cache obeys, lower-case, most specific first (RFC 9213 §2.2), e.g.
     /// `["cloudflare-cdn-cache-control", "cdn-cache-control"]`.
     pub target_list: &'a [&'a str],
-    /// Request headers (lower-case) the cache key already includes. A response whose `Vary`
-    /// names any other header is not stored (T-CA-06): a shared cache must never hand one
-    /// variant to a request that would have received another.
-    pub keyed_headers: &'a [String],
     /// Store responses carrying `Set-Cookie`. Off by default: the Cache API never stores them,
     /// and a stored cookie would be handed to every later visitor (T-CA-01).
     pub store_set_cookie: bool,
@@ -24,9 +23,11 @@ pub struct CacheOptions<'a> {
     /// the origin opted in with `public`, `s-maxage` or `must-revalidate`. On by default
     /// (T-CA-01); the RFC itself is silent on cookies.
     pub cookie_is_credential: bool,
-    /// Store 4xx/5xx responses at all. Off by default: an error a request anomaly provoked must
-    /// not be replayed to clean requests under the same key (cache-poisoned DoS, T-CA-05).
-    pub store_errors: bool,
+    /// Ceiling (seconds) on the freshness lifetime of a stored 4xx/5xx, applied after the route
+    /// policy's clamp. RFC 9111 §3 lets any final status with explicit freshness be stored; the
+    /// ceiling bounds how long an error a request anomaly provoked can be replayed to clean
+    /// requests under the same key (cache-poisoned DoS, T-CA-05).
+    pub error_max_lifetime: u64,
     /// Cap on a heuristic lifetime (RFC 9111 §4.2.2 leaves the heuristic to the cache).
     pub heuristic_max: u64,
     /// A `stale-while-revalidate` window this cache grants by out-of-band agreement with the
@@ -49,10 +50,9 @@ impl Default for CacheOptions<'_> {
     fn default() -> Self {
         Self {
             target_list: DEFAULT_TARGETS,
-            keyed_headers: &[],
             store_set_cookie: false,
             cookie_is_credential: true,
-            store_errors: false,
+            error_max_lifetime: DEFAULT_ERROR_MAX_LIFETIME,
             heuristic_max: DEFAULT_HEURISTIC_MAX,
             stale_while_revalidate: 0,
             stale_if_error: 0,

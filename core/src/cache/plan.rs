@@ -38,7 +38,6 @@ pub use warm::{WARM_AHEAD_SECS, Warm, warm, warms};
 pub fn options(route: &RoutePolicy) -> CacheOptions<'_> {
     let force = route.mode == Mode::Force;
     CacheOptions {
-        keyed_headers: &route.key.headers,
         stale_while_revalidate: u64::from(route.stale_while_revalidate),
         stale_if_error: u64::from(route.stale_if_error),
         // Force: the policy's ceiling is the lifetime, whatever the origin said.

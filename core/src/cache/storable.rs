@@ -1,11 +1,17 @@
 //! Whether a shared cache may store a response (RFC 9111 §3), and which of its header fields
 //! (§3.1).
+//!
+//! Any final status but `206` and `304` may be stored (§3): with explicit freshness (`max-age`,
+//! `s-maxage`, `Expires`), with `public`, or, for a heuristically cacheable status (RFC 9110
+//! §15.1), with a validator the §4.2.2 heuristic or a revalidation can use. Errors are stored
+//! like anything else; [`CacheOptions::error_max_lifetime`] bounds how long they are reused.
+//! `Vary` is stored with the secondary key that selects it (§4.1); only `Vary: *` refuses.
 
 use super::directives::{Delta, FieldScope, RequestDirectives, ResponseDirectives};
 use super::freshness::{has_explicit_expiration, is_heuristically_cacheable};
 use super::message::{HeaderList, RequestHead};
 use super::options::CacheOptions;
-use super::vary::{VaryRefusal, keyed_vary_fields};
+use super::vary::vary_fields;
 use crate::headers::is_hop_by_hop;
 
 /// Status codes whose semantics this cache implements, for `must-understand` (§5.2.2.3).
@@ -41,8 +47,6 @@ pub enum NotStorable {
     RequestNoStore,
     /// Not a final status, or one this cache does not assemble (`206`, `304`) (§3).
     Status,
-    /// A 4xx/5xx while [`CacheOptions::store_errors`] is off.
-    ErrorStatus,
     /// `must-understand` with a status outside [`UNDERSTOOD`] (§5.2.2.3).
     MustUnderstand,
     /// The response said `no-store` (§5.2.2.5).
@@ -55,12 +59,10 @@ pub enum NotStorable {
     Credentials,
     /// `Vary: *` (§4.1).
     VaryStar,
-    /// `Vary` names a header the cache key does not include (T-CA-06).
-    VaryNotKeyed,
     /// `Set-Cookie` while [`CacheOptions::store_set_cookie`] is off.
     SetCookie,
-    /// No explicit freshness, not `public`, and not a heuristically cacheable status with a
-    /// validator: nothing could ever make it reusable (§3).
+    /// No explicit freshness, not `public`, and not a heuristically cacheable status (RFC 9110
+    /// §15.1) with a validator: nothing could ever make it reusable (§3).
     NoFreshness,
 }
 
@@ -71,13 +73,11 @@ impl NotStorable {
             Self::Method => "method",
             Self::RequestNoStore => "request-no-store",
             Self::Status => "status",
-            Self::ErrorStatus => "error-status",
             Self::MustUnderstand => "must-understand",
             Self::NoStore => "no-store",
             Self::Private => "private",
             Self::Credentials => "credentials",
             Self::VaryStar => "vary-star",
-            Self::VaryNotKeyed => "vary-not-keyed",
             Self::SetCookie => "set-cookie",
             Self::NoFreshness => "no-freshness",
         }
@@ -138,9 +138,6 @@ pub(crate) fn check(
     if !(200..=599).contains(&status) || status == 206 || status == 304 {
         return Err(NotStorable::Status);
     }
-    if status >= 400 && !opts.store_errors {
-        return Err(NotStorable::ErrorStatus);
-    }
     // §5.2.2.3: must-understand lets a cache that understands the status ignore no-store.
     let understood = UNDERSTOOD.contains(&status);
     if directives.must_understand && !understood {
@@ -160,10 +157,8 @@ pub(crate) fn check(
     if credentials && !opted_in {
         return Err(NotStorable::Credentials);
     }
-    let varied = keyed_vary_fields(headers, opts.keyed_headers).map_err(|r| match r {
-        VaryRefusal::Star => NotStorable::VaryStar,
-        VaryRefusal::NotKeyed(_) => NotStorable::VaryNotKeyed,
-    })?;
+    // §4.1: any other Vary is stored, selected later by the secondary key.
+    let varied = vary_fields(headers).map_err(|_| NotStorable::VaryStar)?;
     if headers.contains("set-cookie") && !opts.store_set_cookie {
         return Err(NotStorable::SetCookie);
     }
@@ -220,15 +215,7 @@ mod tests {
 
     #[test]
     fn storability_table() {
-        let keyed = ["accept-language".to_owned()];
-        let opts = CacheOptions {
-            keyed_headers: &keyed,
-            ..CacheOptions::default()
-        };
-        let errors = CacheOptions {
-            store_errors: true,
-            ..opts
-        };
+        let opts = CacheOptions::default();
         let cookies = CacheOptions {
             store_set_cookie: true,
             cookie_is_credential: false,
@@ -251,12 +238,18 @@ mod tests {
             ("GET", &none, 101, h(&[("Cache-Control", "max-age=60")]), &opts, no(Status), "§3: final status only"),
             ("GET", &none, 206, h(&[("Cache-Control", "max-age=60")]), &opts, no(Status), "§3: 206 needs range assembly"),
             ("GET", &none, 304, h(&[("Cache-Control", "max-age=60")]), &opts, no(Status), "§4.3.4: 304 only updates"),
-            ("GET", &none, 404, h(&[("Cache-Control", "max-age=60")]), &opts, no(ErrorStatus), "T-CA-05: errors off by default"),
-            ("GET", &none, 404, h(&[("Cache-Control", "max-age=60")]), &errors, ok, "404 with explicit freshness"),
-            ("GET", &none, 503, h(&[("Cache-Control", "max-age=5")]), &errors, ok, "§3: any final status with explicit freshness"),
+            ("GET", &none, 99, h(&[("Cache-Control", "max-age=60")]), &opts, no(Status), "§3: outside 100–599"),
+            ("GET", &none, 600, h(&[("Cache-Control", "max-age=60")]), &opts, no(Status), "§3: outside 100–599"),
+            ("GET", &none, 404, h(&[("Cache-Control", "max-age=60")]), &opts, ok, "§3: 404 with explicit freshness (T-CA-05: its lifetime is capped)"),
+            ("GET", &none, 503, h(&[("Cache-Control", "max-age=5")]), &opts, ok, "§3: any final status with explicit freshness"),
+            ("GET", &none, 500, h(&[("Expires", "Thu, 01 Jan 2099 00:00:00 GMT")]), &opts, ok, "§3: Expires on an error"),
+            ("GET", &none, 418, h(&[("Cache-Control", "s-maxage=5")]), &opts, ok, "§3: s-maxage on an unusual status"),
+            ("GET", &none, 302, h(&[("Cache-Control", "max-age=5")]), &opts, ok, "§3: a redirect with explicit freshness"),
+            ("GET", &none, 418, h(&[("Last-Modified", "Thu, 01 Jan 2015 00:00:00 GMT")]), &opts, no(NoFreshness), "RFC 9110 §15.1: 418 is not heuristically cacheable"),
+            ("GET", &none, 500, h(&[("ETag", "\"e\"")]), &opts, no(NoFreshness), "RFC 9110 §15.1: 500 is not heuristically cacheable"),
             ("GET", &none, 200, h(&[("Cache-Control", "no-store, max-age=60")]), &opts, no(NoStore), "§5.2.2.5"),
             ("GET", &none, 200, h(&[("Cache-Control", "no-store, must-understand, max-age=60")]), &opts, ok, "§5.2.2.3: understood status ignores no-store"),
-            ("GET", &none, 503, h(&[("Cache-Control", "no-store, must-understand, max-age=60")]), &errors, no(MustUnderstand), "§5.2.2.3: not understood"),
+            ("GET", &none, 503, h(&[("Cache-Control", "no-store, must-understand, max-age=60")]), &opts, no(MustUnderstand), "§5.2.2.3: not understood"),
             ("GET", &none, 200, h(&[("Cache-Control", "private, max-age=60")]), &opts, no(Private), "§5.2.2.7: shared cache"),
             ("GET", &none, 200, h(&[("Cache-Control", "private=\"x-user\", max-age=60")]), &opts, ok, "§5.2.2.7: qualified private stores the rest"),
             ("GET", &none, 200, h(&[("Cache-Control", "private"), ("CDN-Cache-Control", "max-age=60")]), &opts, ok, "RFC 9213 §2.2: the targeted field overrides private"),
@@ -268,8 +261,8 @@ mod tests {
             ("GET", &cookie, 200, h(&[("Cache-Control", "max-age=60")]), &opts, no(Credentials), "T-CA-01: Cookie treated as a credential"),
             ("GET", &cookie, 200, h(&[("Cache-Control", "max-age=60")]), &cookies, ok, "Cookie rule is an option"),
             ("GET", &none, 200, h(&[("Cache-Control", "max-age=60"), ("Vary", "*")]), &opts, no(VaryStar), "§4.1: Vary * never matches"),
-            ("GET", &none, 200, h(&[("Cache-Control", "max-age=60"), ("Vary", "Cookie")]), &opts, no(VaryNotKeyed), "T-CA-06: not keyed"),
-            ("GET", &none, 200, h(&[("Cache-Control", "max-age=60"), ("Vary", "Accept-Language")]), &opts, ok, "T-CA-06: keyed"),
+            ("GET", &none, 200, h(&[("Cache-Control", "max-age=60"), ("Vary", "Cookie")]), &opts, ok, "§4.1: stored under its secondary key"),
+            ("GET", &none, 200, h(&[("Cache-Control", "max-age=60"), ("Vary", "Accept-Language, *")]), &opts, no(VaryStar), "§4.1: * anywhere in the list"),
             ("GET", &none, 200, h(&[("Cache-Control", "max-age=60"), ("Set-Cookie", "a=1")]), &opts, no(SetCookie), "Cache API never stores Set-Cookie"),
             ("GET", &none, 200, h(&[("Cache-Control", "max-age=60"), ("Set-Cookie", "a=1")]), &cookies, ok, "Set-Cookie rule is an option"),
             ("GET", &none, 200, h(&[("Cache-Control", "no-cache=\"Set-Cookie\", max-age=60"), ("Set-Cookie", "a=1")]), &opts, ok, "§3.1: the named field is not stored"),
@@ -281,12 +274,70 @@ mod tests {
             ("GET", &none, 200, h(&[("Cache-Control", "no-cache"), ("ETag", "\"v1\"")]), &opts, ok, "§5.2.2.4: no-cache may be stored"),
             ("GET", &none, 200, h(&[]), &opts, no(NoFreshness), "nothing makes it reusable"),
             ("GET", &none, 302, h(&[("Last-Modified", "Thu, 01 Jan 2015 00:00:00 GMT")]), &opts, no(NoFreshness), "§15.1: 302 is not heuristically cacheable"),
-            ("GET", &none, 404, h(&[("Last-Modified", "Thu, 01 Jan 2015 00:00:00 GMT")]), &errors, ok, "§15.1: 404 is"),
-            ("GET", &none, 410, h(&[("ETag", "\"gone\"")]), &errors, ok, "§15.1: 410 is"),
+            ("GET", &none, 404, h(&[("Last-Modified", "Thu, 01 Jan 2015 00:00:00 GMT")]), &opts, ok, "§15.1: 404 is"),
+            ("GET", &none, 410, h(&[("ETag", "\"gone\"")]), &opts, ok, "§15.1: 410 is"),
         ];
         for (method, req, status, resp, opts, want, rule) in cases {
             let got = storability(&RequestHead::new(method, req), status, &resp, opts);
             assert_eq!(got, want, "{rule}: got {}", got.as_str());
+        }
+    }
+
+    #[test]
+    fn heuristic_freshness_end_to_end_per_rfc9111_4_2_2() {
+        use crate::cache::date::{Timestamp, format_http_date};
+        use crate::cache::entry::Entry;
+        use crate::cache::lookup::{Lookup, lookup};
+        let now = Timestamp::from_secs(1_700_000_000);
+        let date = format_http_date(now);
+        // Modified 10 000 s before Date: a heuristic lifetime of 1 000 s (60 s for an error).
+        let lm = format_http_date(Timestamp::from_secs(1_700_000_000 - 10_000));
+        let with_date = vec![("Last-Modified", lm.as_str()), ("Date", date.as_str())];
+        let lm_only = vec![("Last-Modified", lm.as_str())];
+        let public = vec![("Last-Modified", lm.as_str()), ("Cache-Control", "public")];
+        let max_age_0 = vec![
+            ("Last-Modified", lm.as_str()),
+            ("Cache-Control", "max-age=0"),
+        ];
+        let etag_only = vec![("ETag", "\"v1\"")];
+        // (status, response fields, stored?, fresh 1 s later?, fresh 61 s later?, rule)
+        #[rustfmt::skip]
+        let cases = [
+            (200, &with_date, true, true, true, "§4.2.2: 10% of Date − Last-Modified"),
+            (200, &lm_only, true, true, true, "§4.2.2: no Date, the response time"),
+            (203, &lm_only, true, true, true, "RFC 9110 §15.1: 203"),
+            (204, &lm_only, true, true, true, "RFC 9110 §15.1: 204"),
+            (300, &lm_only, true, true, true, "RFC 9110 §15.1: 300"),
+            (301, &lm_only, true, true, true, "RFC 9110 §15.1: 301"),
+            (308, &lm_only, true, true, true, "RFC 9110 §15.1: 308"),
+            (404, &lm_only, true, true, false, "RFC 9110 §15.1: 404, capped by error_max_lifetime"),
+            (405, &lm_only, true, true, false, "RFC 9110 §15.1: 405"),
+            (410, &lm_only, true, true, false, "RFC 9110 §15.1: 410"),
+            (414, &lm_only, true, true, false, "RFC 9110 §15.1: 414"),
+            (501, &lm_only, true, true, false, "RFC 9110 §15.1: 501"),
+            (206, &lm_only, false, false, false, "§3: a 206 is never stored here"),
+            (302, &lm_only, false, false, false, "RFC 9110 §15.1: 302 is not heuristically cacheable"),
+            (500, &lm_only, false, false, false, "RFC 9110 §15.1: 500 is not"),
+            (302, &public, true, true, true, "§4.2.2: public allows a heuristic"),
+            (200, &max_age_0, true, false, false, "§4.2.2: never with explicit freshness"),
+            (200, &etag_only, true, false, false, "stored for revalidation, no heuristic without Last-Modified"),
+        ];
+        let none = HeaderList::new();
+        let request = RequestHead::new("GET", &none);
+        let opts = CacheOptions::default();
+        for (status, fields, stored, fresh_1, fresh_61, rule) in cases {
+            let resp = h(fields);
+            let entry = Entry::store(&request, status, &resp, now, now, &opts);
+            assert_eq!(entry.is_ok(), stored, "{rule}: stored");
+            if let Ok(entry) = entry {
+                let fresh =
+                    |later| lookup(&entry, &request, now.plus(later), &opts) == Lookup::Fresh;
+                assert_eq!(
+                    (fresh(1), fresh(61)),
+                    (fresh_1, fresh_61),
+                    "{rule}: fresh at +1 s, +61 s"
+                );
+            }
         }
     }
 

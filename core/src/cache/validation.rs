@@ -5,6 +5,7 @@
 use super::date::{Timestamp, format_http_date, parse_http_date};
 use super::directives::ResponseDirectives;
 use super::entry::Entry;
+use super::etag::EntityTag;
 use super::lookup::is_origin_error;
 use super::message::{HeaderList, RequestHead};
 use super::options::CacheOptions;
@@ -14,11 +15,15 @@ use crate::headers::is_hop_by_hop;
 
 /// The conditional header fields for revalidating `entry` (§4.3.1): `If-None-Match` with its
 /// entity tag (MUST, when it has one) and `If-Modified-Since` with its `Last-Modified` (SHOULD:
-/// one stored response, never a subrange here).
+/// one stored response, never a subrange here). The tag is sent in its canonical form
+/// ([`EntityTag`]'s `Display`).
 pub fn conditional_headers(entry: &Entry) -> HeaderList {
     let mut out = HeaderList::new();
     if let Some(etag) = entry.headers().get("etag") {
-        out.push("If-None-Match", etag.into_owned());
+        // The canonical form of a tag the origin sent unquoted (`W/"x"`, `"x"`); a tag that does
+        // not parse is sent as stored, for the origin to judge.
+        let tag = EntityTag::parse(&etag).map_or_else(|| etag.into_owned(), |t| t.to_string());
+        out.push("If-None-Match", tag);
     }
     if let Some(last_modified) = entry.headers().get("last-modified") {
         out.push("If-Modified-Since", last_modified.into_owned());
@@ -189,15 +194,10 @@ pub(crate) fn merge_headers(
 
 /// §4.3.4: does the newer response select the stored one for update?
 fn selects(stored: &HeaderList, newer: &HeaderList) -> bool {
-    let stored_tag = stored.get("etag").and_then(|t| entity_tag(&t));
     if let Some(tag) = newer.get("etag") {
-        return match (entity_tag(&tag), stored_tag) {
-            // A strong validator selects only responses with the same strong validator.
-            (Some((false, new)), Some((false, old))) => new == old,
-            // A weak one selects a response it matches weakly (RFC 9110 §8.8.3.2).
-            (Some((true, new)), Some((_, old))) => new == old,
-            _ => false,
-        };
+        return stored
+            .get("etag")
+            .is_some_and(|old| etag_selects(&tag, &old));
     }
     let date = |h: &HeaderList| {
         h.get("last-modified")
@@ -209,33 +209,52 @@ fn selects(stored: &HeaderList, newer: &HeaderList) -> bool {
     }
 }
 
-/// An entity tag as (weak, opaque-tag); `None` if malformed (RFC 9110 §8.8.3).
-pub(crate) fn entity_tag(value: &str) -> Option<(bool, String)> {
-    let value = value.trim();
-    let (weak, tag) = match value.strip_prefix("W/") {
-        Some(rest) => (true, rest),
-        None => (false, value),
-    };
-    let opaque = tag.strip_prefix('"')?.strip_suffix('"')?;
-    opaque
-        .bytes()
-        .all(|b| b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80)
-        .then(|| (weak, opaque.to_owned()))
+/// Does a newer response's `ETag` field value select a stored one (§4.3.4, §4.3.5)? A strong tag
+/// selects only the same strong tag; a weak one any tag it matches weakly (RFC 9110 §8.8.3.2).
+/// A tag that does not parse selects nothing.
+pub(crate) fn etag_selects(newer: &str, stored: &str) -> bool {
+    match (EntityTag::parse(newer), EntityTag::parse(stored)) {
+        (Some(new), Some(old)) if new.weak => new.weak_eq(&old),
+        (Some(new), Some(old)) => new.strong_eq(&old),
+        _ => false,
+    }
+}
+
+/// The fields a `304` generated from a stored response carries (RFC 9110 §15.4.5): those of
+/// `Content-Location`, `Date`, `ETag`, `Vary`, `Cache-Control` and `Expires` the stored response
+/// has, every line in stored order. Nothing about the content (`Content-Length`,
+/// `Content-Type`, …): a `304` has none. Other fields (`Age`, `Last-Modified`, the edge's own)
+/// are the caller's to add.
+pub fn not_modified_headers(stored: &HeaderList) -> HeaderList {
+    const CARRIED: [&str; 6] = [
+        "content-location",
+        "date",
+        "etag",
+        "vary",
+        "cache-control",
+        "expires",
+    ];
+    stored
+        .iter()
+        .filter(|(name, _)| CARRIED.iter().any(|c| c.eq_ignore_ascii_case(name.trim())))
+        .collect()
 }
 
 /// True when the cache may answer a client's conditional `GET`/`HEAD` with `304` from `entry`,
-/// which it would otherwise serve (§4.3.2). `If-None-Match` (weak comparison) takes precedence;
-/// without it, `If-Modified-Since` is compared with `Last-Modified`, or `Date` when there is
-/// none. An invalid `If-Modified-Since` is ignored (RFC 9110 §13.1.3).
+/// which it would otherwise serve (§4.3.2), in the order of RFC 9110 §13.2.2: `If-None-Match`
+/// (weak comparison, §13.1.2) decides when present, and then `If-Modified-Since` is not
+/// evaluated at all; without it, `If-Modified-Since` is compared with `Last-Modified`, or `Date`
+/// when there is none (RFC 9111 §4.3.2). Only `GET` and `HEAD` (§13.1.3). An invalid
+/// `If-Modified-Since` is ignored (§13.1.3).
 pub fn answers_not_modified(request: &RequestHead<'_>, entry: &Entry) -> bool {
     if !matches!(request.method, "GET" | "HEAD") {
         return false;
     }
     let stored = entry.headers();
     if let Some(inm) = request.headers.get("if-none-match") {
-        return stored
-            .get("etag")
-            .is_some_and(|etag| crate::conditional::if_none_match(&inm, &etag));
+        // `*` matches without a stored tag; any other member needs one.
+        let etag = stored.get("etag").unwrap_or_default();
+        return crate::conditional::if_none_match(&inm, &etag);
     }
     let reference = entry.response_time();
     let since = request

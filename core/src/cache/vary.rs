@@ -1,9 +1,15 @@
 //! `Vary` (RFC 9110 §12.5.5, RFC 9111 §4.1): which request headers select a stored response,
 //! and the secondary key built from their values.
 //!
-//! A shared cache here only stores a response whose `Vary` names headers the cache key already
-//! includes (the route's allow-list); anything else is refused rather than risk serving one
-//! user's variant to another (T-CA-06). `Vary: *` never matches, so it is never stored.
+//! A response with `Vary` is stored together with the request's values for the listed fields,
+//! its [`SecondaryKey`]; a later request is served that variant only if its own values normalise
+//! to the same key (RFC 9111 §4.1), so one user's variant never reaches a request that would have
+//! received another (T-CA-06) whether or not the primary cache key includes the field.
+//! `Vary: *` never matches, so it is never stored.
+//!
+//! Normalisation is what §4.1 allows without knowing the field: field names compared
+//! case-insensitively, several field lines combined into one list (RFC 9110 §5.3), whitespace
+//! runs collapsed and whitespace beside commas dropped outside quoted-strings.
 
 use serde::{Deserialize, Serialize};
 
@@ -14,8 +20,6 @@ use super::message::HeaderList;
 pub enum VaryRefusal {
     /// `Vary: *`: no later request can match (RFC 9111 §4.1).
     Star,
-    /// A varied header outside the allow-list (lower-case name).
-    NotKeyed(String),
 }
 
 impl VaryRefusal {
@@ -23,7 +27,6 @@ impl VaryRefusal {
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Star => "vary-star",
-            Self::NotKeyed(_) => "vary-not-keyed",
         }
     }
 }
@@ -43,18 +46,6 @@ pub fn vary_fields(response: &HeaderList) -> Result<Vec<String>, VaryRefusal> {
     names.sort();
     names.dedup();
     Ok(names)
-}
-
-/// The varied fields, provided every one is in `keyed` (lower-case names).
-pub fn keyed_vary_fields(
-    response: &HeaderList,
-    keyed: &[String],
-) -> Result<Vec<String>, VaryRefusal> {
-    let names = vary_fields(response)?;
-    match names.iter().find(|n| !keyed.contains(n)) {
-        Some(outside) => Err(VaryRefusal::NotKeyed(outside.clone())),
-        None => Ok(names),
-    }
 }
 
 /// The request's values for the varied headers, normalised: the secondary key a stored response
@@ -136,7 +127,6 @@ mod tests {
 
     #[test]
     fn vary_fields_table() {
-        let keyed = ["accept-language".to_owned(), "accept-encoding".to_owned()];
         let names = |n: &[&str]| Ok(n.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         #[rustfmt::skip]
         let cases = [
@@ -146,12 +136,12 @@ mod tests {
                 names(&["accept-encoding", "accept-language"]), "RFC 9110 §5.3: lines combine; duplicates collapse"),
             (h(&[("Vary", "*")]), Err(VaryRefusal::Star), "RFC 9111 §4.1: * never matches"),
             (h(&[("Vary", "accept-language, *")]), Err(VaryRefusal::Star), "* anywhere in the list"),
-            (h(&[("Vary", "Cookie")]), Err(VaryRefusal::NotKeyed("cookie".into())), "T-CA-06: outside the allow-list"),
-            (h(&[("Vary", "Authorization")]), Err(VaryRefusal::NotKeyed("authorization".into())), "T-CA-06: credentials are never keyed"),
+            (h(&[("Vary", "Cookie")]), names(&["cookie"]), "§4.1: any field, selected by the secondary key"),
+            (h(&[("VARY", " Accept-Encoding ,\tCOOKIE")]), names(&["accept-encoding", "cookie"]), "RFC 9110 §5.1, §5.6.1: names and OWS"),
             (h(&[("Vary", " , ")]), names(&[]), "empty list elements"),
         ];
         for (headers, want, rule) in cases {
-            assert_eq!(keyed_vary_fields(&headers, &keyed), want, "{rule}");
+            assert_eq!(vary_fields(&headers), want, "{rule}");
         }
     }
 
@@ -165,6 +155,9 @@ mod tests {
             (key(&[("accept-language", "en-GB,en;q=0.8")]), true, "§4.1: whitespace after a comma"),
             (key(&[("Accept-Language", "  en-GB ,  en;q=0.8 ")]), true, "§4.1: whitespace runs"),
             (key(&[("Accept-Language", "en-GB"), ("Accept-Language", "en;q=0.8")]), true, "§4.1: lines combined"),
+            (key(&[("ACCEPT-LANGUAGE", "en-GB"), ("accept-language", " en;q=0.8")]), true, "§4.1: names case-insensitive, lines combined"),
+            (key(&[("Accept-Language", "en-GB,\ten;q=0.8")]), true, "§4.1: a tab is whitespace"),
+            (key(&[("Accept-Language", "en-GB, en;q=0.8"), ("X-Other", "1")]), true, "fields not varied on do not count"),
             (key(&[("Accept-Language", "fr")]), false, "a different value"),
             (key(&[]), false, "§4.1: absent only matches absent"),
         ];

@@ -106,12 +106,9 @@ fn found(opts: CacheOptions<'static>) -> impl Strategy<Value = Option<Entry>> {
     })
 }
 
-/// The route options every entry is stored and read under: keyed on `Accept`, with grants.
+/// The route options every entry is stored and read under, with grants.
 fn opts(swr: u64, sie: u64) -> CacheOptions<'static> {
-    static KEYED: std::sync::LazyLock<[String; 1]> =
-        std::sync::LazyLock::new(|| ["accept".to_owned()]);
     CacheOptions {
-        keyed_headers: &*KEYED,
         stale_while_revalidate: swr,
         stale_if_error: sie,
         ..CacheOptions::default()

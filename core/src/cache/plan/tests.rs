@@ -151,7 +151,6 @@ fn options_follow_the_route() {
         (10, Some(600), false)
     );
     assert_eq!((o.stale_while_revalidate, o.stale_if_error), (30, 300));
-    assert_eq!(o.keyed_headers, ["accept"]);
     assert!(
         o.cookie_is_credential && !o.store_set_cookie,
         "defaults kept"

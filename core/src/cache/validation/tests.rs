@@ -47,6 +47,12 @@ fn conditional_request_per_rfc9111_4_3_1() {
         conditional_headers(&etag_only),
         h(&[("If-None-Match", "\"v1\"")])
     );
+    let unquoted = stored(&[("Cache-Control", "max-age=1"), ("ETag", "w/v1")]);
+    assert_eq!(
+        conditional_headers(&unquoted),
+        h(&[("If-None-Match", "W/\"v1\"")]),
+        "RFC 9110 §8.8.3: the tag is sent in its canonical form"
+    );
     let neither = stored(&[("Cache-Control", "max-age=1")]);
     assert!(
         conditional_headers(&neither).is_empty(),
@@ -87,7 +93,10 @@ fn update_from_304_table() {
         (strong, h(&[("ETag", "W/\"v1\"")]), "updated", "§4.3.4: a weak validator matching weakly"),
         (weak, h(&[("ETag", "\"v1\"")]), "mismatch", "a strong 304 tag never selects a weak stored one"),
         (weak, h(&[("ETag", "W/\"v1\"")]), "updated", "weak matches weak"),
-        (strong, h(&[("ETag", "garbage")]), "mismatch", "a malformed tag selects nothing"),
+        (strong, h(&[("ETag", "\"v1")]), "mismatch", "a malformed tag selects nothing"),
+        (strong, h(&[("ETag", "v1")]), "updated", "lenient EntityTag: an unquoted tag is the strong tag"),
+        (strong, h(&[("ETag", "w/\"v1\"")]), "updated", "lenient EntityTag: lower-case w/ matches weakly"),
+        (strong, h(&[("ETag", "W\"v1\"")]), "updated", "lenient EntityTag: W without a slash"),
         (dated, h(&[("Last-Modified", LM)]), "updated", "§4.3.4: Last-Modified when no ETag"),
         (dated, h(&[("Last-Modified", "Fri, 02 Jan 2015 00:00:00 GMT")]), "mismatch", "another Last-Modified"),
         (strong, h(&[]), "mismatch", "§4.3.4: no validator only selects an entry without one"),
@@ -196,7 +205,13 @@ fn client_conditionals_per_rfc9111_4_3_2() {
         ("GET", &e, h(&[("If-None-Match", "W/\"v1\"")]), true, "RFC 9110 §13.1.2: weak comparison"),
         ("HEAD", &e, h(&[("If-None-Match", "\"v0\", \"v1\"")]), true, "a list"),
         ("GET", &e, h(&[("If-None-Match", "\"v2\"")]), false, "another tag"),
-        ("GET", &e, h(&[("If-None-Match", "\"v2\""), ("If-Modified-Since", LM)]), false, "If-None-Match takes precedence"),
+        ("GET", &e, h(&[("If-None-Match", "\"v2\""), ("If-Modified-Since", LM)]), false, "RFC 9110 §13.2.2: If-None-Match takes precedence"),
+        ("GET", &e, h(&[("If-None-Match", "\"v1\""), ("If-Modified-Since", "Wed, 31 Dec 2014 00:00:00 GMT")]), true, "§13.1.3: If-Modified-Since ignored with If-None-Match"),
+        ("GET", &e, h(&[("If-None-Match", "v1")]), true, "lenient EntityTag: an unquoted member"),
+        ("GET", &no_lm, h(&[("If-None-Match", "*")]), true, "§13.1.2: * matches any stored response"),
+        ("GET", &no_lm, h(&[("If-None-Match", "\"v1\"")]), false, "no stored ETag: no tag matches"),
+        ("HEAD", &e, h(&[("If-Modified-Since", LM)]), true, "§13.1.3: HEAD evaluates If-Modified-Since"),
+        ("POST", &e, h(&[("If-Modified-Since", LM)]), false, "§13.1.3: only GET and HEAD evaluate If-Modified-Since"),
         ("GET", &e, h(&[("If-Modified-Since", LM)]), true, "not modified since"),
         ("GET", &e, h(&[("If-Modified-Since", "Wed, 31 Dec 2014 00:00:00 GMT")]), false, "modified since"),
         ("GET", &e, h(&[("If-Modified-Since", "yesterday")]), false, "RFC 9110 §13.1.3: an invalid date is ignored"),
@@ -211,4 +226,35 @@ fn client_conditionals_per_rfc9111_4_3_2() {
             "{rule}"
         );
     }
+}
+
+#[test]
+fn a_generated_304_carries_the_fields_of_rfc9110_15_4_5() {
+    let e = stored(&[
+        ("Cache-Control", "max-age=60"),
+        ("Content-Type", "text/plain"),
+        ("Content-Length", "5"),
+        ("ETag", "\"v1\""),
+        ("Vary", "Accept"),
+        ("vary", "Accept-Language"),
+        ("Expires", "Thu, 01 Jan 2099 00:00:00 GMT"),
+        ("Content-Location", "/a.en"),
+        ("Last-Modified", LM),
+        ("X-Custom", "1"),
+    ]);
+    #[rustfmt::skip]
+    let want = h(&[
+        ("Cache-Control", "max-age=60"),
+        ("ETag", "\"v1\""),
+        ("Vary", "Accept"),
+        ("vary", "Accept-Language"),
+        ("Expires", "Thu, 01 Jan 2099 00:00:00 GMT"),
+        ("Content-Location", "/a.en"),
+        ("Date", format_http_date(t(1000)).leak()),
+    ]);
+    assert_eq!(
+        not_modified_headers(e.headers()),
+        want,
+        "§15.4.5: Content-Location, Date, ETag, Vary, Cache-Control, Expires; no content fields"
+    );
 }
