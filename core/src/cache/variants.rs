@@ -28,6 +28,12 @@ impl Variant for Entry {
     }
 }
 
+impl<T: Variant> Variant for std::rc::Rc<T> {
+    fn entry(&self) -> &Entry {
+        T::entry(self)
+    }
+}
+
 /// The variant of `variants` (most recent first) that may answer a request with `request`
 /// headers: the first whose secondary key matches.
 pub fn select<'a, T: Variant>(variants: &'a [T], request: &HeaderList) -> Option<&'a T> {

@@ -24,9 +24,9 @@ pub struct Stored {
 /// The responses stored under one key, most recent first (core's `cache::variants` rules).
 pub type Variants = Rc<[Rc<Stored>]>;
 
-impl Variant for Rc<Stored> {
+impl Variant for Stored {
     fn entry(&self) -> &Entry {
-        &self.record.entry
+        Stored::entry(self)
     }
 }
 

@@ -100,6 +100,26 @@ enum Change<'a> {
     Remove(&'a Rc<Stored>),
 }
 
+/// What filling produced.
+pub enum Filled {
+    /// Stored (or re-stored after a `304`): serve it. `writes` fills the tiers below memory.
+    Stored {
+        stored: Rc<Stored>,
+        status: Status,
+        writes: LocalBoxFuture<'static, ()>,
+    },
+    /// The origin failed and the stored response may answer instead (stale-if-error).
+    ServedStale {
+        stored: Rc<Stored>,
+        detail: &'static str,
+    },
+    /// The origin's response, relayed as is: it may not be stored, for `reason`.
+    NotStored {
+        response: Response,
+        reason: &'static str,
+    },
+}
+
 impl Fill {
     /// The fill of `key` for the client's request in `ex`.
     pub async fn new(
@@ -124,27 +144,6 @@ impl Fill {
         })
     }
 
-/// What filling produced.
-pub enum Filled {
-    /// Stored (or re-stored after a `304`): serve it. `writes` fills the tiers below memory.
-    Stored {
-        stored: Rc<Stored>,
-        status: Status,
-        writes: LocalBoxFuture<'static, ()>,
-    },
-    /// The origin failed and the stored response may answer instead (stale-if-error).
-    ServedStale {
-        stored: Rc<Stored>,
-        detail: &'static str,
-    },
-    /// The origin's response, relayed as is: it may not be stored, for `reason`.
-    NotStored {
-        response: Response,
-        reason: &'static str,
-    },
-}
-
-impl Fill {
     /// Asks the origin, conditionally when `stored` has a validator, and stores what RFC 9111
     /// and the route allow. An origin error with a stored response falls back to it where
     /// `stale-if-error` allows.
