@@ -90,8 +90,9 @@ pub struct KeyRules {
     pub sort_query: bool,
     /// Parameters to drop (tracking); a trailing `*` matches a prefix (`utm_*`).
     pub drop_params: Vec<String>,
-    /// Request headers that become part of the key (lower-case). Everything else is unkeyed and is
-    /// therefore never forwarded to the origin on cacheable routes.
+    /// Request headers that become part of the key (lower-case). Which headers reach the origin
+    /// is [`RoutePolicy::forward`]'s; a response varying on others is told apart by its
+    /// secondary key (RFC 9111 §4.1).
     pub headers: Vec<String>,
 }
 
@@ -108,7 +109,21 @@ pub struct RoutePolicy {
     pub key: KeyRules,
     /// What requests with a verified access token may do here.
     pub authenticated: Authenticated,
+    /// Request headers (lower-case) forwarded to the origin: `None` forwards every end-to-end
+    /// header (the default); `Some` is a strict allow-list (`"forward"` in the policy).
+    pub forward: Option<Vec<String>>,
+    /// A request carrying `Cookie` bypasses the tiers (`Cache-Status: ...; detail=credentials`).
+    /// Off by default: the request uses the tiers, and RFC 9111 §3.5 (with `Cookie` counted as a
+    /// credential) decides whether the response is stored.
+    pub bypass_cookie: bool,
+    /// Ceiling on the freshness lifetime of a stored 4xx/5xx, in seconds (default
+    /// [`DEFAULT_ERROR_TTL_CEILING`]): an error one odd request provoked is replayed to others for
+    /// at most this long.
+    pub error_ttl_ceiling: u32,
 }
+
+/// The default [`RoutePolicy::error_ttl_ceiling`]: a minute.
+pub const DEFAULT_ERROR_TTL_CEILING: u32 = 60;
 
 /// Every route's policy; the first route whose prefix matches wins.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -152,6 +167,12 @@ struct RawRoute {
     key: RawKey,
     #[serde(default)]
     authenticated: Authenticated,
+    #[serde(default)]
+    forward: Option<Vec<String>>,
+    #[serde(default)]
+    bypass_cookie: bool,
+    #[serde(default = "default_error_ttl_ceiling")]
+    error_ttl_ceiling: u32,
 }
 
 #[derive(Deserialize, Default)]
@@ -175,6 +196,10 @@ struct RawKey {
 
 fn honor() -> Mode {
     Mode::Honor
+}
+
+fn default_error_ttl_ceiling() -> u32 {
+    DEFAULT_ERROR_TTL_CEILING
 }
 
 fn default_tiers() -> Vec<Tier> {
@@ -221,6 +246,7 @@ impl CachePolicy {
                 (".ttl.ceiling", raw.ttl.ceiling),
                 (".stale_while_revalidate", Some(raw.stale_while_revalidate)),
                 (".stale_if_error", Some(raw.stale_if_error)),
+                (".error_ttl_ceiling", Some(raw.error_ttl_ceiling)),
             ] {
                 if v.is_some_and(|v| v > MAX_SECONDS) {
                     return Err(fail(
@@ -274,6 +300,21 @@ impl CachePolicy {
             }
             headers.sort();
             headers.dedup();
+            let forward = match raw.forward {
+                None => None,
+                Some(names) => {
+                    let mut forward = Vec::with_capacity(names.len());
+                    for h in names {
+                        if h.is_empty() || !h.bytes().all(is_tchar) {
+                            return Err(fail(".forward", format!("{h:?} is not a header name")));
+                        }
+                        forward.push(h.to_ascii_lowercase());
+                    }
+                    forward.sort();
+                    forward.dedup();
+                    Some(forward)
+                }
+            };
             if let Some(bad) = raw
                 .key
                 .drop_params
@@ -301,6 +342,9 @@ impl CachePolicy {
                     headers,
                 },
                 authenticated: raw.authenticated,
+                forward,
+                bypass_cookie: raw.bypass_cookie,
+                error_ttl_ceiling: raw.error_ttl_ceiling,
             });
         }
         Ok(Self { routes })
@@ -324,6 +368,11 @@ impl CachePolicy {
             None => format!("{path}{query}"),
         }
     }
+}
+
+/// tchar (RFC 9110 §5.6.2): a field name is a token (§5.1).
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 impl KeyRules {
@@ -399,6 +448,54 @@ mod tests {
             Authenticated::Bypass,
             "token holders bypass the shared tiers unless the route says otherwise"
         );
+        assert_eq!(products.forward, None, "every end-to-end header by default");
+        assert!(
+            !products.bypass_cookie,
+            "a Cookie uses the tiers by default"
+        );
+        assert_eq!(products.error_ttl_ceiling, DEFAULT_ERROR_TTL_CEILING);
+    }
+
+    #[test]
+    fn forwarding_cookies_and_error_ceiling_table() {
+        let route = |extra: Value| {
+            let mut r = json!({"prefix": "/a"});
+            if let (Some(r), Some(extra)) = (r.as_object_mut(), extra.as_object()) {
+                r.extend(extra.clone());
+            }
+            parse(json!({"routes": [r]})).map(|p| p.routes[0].clone())
+        };
+        let names = |n: &[&str]| Some(n.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        // (route fields, Ok((forward, bypass_cookie, error_ttl_ceiling)) or Err(field), rule)
+        #[rustfmt::skip]
+        let cases = [
+            (json!({}), Ok((None, false, 60)), "defaults: forward all, cookies use the tiers, errors 60 s"),
+            (json!({"forward": ["Accept", "x-Trace_ID", "accept"]}), Ok((names(&["accept", "x-trace_id"]), false, 60)), "RFC 9110 §5.1: names lower-cased, deduplicated"),
+            (json!({"forward": []}), Ok((names(&[]), false, 60)), "an empty allow-list forwards nothing"),
+            (json!({"bypass_cookie": true}), Ok((None, true, 60)), "cookie bypass opt-in"),
+            (json!({"error_ttl_ceiling": 0}), Ok((None, false, 0)), "errors never fresh"),
+            (json!({"error_ttl_ceiling": 31_536_000}), Ok((None, false, 31_536_000)), "a year at most"),
+            (json!({"forward": ["bad header"]}), Err(".forward"), "RFC 9110 §5.6.2: not a token"),
+            (json!({"forward": [""]}), Err(".forward"), "an empty name"),
+            (json!({"forward": ["a:b"]}), Err(".forward"), "':' is not tchar"),
+            (json!({"forward": "accept"}), Err(""), "a list, not a string"),
+            (json!({"bypass_cookie": "yes"}), Err(""), "a boolean"),
+            (json!({"error_ttl_ceiling": 31_536_001}), Err(".error_ttl_ceiling"), "more than a year"),
+            (json!({"error_ttl_ceiling": -1}), Err(""), "seconds are unsigned"),
+        ];
+        for (extra, want, rule) in cases {
+            match (route(extra.clone()), want) {
+                (Ok(r), Ok(want)) => assert_eq!(
+                    (r.forward, r.bypass_cookie, r.error_ttl_ceiling),
+                    want,
+                    "{rule}"
+                ),
+                (Err(e), Err(field)) => {
+                    assert_eq!(e.at, format!(".routes[0] (\"/a\"){field}"), "{rule}: {e}")
+                }
+                (got, want) => panic!("{rule}: {extra} gave {got:?}, want {want:?}"),
+            }
+        }
     }
 
     #[test]

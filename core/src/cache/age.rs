@@ -5,8 +5,9 @@ use super::cache_control::delta_seconds;
 use super::date::{Timestamp, parse_http_date};
 use super::message::HeaderList;
 
-/// `age_value`: the `Age` header (§5.1). A list keeps its first member; an invalid value is
-/// ignored (0), as §5.1 says a cache SHOULD.
+/// `age_value`: the `Age` header (§5.1). A list (several members or lines) keeps its first
+/// member and discards the rest; if that is not a delta-seconds (`abc`, `10;x`, `-1`), the field
+/// is ignored (0), as §5.1 says a cache SHOULD. Larger values clamp to 2^31 (§1.2.2).
 pub fn age_value(headers: &HeaderList) -> u64 {
     headers
         .get("age")
@@ -76,6 +77,13 @@ mod tests {
             (None, Some("garbage".into()), 1000, 1000, 1010, 10, "an invalid Date is ignored"),
             (Some("x"), None, 1000, 1000, 1000, 0, "§5.1: an invalid Age is ignored"),
             (Some("20, 40"), None, 1000, 1000, 1000, 20, "§5.1: a list keeps its first member"),
+            (Some("10,20"), None, 1000, 1000, 1000, 10, "§5.1: first member, no space"),
+            (Some("10;x"), None, 1000, 1000, 1000, 0, "§5.1: a parameter makes the value invalid → ignored"),
+            (Some("abc"), None, 1000, 1000, 1000, 0, "§5.1: not a non-negative integer → ignored"),
+            (Some("-5"), None, 1000, 1000, 1000, 0, "§1.2.2: no sign → ignored"),
+            (Some("1.5"), None, 1000, 1000, 1000, 0, "§1.2.2: no fraction → ignored"),
+            (Some("x, 10"), None, 1000, 1000, 1000, 0, "§5.1: an invalid first member is not replaced by the second"),
+            (Some("2147483648"), None, 1000, 1000, 1000, 1 << 31, "§1.2.2: 2^31"),
             (Some("99999999999"), None, 1000, 1000, 1000, 1 << 31, "§1.2.2: clamped to 2^31"),
             (None, None, 1000, 1000, 500, 0, "clock stepped back: never negative"),
             (None, None, 2000, 1000, 1000, 0, "request after response (bad clock): no delay"),

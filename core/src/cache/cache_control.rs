@@ -3,6 +3,11 @@
 //!
 //! The meaning of each directive is in [`super::directives`]; this module only splits the field.
 //! It is total: any input yields a list, never a panic.
+//!
+//! The grammar has no whitespace around `=` (§5.2: `token [ "=" ( token / quoted-string ) ]`),
+//! so `max-age = 5` or `max-age= 5` is a malformed argument, not `5`: a directive whose author
+//! did not follow the syntax is invalid (stale, §4.2.1) rather than guessed at. The quoted form
+//! `max-age="5"` is the one deviation §5.2 asks recipients to accept.
 
 /// One directive as received: its name lower-cased (names are case-insensitive, §5.2) and its
 /// argument.
@@ -39,11 +44,14 @@ pub(crate) fn parse(value: &str) -> Vec<RawDirective> {
         while let Some(c) = chars.next_if(|&c| c != ',' && c != '=') {
             name.push(c.to_ascii_lowercase());
         }
+        let spaced = name.ends_with(is_ows);
         let name = name.trim_matches(is_ows).to_owned();
-        let arg = if chars.next_if_eq(&'=').is_some() {
-            argument(&mut chars)
-        } else {
+        let arg = if chars.next_if_eq(&'=').is_none() {
             Arg::None
+        } else {
+            let arg = argument(&mut chars);
+            // Whitespace before '=' is outside the grammar.
+            if spaced { Arg::Malformed } else { arg }
         };
         if !name.is_empty() {
             out.push(RawDirective { name, arg });
@@ -53,7 +61,8 @@ pub(crate) fn parse(value: &str) -> Vec<RawDirective> {
 
 /// Reads an argument up to (not including) the next list separator.
 fn argument(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Arg {
-    while chars.next_if(|&c| is_ows(c)).is_some() {}
+    // Whitespace after '=' is outside the grammar.
+    let spaced = chars.peek().copied().is_some_and(is_ows);
     let mut value = String::new();
     let mut malformed;
     if chars.next_if_eq(&'"').is_some() {
@@ -85,7 +94,7 @@ fn argument(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Arg {
         malformed = token.is_empty() || !token.bytes().all(is_tchar);
         value = token.to_owned();
     }
-    if malformed {
+    if malformed || spaced {
         Arg::Malformed
     } else {
         Arg::Value(value)
@@ -137,7 +146,7 @@ mod tests {
     #[test]
     fn splits_per_rfc9111_5_2() {
         #[rustfmt::skip]
-        let cases: [(&str, Vec<RawDirective>, &str); 11] = [
+        let cases: [(&str, Vec<RawDirective>, &str); 16] = [
             ("", vec![], "an empty field"),
             (" , ,", vec![], "RFC 9110 §5.6.1: empty list elements are ignored"),
             ("Max-Age=5, PRIVATE", vec![d("max-age", v("5")), d("private", Arg::None)], "§5.2: names are case-insensitive"),
@@ -147,7 +156,12 @@ mod tests {
             ("no-cache=\"unterminated, max-age=5", vec![d("no-cache", Arg::Malformed)], "an unterminated quote swallows the rest"),
             ("max-age=\"5\"x, public", vec![d("max-age", Arg::Malformed), d("public", Arg::None)], "junk after a quoted-string"),
             ("max-age=, s-maxage=1 0", vec![d("max-age", Arg::Malformed), d("s-maxage", Arg::Malformed)], "empty and space-broken tokens"),
-            ("\tmax-age = 5 ", vec![d("max-age", v("5"))], "whitespace around '=' is tolerated"),
+            ("\tmax-age=5 ", vec![d("max-age", v("5"))], "RFC 9110 §5.6.1: OWS around list elements"),
+            ("max-age = 5, public", vec![d("max-age", Arg::Malformed), d("public", Arg::None)], "§5.2: no whitespace around '='"),
+            ("max-age =5", vec![d("max-age", Arg::Malformed)], "§5.2: no whitespace before '='"),
+            ("max-age= 5", vec![d("max-age", Arg::Malformed)], "§5.2: no whitespace after '='"),
+            ("max-age=\"\"", vec![d("max-age", v(""))], "§5.2: an empty quoted-string is well-formed (and no delta)"),
+            ("max-age='5'", vec![d("max-age", v("'5'"))], "§5.2: single quotes are token characters, not quoting (no delta)"),
             ("=5, x", vec![d("x", Arg::None)], "a nameless element is dropped"),
         ];
         for (input, want, why) in cases {

@@ -66,6 +66,15 @@ const MONTHS: [&str; 12] = [
 /// value `0` (RFC 9111 §5.3 then treats an `Expires` as already expired).
 pub fn parse_http_date(value: &str, now: Timestamp) -> Option<Timestamp> {
     let s = value.trim().as_bytes();
+    // An asctime-date whose one-digit day lacks its padding space (`Thu Aug 8 02:01:18 2050`)
+    // is read as the padded form.
+    let padded;
+    let s = if s.len() == 23 && !s.contains(&b',') && s.get(9) == Some(&b' ') {
+        padded = [&s[..8], b" ", &s[8..]].concat();
+        padded.as_slice()
+    } else {
+        s
+    };
     let (year, month, day, clock) = match s.iter().position(|&b| b == b',') {
         Some(comma) => {
             let (name, rest) = (&s[..comma], s[comma + 1..].strip_prefix(b" ")?);
@@ -145,8 +154,10 @@ fn day_name(name: &[u8], names: &[&str; 7]) -> Option<()> {
         .then_some(())
 }
 
+/// ` GMT`; the case is not checked, as established caches accept `gmt` (a recipient of a
+/// non-conforming date may recover, RFC 9110 §5.6.7).
 fn gmt(s: &[u8]) -> Option<()> {
-    (s == b" GMT").then_some(())
+    s.eq_ignore_ascii_case(b" GMT").then_some(())
 }
 
 fn month(name: &[u8]) -> Option<i64> {
@@ -249,6 +260,15 @@ mod tests {
             ("", None, "empty"),
             ("-1", None, "a delta, not a date"),
             ("Sun, 06 Nov 1994 08:49:37 UTC", None, "the zone must be GMT"),
+            ("Sun, 06 Nov 1994 08:49:37 gmt", want, "lenient: the zone in another case"),
+            ("Sunday, 06-Nov-94 08:49:37 Gmt", want, "lenient: rfc850-date, zone in another case"),
+            ("Sun Nov 6 08:49:37 1994", want, "lenient: asctime-date without the day's padding"),
+            ("SUN NOV  6 08:49:37 1994", want, "asctime-date, names in another case"),
+            ("Sun Nov 6 08:49:37 94", None, "an asctime year is still 4DIGIT"),
+            ("Sun Nov 16 08:49:37 199", None, "a 23-byte value with a two-digit day is no asctime-date"),
+            ("Sun, 06 Nov 1994 8:49:37 GMT", None, "a one-digit hour"),
+            ("Sun, 06 Nov 1994 08.49.37 GMT", None, "periods in the time"),
+            ("Sun 06 Nov 1994 08:49:37 GMT", None, "no comma"),
             ("Sun, 6 Nov 1994 08:49:37 GMT", None, "an IMF day is 2DIGIT"),
             ("Sun, 29 Feb 2023 08:49:37 GMT", None, "no 29 February in 2023"),
             ("Sun, 31 Apr 2023 08:49:37 GMT", None, "no 31 April"),

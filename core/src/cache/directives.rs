@@ -5,9 +5,19 @@
 //! - an invalid delta-seconds (`max-age=abc`) is [`Delta::Invalid`]; for freshness that means
 //!   "stale" (RFC 9111 §4.2.1: "caches are encouraged to consider responses that have invalid
 //!   freshness information to be stale"), and for the stale windows it means no window;
-//! - a directive repeated with different arguments in `Cache-Control` is invalid too (§4.2.1:
-//!   "either the first occurrence should be used or the response should be considered stale";
-//!   we take the stale branch, which can only cost a revalidation);
+//! - a delta directive repeated in `Cache-Control`, on one line or several (`max-age=5,
+//!   max-age=100`), takes its first occurrence (§4.2.1: "either the first occurrence should be
+//!   used or the response should be considered stale"). First occurrence is what the shared
+//!   caches of the HTTP caching tests do (Fastly, Varnish, Squid pass
+//!   `freshness-max-age-two-fresh-stale-*`), so an origin that appends a later override gets
+//!   the same answer here as from them; an invalid first occurrence stays invalid (stale);
+//! - `no-cache`/`private` field lists repeated merge, and the unqualified form absorbs them (the
+//!   most restrictive reading);
+//! - a targeted field (`CDN-Cache-Control`) is a Structured Fields Dictionary (RFC 9213 §2.1):
+//!   its last member wins (RFC 8941 §4.2.2), and a key that is not lower-case (`Max-Age=60`)
+//!   makes the whole field invalid, so it is ignored and `Cache-Control` applies. RFC 8941
+//!   §3.2 allows only lower-case keys and RFC 9213 §2.1 forbids recovering from a parse error;
+//!   being strict here never makes a response more cacheable than its `Cache-Control` says;
 //! - an argument on a directive that takes none is ignored for the directives that widen caching
 //!   (`public`, `immutable`) and honoured for those that restrict it, so a malformed field never
 //!   makes a response more cacheable than its author could have meant.
@@ -21,7 +31,7 @@ use super::targeted;
 pub enum Delta {
     /// A valid value, already clamped to 2^31.
     Seconds(u32),
-    /// Present but malformed or conflicting.
+    /// Present but malformed.
     Invalid,
 }
 
@@ -140,8 +150,9 @@ pub(crate) enum Parsed {
 /// How repeated directives combine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Repeats {
-    /// `Cache-Control`: conflicting values make the directive invalid (RFC 9111 §4.2.1).
-    Conflict,
+    /// `Cache-Control`: the first occurrence of a delta directive is used (RFC 9111 §4.2.1);
+    /// field lists merge.
+    FirstOccurrence,
     /// Structured-field dictionaries: the last member wins (RFC 8941 §4.2.2).
     LastWins,
 }
@@ -171,7 +182,7 @@ impl ResponseDirectives {
     pub fn parse(cache_control: &str) -> Self {
         let mut out = Self::empty(DirectiveSource::CacheControl);
         for raw in cache_control::parse(cache_control) {
-            out.apply(from_cache_control(&raw), Repeats::Conflict);
+            out.apply(from_cache_control(&raw), Repeats::FirstOccurrence);
         }
         out
     }
@@ -209,20 +220,24 @@ impl ResponseDirectives {
     pub(crate) fn apply(&mut self, parsed: Parsed, repeats: Repeats) {
         fn delta(slot: &mut Option<Delta>, new: Delta, repeats: Repeats) {
             *slot = match (*slot, repeats) {
-                (Some(old), Repeats::Conflict) if old != new => Some(Delta::Invalid),
+                (Some(first), Repeats::FirstOccurrence) => Some(first),
                 _ => Some(new),
             };
         }
         fn scope(slot: &mut Option<FieldScope>, new: FieldScope, repeats: Repeats) {
             *slot = match (slot.take(), new, repeats) {
-                (Some(FieldScope::Fields(mut a)), FieldScope::Fields(b), Repeats::Conflict) => {
+                (
+                    Some(FieldScope::Fields(mut a)),
+                    FieldScope::Fields(b),
+                    Repeats::FirstOccurrence,
+                ) => {
                     a.extend(b);
                     a.sort();
                     a.dedup();
                     Some(FieldScope::Fields(a))
                 }
                 // The unqualified form is the most restrictive and absorbs field lists.
-                (Some(FieldScope::All), _, Repeats::Conflict) => Some(FieldScope::All),
+                (Some(FieldScope::All), _, Repeats::FirstOccurrence) => Some(FieldScope::All),
                 (_, new, _) => Some(new),
             };
         }

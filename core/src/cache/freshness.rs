@@ -62,7 +62,8 @@ pub fn has_explicit_expiration(headers: &HeaderList, directives: &ResponseDirect
 
 /// The freshness lifetime of a response received at `response_time`, for a shared cache.
 ///
-/// §4.2.1, first match wins: `s-maxage`, `max-age`, `Expires` − `Date`. An invalid value is a
+/// §4.2.1, first match wins: `s-maxage`, `max-age`, `Expires` − `Date`; a repeated directive or
+/// `Expires` line counts by its first occurrence (see [`super::directives`]). An invalid value is a
 /// lifetime of 0: "caches are encouraged to consider responses that have invalid freshness
 /// information to be stale", and an invalid `Expires` (including `0`) means "already expired"
 /// (§5.3). With a targeted field in charge, `Expires` is ignored (RFC 9213 §2.2).
@@ -88,11 +89,10 @@ pub fn freshness_lifetime(
     }
     let date = date_value(headers, response_time);
     if directives.source == DirectiveSource::CacheControl
-        && let Some(expires) = headers.get("expires")
+        && let Some(expires) = headers.get_all("expires").next()
     {
-        // Two Expires lines combine into a value that cannot parse: "first or stale" (§4.2.1),
-        // and we take stale.
-        let seconds = parse_http_date(&expires, response_time).map(|e| e.since(date));
+        // Several Expires lines: "first or stale" (§4.2.1); the first, as for max-age.
+        let seconds = parse_http_date(expires, response_time).map(|e| e.since(date));
         return explicit(seconds, LifetimeSource::Expires);
     }
     if is_heuristically_cacheable(status) || directives.public {
@@ -145,7 +145,12 @@ mod tests {
             (200, vec![("Expires", date(60))], 60, Expires, "no Date: the arrival time"),
             (200, vec![("Date", date(0)), ("Expires", date(-60))], 0, Expires, "Expires in the past"),
             (200, vec![("Expires", "0".into())], 0, Expires, "§5.3: invalid Expires = already expired"),
-            (200, vec![("Expires", date(60)), ("Expires", date(120))], 0, Expires, "§4.2.1: duplicate Expires → stale"),
+            (200, vec![("Expires", date(60)), ("Expires", date(120))], 60, Expires, "§4.2.1: duplicate Expires → the first"),
+            (200, vec![("Expires", "soon".into()), ("Expires", date(120))], 0, Expires, "§4.2.1: an invalid first Expires → stale"),
+            (200, vec![("Cache-Control", "max-age=100".into()), ("Cache-Control", "max-age=5".into())], 100, MaxAge, "§4.2.1: duplicates on separate lines → the first"),
+            (200, vec![("Cache-Control", "max-age = 100".into()), ("Expires", date(60))], 0, MaxAge, "§5.2: max-age with spaces is invalid → stale, Expires not consulted"),
+            (200, vec![("Date", date(0)), ("Expires", date(60).replace("GMT", "gmt"))], 60, Expires, "RFC 9110 §5.6.7: a lower-case zone accepted"),
+            (200, vec![("Cache-Control", "max-age=99999999999".into())], 1 << 31, MaxAge, "§1.2.2: clamped to 2^31"),
             (200, vec![("Cache-Control", "max-age=oops".into()), ("Expires", date(60))], 0, MaxAge, "§4.2.1: invalid max-age → stale, Expires not consulted"),
             (200, vec![("Cache-Control", "s-maxage=x, max-age=60".into())], 0, SMaxage, "an invalid s-maxage still takes precedence"),
             (200, vec![("Date", date(0)), ("Last-Modified", date(-1000))], 100, Heuristic, "§4.2.2: 10% of Date − Last-Modified"),

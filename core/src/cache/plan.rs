@@ -47,6 +47,7 @@ pub fn options(route: &RoutePolicy) -> CacheOptions<'_> {
             u64::from(route.ttl.floor)
         },
         max_lifetime: route.ttl.ceiling.map(u64::from),
+        error_max_lifetime: u64::from(route.error_ttl_ceiling),
         force,
         ..CacheOptions::default()
     }
@@ -60,8 +61,6 @@ pub struct RequestFacts<'a> {
     pub method: &'a str,
     /// The edge verified an access token naming a user.
     pub verified_user: bool,
-    /// The request carries `Authorization`.
-    pub authorization: bool,
     /// The request carries `Cookie`.
     pub cookie: bool,
 }
@@ -74,7 +73,7 @@ pub enum BypassReason {
     Policy,
     /// A verified user on a route that does not share its tiers with token holders.
     Authenticated,
-    /// `Cookie`, or an `Authorization` the edge did not settle: the answer may be personal.
+    /// `Cookie` on a route with `bypass_cookie`: the operator says its answers are personal.
     Credentials,
     /// The route names no tier.
     NoTier,
@@ -118,20 +117,20 @@ impl Gate {
 /// that applies wins, in this order: policy, authenticated, credentials, no tier.
 ///
 /// A verified token names a user: only routes whose answers do not depend on the user share the
-/// tiers with them (`authenticated = "shared"`); there the edge has settled the token, so the
-/// `Authorization` header is no longer a credential that makes the answer personal. A `Cookie`
-/// always is: such requests never read or fill a shared tier.
+/// tiers with them (`authenticated = "shared"`); elsewhere a verified user bypasses. A `Cookie`
+/// bypasses only on a route with `bypass_cookie`. Any other credential, an `Authorization` the
+/// edge did not verify or a `Cookie`, goes to the tiers: RFC 9111 §3.5 then stores the response
+/// only if the origin opted in (`public`, `s-maxage`, `must-revalidate`), with `Cookie` counted as
+/// a credential ([`CacheOptions::cookie_is_credential`]).
 pub fn gate(route: &RoutePolicy, facts: &RequestFacts<'_>) -> Gate {
     if !matches!(facts.method, "GET" | "HEAD") {
         return Gate::NextStage;
     }
-    let shared_with_user = facts.verified_user && route.authenticated == Authenticated::Shared;
-    let credentialed = (facts.authorization && !shared_with_user) || facts.cookie;
     if route.mode == Mode::Bypass {
         Gate::Bypass(BypassReason::Policy)
-    } else if facts.verified_user && !shared_with_user {
+    } else if facts.verified_user && route.authenticated == Authenticated::Bypass {
         Gate::Bypass(BypassReason::Authenticated)
-    } else if credentialed {
+    } else if facts.cookie && route.bypass_cookie {
         Gate::Bypass(BypassReason::Credentials)
     } else if route.tiers.is_empty() {
         Gate::Bypass(BypassReason::NoTier)

@@ -40,6 +40,9 @@ pub(super) fn route(mode: Mode, authenticated: Authenticated, tiers: bool) -> Ro
             ..KeyRules::default()
         },
         authenticated,
+        forward: None,
+        bypass_cookie: false,
+        error_ttl_ceiling: crate::policy::DEFAULT_ERROR_TTL_CEILING,
     }
 }
 
@@ -72,38 +75,40 @@ fn gate_table() {
     use BypassReason::{Authenticated as User, Credentials, NoTier, Policy};
     use Gate::{Bypass, NextStage, Tiers};
     use Mode::{Bypass as Off, Force, Honor};
-    // (mode, authenticated, tiers, method, verified user, Authorization, Cookie) -> gate, why
+    // (mode, authenticated, bypass_cookie, tiers, method, verified user, Cookie) -> gate, why.
+    // An Authorization the edge did not verify is not a fact the gate reads: it goes to the
+    // tiers, where RFC 9111 §3.5 decides storing.
     #[rustfmt::skip]
     let cases = [
-        (Honor, Private, true, "POST", false, false, false, NextStage, "only GET and HEAD"),
-        (Off, Private, true, "DELETE", true, true, true, NextStage, "the method before anything"),
-        (Honor, Private, true, "GET", false, false, false, Tiers, "anonymous"),
-        (Force, Private, true, "HEAD", false, false, false, Tiers, "HEAD too"),
-        (Off, Private, true, "GET", false, false, false, Bypass(Policy), "mode bypass"),
-        (Off, Shared, false, "GET", true, true, true, Bypass(Policy), "policy first"),
-        (Honor, Private, true, "GET", true, true, false, Bypass(User), "a user on a private route"),
-        (Honor, Private, false, "GET", true, false, true, Bypass(User), "authenticated before credentials"),
-        (Honor, Shared, true, "GET", true, true, false, Tiers, "a settled token is no credential"),
-        (Honor, Shared, true, "GET", false, true, false, Bypass(Credentials), "an unverified Authorization is"),
-        (Honor, Private, true, "GET", false, true, false, Bypass(Credentials), "Authorization, no user"),
-        (Honor, Shared, true, "GET", true, true, true, Bypass(Credentials), "a cookie always is"),
-        (Honor, Private, true, "HEAD", false, false, true, Bypass(Credentials), "Cookie alone"),
-        (Honor, Private, false, "GET", false, false, true, Bypass(Credentials), "credentials before no tier"),
-        (Honor, Private, false, "GET", false, false, false, Bypass(NoTier), "no tier"),
-        (Honor, Shared, false, "GET", true, true, false, Bypass(NoTier), "a shared user, no tier"),
+        (Honor, Private, false, true, "POST", false, false, NextStage, "only GET and HEAD"),
+        (Off, Private, true, true, "DELETE", true, true, NextStage, "the method before anything"),
+        (Honor, Private, false, true, "GET", false, false, Tiers, "anonymous"),
+        (Force, Private, false, true, "HEAD", false, false, Tiers, "HEAD too"),
+        (Off, Private, false, true, "GET", false, false, Bypass(Policy), "mode bypass"),
+        (Off, Shared, true, false, "GET", true, true, Bypass(Policy), "policy first"),
+        (Honor, Private, false, true, "GET", true, false, Bypass(User), "a verified user on an authenticated = bypass route"),
+        (Honor, Private, true, false, "GET", true, true, Bypass(User), "authenticated before credentials"),
+        (Honor, Shared, false, true, "GET", true, false, Tiers, "a settled token is no credential"),
+        (Honor, Private, false, true, "GET", false, true, Tiers, "a Cookie goes to the tiers: RFC 9111 §3.5 decides storing"),
+        (Honor, Shared, false, true, "GET", true, true, Tiers, "a shared user with a Cookie too"),
+        (Honor, Private, true, true, "HEAD", false, true, Bypass(Credentials), "bypass_cookie: a Cookie bypasses"),
+        (Honor, Shared, true, true, "GET", true, true, Bypass(Credentials), "bypass_cookie, shared user"),
+        (Honor, Private, true, false, "GET", false, true, Bypass(Credentials), "credentials before no tier"),
+        (Honor, Private, true, true, "GET", false, false, Tiers, "bypass_cookie without a Cookie"),
+        (Honor, Private, false, false, "GET", false, false, Bypass(NoTier), "no tier"),
+        (Honor, Shared, false, false, "GET", true, false, Bypass(NoTier), "a shared user, no tier"),
     ];
-    for (mode, auth, tiers, method, verified_user, authorization, cookie, want, why) in cases {
+    for (mode, auth, bypass_cookie, tiers, method, verified_user, cookie, want, why) in cases {
         let facts = RequestFacts {
             method,
             verified_user,
-            authorization,
             cookie,
         };
-        assert_eq!(
-            gate(&route(mode, auth, tiers), &facts),
-            want,
-            "{why}: {facts:?}"
-        );
+        let route = RoutePolicy {
+            bypass_cookie,
+            ..route(mode, auth, tiers)
+        };
+        assert_eq!(gate(&route, &facts), want, "{why}: {facts:?}");
     }
 }
 
@@ -151,6 +156,15 @@ fn options_follow_the_route() {
         (10, Some(600), false)
     );
     assert_eq!((o.stale_while_revalidate, o.stale_if_error), (30, 300));
+    assert_eq!(
+        o.error_max_lifetime, 60,
+        "error_ttl_ceiling feeds error_max_lifetime"
+    );
+    let short_errors = RoutePolicy {
+        error_ttl_ceiling: 5,
+        ..honor.clone()
+    };
+    assert_eq!(options(&short_errors).error_max_lifetime, 5);
     assert!(
         o.cookie_is_credential && !o.store_set_cookie,
         "defaults kept"
