@@ -29,6 +29,8 @@ use worker::Method;
 /// The client's `Host` travels as `X-Forwarded-Host`; the origin gets its own.
 const HOST: &str = "host";
 const FORWARDED_HOST: &str = "x-forwarded-host";
+/// The edge's entry in `Via`: protocol version and a pseudonym (RFC 9110 §7.6.3).
+const VIA: &str = "1.1 breakwater";
 /// The bearer token a verified `Principal::User` came from.
 const AUTHORIZATION: &str = "authorization";
 /// Where requests that no client sent (the cron trigger's, the queue consumer's) say they were
@@ -141,6 +143,8 @@ impl Outbound {
         if let Some(host) = incoming.get(HOST)? {
             headers.push((FORWARDED_HOST.into(), host));
         }
+        // The edge is a gateway: it adds itself to the client's `Via` list (RFC 9110 §7.6.3).
+        headers.push(("via".into(), VIA.into()));
         headers.push((REQUEST_ID.into(), ex.request_id.clone()));
         headers.push((TRACEPARENT.into(), ex.trace.to_header()));
         // An anonymous caller has no identity to pass on (the origin refuses work that needs one).

@@ -44,7 +44,6 @@ pub async fn run(ex: &mut Exchange, next: Next) -> Result<Response, EdgeError> {
     let facts = RequestFacts {
         method: method.as_ref(),
         verified_user: matches!(ex.principal, Principal::User(_)),
-        authorization: headers.has("authorization")?,
         cookie: headers.has("cookie")?,
     };
     match gate(route, &facts) {
