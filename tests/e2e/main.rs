@@ -13,6 +13,8 @@ mod assets;
 #[cfg(not(target_arch = "wasm32"))]
 mod cache;
 #[cfg(not(target_arch = "wasm32"))]
+mod conformance;
+#[cfg(not(target_arch = "wasm32"))]
 mod harness;
 #[cfg(not(target_arch = "wasm32"))]
 mod idempotency;
@@ -22,6 +24,8 @@ mod origins;
 mod pipeline;
 #[cfg(not(target_arch = "wasm32"))]
 mod proxy;
+#[cfg(not(target_arch = "wasm32"))]
+mod scripted;
 #[cfg(not(target_arch = "wasm32"))]
 mod tiers;
 #[cfg(not(target_arch = "wasm32"))]
@@ -79,6 +83,8 @@ fn cases() -> Vec<(&'static str, Case)> {
     all.extend(write_behind::CASES);
     all.extend(tokens::CASES);
     all.extend(origins::CASES);
+    // Its own edge and origin: it shares nothing with the cases around it.
+    all.extend(conformance::CASES);
     // Last: it trips the breaker (and heals it).
     all.extend(admission::CASES);
     all
