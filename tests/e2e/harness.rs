@@ -559,10 +559,14 @@ fn start_edge(
         .args(["--var", &format!("ORIGIN_TOKEN:{ORIGIN_ADMIN_TOKEN}")])
         .args(["--var", &format!("WRITE_BEHIND:{}", write_behind(root)?)])
         .args(["--var", &format!("CACHE_WARM:{WARM_PATH}")])
-        .args(default_var("CACHE_POLICY", extra_vars, || cache_policy(root))?)
+        .args(default_var("CACHE_POLICY", extra_vars, || {
+            cache_policy(root)
+        })?)
         .args(["--var", &format!("ADMISSION:{ADMISSION}")])
         .args(["--var", &format!("ACCESS_TOKENS:{access_tokens}")])
-        .args(default_var("BREAKER", extra_vars, || Ok(BREAKER.to_owned()))?)
+        .args(default_var("BREAKER", extra_vars, || {
+            Ok(BREAKER.to_owned())
+        })?)
         .args(default_var("SLO", extra_vars, || Ok(SLO.to_owned()))?)
         .args(["--var", &format!("IDEMPOTENCY_POLICY:{IDEMPOTENCY_POLICY}")])
         .args(["--var", "CONTROL_REPORT_MS:100"])
@@ -635,7 +639,10 @@ fn default_var(
     extra_vars: &[String],
     value: impl FnOnce() -> Result<String, String>,
 ) -> Result<Vec<String>, String> {
-    if extra_vars.iter().any(|v| v.starts_with(&format!("{name}:"))) {
+    if extra_vars
+        .iter()
+        .any(|v| v.starts_with(&format!("{name}:")))
+    {
         return Ok(Vec::new());
     }
     Ok(vec!["--var".to_owned(), format!("{name}:{}", value()?)])

@@ -110,7 +110,9 @@ impl Answer {
     fn render(&self, request: &Head) -> Vec<u8> {
         let mut out = Vec::new();
         for (status, fields) in &self.interim {
-            out.extend_from_slice(format!("HTTP/1.1 {status} {}\r\n", reason_for(*status)).as_bytes());
+            out.extend_from_slice(
+                format!("HTTP/1.1 {status} {}\r\n", reason_for(*status)).as_bytes(),
+            );
             for f in fields {
                 out.extend_from_slice(&expand_dates(f));
                 out.extend_from_slice(b"\r\n");
@@ -123,9 +125,18 @@ impl Answer {
             out.extend_from_slice(&expand_dates(f));
             out.extend_from_slice(b"\r\n");
         }
+        // No Content-Length where the status forbids one or where it would describe the selected
+        // representation rather than this (absent) content (RFC 9110 §8.6).
+        let no_length =
+            self.status == 204 || self.status == 304 || (100..200).contains(&self.status);
         match self.length {
-            Length::Auto => out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes()),
-            Length::Claim(n) => out.extend_from_slice(format!("Content-Length: {n}\r\n").as_bytes()),
+            Length::Auto if no_length => {}
+            Length::Auto => {
+                out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes())
+            }
+            Length::Claim(n) => {
+                out.extend_from_slice(format!("Content-Length: {n}\r\n").as_bytes())
+            }
             Length::None => {}
         }
         if !self.keeps_alive() {
@@ -175,7 +186,10 @@ fn reason_for(status: u16) -> &'static str {
 
 /// An IMF-fixdate `offset_secs` from now (RFC 9110 §5.6.7).
 pub fn http_date(offset_secs: i64) -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     imf_fixdate(now + offset_secs)
 }
 
@@ -194,10 +208,19 @@ pub fn imf_fixdate(unix: i64) -> String {
 
 /// The obsolete RFC 850 form (`Sunday, 06-Nov-94 08:49:37 GMT`) `offset_secs` from now.
 pub fn rfc850_date(offset_secs: i64) -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let (y, m, d, wd, hh, mm, ss) = civil(now + offset_secs);
     const DAYS: [&str; 7] = [
-        "Thursday", "Friday", "Saturday", "Sunday", "Monday", "Tuesday", "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
     ];
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -212,7 +235,10 @@ pub fn rfc850_date(offset_secs: i64) -> String {
 
 /// The obsolete asctime form (`Sun Nov  6 08:49:37 1994`) `offset_secs` from now.
 pub fn asctime_date(offset_secs: i64) -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let (y, m, d, wd, hh, mm, ss) = civil(now + offset_secs);
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
     const MONTHS: [&str; 12] = [
@@ -262,7 +288,9 @@ fn expand_dates(line: &[u8]) -> Vec<u8> {
         let offset = if token == "now" {
             Some(0)
         } else {
-            token.strip_prefix("date:").and_then(|n| n.trim_start_matches('+').parse::<i64>().ok())
+            token
+                .strip_prefix("date:")
+                .and_then(|n| n.trim_start_matches('+').parse::<i64>().ok())
         };
         match offset {
             Some(n) => out.push_str(&http_date(n)),
@@ -422,7 +450,10 @@ async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(Head
         .collect();
     let head = Head { line, fields };
     let mut at = end + 4;
-    if let Some(len) = head.get("content-length").and_then(|v| v.parse::<usize>().ok()) {
+    if let Some(len) = head
+        .get("content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+    {
         while buf.len() < at + len {
             let n = stream.read(&mut chunk).await.ok()?;
             if n == 0 {

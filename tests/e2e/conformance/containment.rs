@@ -17,24 +17,41 @@ pub fn run(env: &Env) -> Result<(), String> {
     let conf = env.conformance()?;
     let client = client();
     let warm = "/c/containment/warm";
-    conf.origin.script(warm, vec![ok("max-age=600", "warm"), ok("no-store", "refetched")]);
+    conf.origin.script(
+        warm,
+        vec![ok("max-age=600", "warm"), ok("no-store", "refetched")],
+    );
     let base = conf.edge.clone();
     let warmed = env
         .rt
         .block_on(send(&client, &format!("{base}{warm}"), "GET", &[], None))?;
     if warmed.status != 200 || warmed.body != b"warm" {
-        return Err(format!("warming: {} {:?}", warmed.status, String::from_utf8_lossy(&warmed.body)));
+        return Err(format!(
+            "warming: {} {:?}",
+            warmed.status,
+            String::from_utf8_lossy(&warmed.body)
+        ));
     }
 
     let hostile: [(&str, Answer); 3] = [
-        ("/c/containment/999", Answer::new(999).h("Cache-Control", "max-age=100").body("odd")),
+        (
+            "/c/containment/999",
+            Answer::new(999)
+                .h("Cache-Control", "max-age=100")
+                .body("odd"),
+        ),
         (
             "/c/containment/103-999",
-            Answer::new(999).interim(103, &["Link: </a.css>; rel=preload"]).body("odd"),
+            Answer::new(999)
+                .interim(103, &["Link: </a.css>; rel=preload"])
+                .body("odd"),
         ),
         (
             "/c/containment/bad-byte",
-            Answer::new(200).h("Cache-Control", "max-age=100").raw_field(b"X-Bad: a\x01b").body("odd"),
+            Answer::new(200)
+                .h("Cache-Control", "max-age=100")
+                .raw_field(b"X-Bad: a\x01b")
+                .body("odd"),
         ),
     ];
     for (path, answer) in &hostile {
@@ -42,7 +59,8 @@ pub fn run(env: &Env) -> Result<(), String> {
     }
     for i in 0..ORDINARY {
         let path = format!("/c/containment/ordinary-{i}");
-        conf.origin.script(&path, vec![ok("max-age=100", &format!("ordinary-{i}"))]);
+        conf.origin
+            .script(&path, vec![ok("max-age=100", &format!("ordinary-{i}"))]);
     }
 
     let outcomes = env.rt.block_on(async {

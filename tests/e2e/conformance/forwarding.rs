@@ -10,10 +10,20 @@ use super::{Case, Field, case, get, ok, step};
 const ECHO: &str = "xfh={req:x-forwarded-host}";
 
 /// A single fill carrying `header`; the origin must receive `want` for `field`.
-fn fill(name: &'static str, clause: &'static str, header: (&str, &str), field: &str, want: Field) -> Case {
-    case(name, clause)
-        .answer(ok("max-age=100", "v1"))
-        .step(get().h(header.0, header.1).status(200).miss().sent_is(field, want))
+fn fill(
+    name: &'static str,
+    clause: &'static str,
+    header: (&str, &str),
+    field: &str,
+    want: Field,
+) -> Case {
+    case(name, clause).answer(ok("max-age=100", "v1")).step(
+        get()
+            .h(header.0, header.1)
+            .status(200)
+            .miss()
+            .sent_is(field, want),
+    )
 }
 
 fn reaches(name: &'static str, header: (&str, &str)) -> Case {

@@ -41,7 +41,9 @@ fn odd_or(name: &'static str, clause: &'static str, bad: Answer, status: u16, bo
 }
 
 fn plain(status: u16) -> Answer {
-    Answer::new(status).h("Cache-Control", "max-age=100").body("odd")
+    Answer::new(status)
+        .h("Cache-Control", "max-age=100")
+        .body("odd")
 }
 
 pub fn cases() -> Vec<Case> {
@@ -49,7 +51,16 @@ pub fn cases() -> Vec<Case> {
         odd("status_999", "RFC 9110 §15 (status-code = 3DIGIT, 100-599 defined)", plain(999)),
         odd("status_600", "RFC 9110 §15", plain(600)),
         odd("status_two_digits", "RFC 9112 §4 (status-code = 3DIGIT)", plain(20)),
-        odd("status_1xx_as_the_only_answer", "RFC 9110 §15.2 (1xx is interim)", Answer::new(199).body("odd").close()),
+        // Only the 199 (repeated, should the edge retry the closed connection): no final answer.
+        case("status_1xx_as_the_only_answer", "RFC 9110 §15.2 (1xx is interim; no final answer)")
+            .answer(Answer::new(199).body("odd").close())
+            .step(
+                get()
+                    .status(502)
+                    .miss()
+                    .field_is("content-type", Field::Contains(PROBLEM.into()))
+                    .within_ms(PROMPT_MS),
+            ),
         case("arbitrary_reason_phrase", "RFC 9112 §4 (a client SHOULD ignore the reason-phrase)")
             .answer(ok("max-age=100", "reason").reason("Totally Fine"))
             .step(get().status(200).miss().body("reason").within_ms(PROMPT_MS))

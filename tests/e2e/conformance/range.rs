@@ -26,7 +26,12 @@ fn ranged(name: &'static str, range: &str, content_range: &str, part: &str) -> C
         )
 }
 
-fn stored_then(name: &'static str, clause: &'static str, first: crate::scripted::Answer, then: super::Step) -> Case {
+fn stored_then(
+    name: &'static str,
+    clause: &'static str,
+    first: crate::scripted::Answer,
+    then: super::Step,
+) -> Case {
     case(name, clause)
         .answer(first)
         .step(get().status(200).miss().body(BODY))

@@ -8,7 +8,10 @@ use super::{Body, Case, aged, case, get};
 use crate::scripted::Answer;
 
 fn error(status: u16) -> Answer {
-    Answer::new(status).h("Date", "{now}").h("Cache-Control", "no-store").body("origin-error")
+    Answer::new(status)
+        .h("Date", "{now}")
+        .h("Cache-Control", "no-store")
+        .body("origin-error")
 }
 
 fn closed() -> Answer {

@@ -33,16 +33,51 @@ pub fn cases() -> Vec<Case> {
         case("variants_side_by_side", "RFC 9111 §4.1")
             .tiers()
             .answer(ok("max-age=100", "lang={req:accept-language}").h("Vary", "Accept-Language"))
-            .step(get().h("Accept-Language", "en").status(200).miss().body("lang=en"))
-            .step(get().h("Accept-Language", "fr").status(200).miss().body("lang=fr"))
-            .step(get().h("Accept-Language", "en").status(200).hit().body("lang=en"))
-            .step(get().h("Accept-Language", "fr").status(200).hit().body("lang=fr")),
+            .step(
+                get()
+                    .h("Accept-Language", "en")
+                    .status(200)
+                    .miss()
+                    .body("lang=en"),
+            )
+            .step(
+                get()
+                    .h("Accept-Language", "fr")
+                    .status(200)
+                    .miss()
+                    .body("lang=fr"),
+            )
+            .step(
+                get()
+                    .h("Accept-Language", "en")
+                    .status(200)
+                    .hit()
+                    .body("lang=en"),
+            )
+            .step(
+                get()
+                    .h("Accept-Language", "fr")
+                    .status(200)
+                    .hit()
+                    .body("lang=fr"),
+            ),
         case("revalidated_with_etag", "RFC 9111 §4.3.1, §4.3.4")
             .tiers()
             .answer(aged(100, "max-age=50", "v1").h("ETag", "\"t1\""))
-            .answer(Answer::new(304).h("Date", "{now}").h("ETag", "\"t1\"").h("Cache-Control", "max-age=100"))
+            .answer(
+                Answer::new(304)
+                    .h("Date", "{now}")
+                    .h("ETag", "\"t1\"")
+                    .h("Cache-Control", "max-age=100"),
+            )
             .step(get().status(200).miss())
-            .step(get().status(200).origin_count(1).sent("if-none-match", "\"t1\"").body("v1"))
+            .step(
+                get()
+                    .status(200)
+                    .origin_count(1)
+                    .sent("if-none-match", "\"t1\"")
+                    .body("v1"),
+            )
             .step(get().status(200).hit().body("v1")),
         case("status_404_stored", "RFC 9111 §3")
             .tiers()
