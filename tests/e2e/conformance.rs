@@ -25,6 +25,7 @@ mod freshness;
 mod head;
 mod oddities;
 mod range;
+mod selftest;
 mod stale;
 mod storing;
 mod tiers;
@@ -35,7 +36,8 @@ use crate::proxy::Head;
 use crate::scripted::Answer;
 use std::time::{Duration, Instant};
 
-pub const CASES: [(&str, crate::Case); 11] = [
+pub const CASES: [(&str, crate::Case); 12] = [
+    ("conformance::scripted_origin", selftest::run),
     ("conformance::freshness", |env| {
         run_family(env, "f", freshness::cases())
     }),

@@ -419,7 +419,10 @@ impl ScriptedOrigin {
                 return;
             }
             let _ = stream.flush().await;
-            if !answer.keeps_alive() {
+            let client_closes = head
+                .get("connection")
+                .is_some_and(|c| c.to_ascii_lowercase().contains("close"));
+            if !answer.keeps_alive() || client_closes {
                 let _ = stream.shutdown().await;
                 return;
             }
