@@ -5,6 +5,10 @@
 //! A custom harness (libtest-mimic) so that one edge and one origin serve every case, and the
 //! processes are stopped when the run ends. Cases run one at a time because some switch the
 //! fault proxy. `make test` builds the edge first; `cargo test --test e2e` alone needs `make build`.
+//!
+//! The conformance table (`conformance::*`, RFC 9111 and friends) runs against a third edge of
+//! its own, in front of a scripted origin that can answer anything (`scripted.rs`), started by
+//! the first of its trials.
 
 #[cfg(not(target_arch = "wasm32"))]
 mod admission;
