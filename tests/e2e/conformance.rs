@@ -119,19 +119,31 @@ pub async fn send(
     let resp = req
         .send()
         .await
-        .map_err(|e| format!("request failed: {e}"))?;
+        .map_err(|e| format!("request failed: {}", chain(&e)))?;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let body = resp
         .bytes()
         .await
-        .map_err(|e| format!("{status}, then the body failed: {e}"))?
+        .map_err(|e| format!("{status}, then the body failed: {}", chain(&e)))?
         .to_vec();
     Ok(Got {
         status,
         headers,
         body,
     })
+}
+
+/// An error and its sources, so a failure says what went wrong underneath reqwest.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }
 
 /// One row of the table.
