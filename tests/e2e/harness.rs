@@ -1,6 +1,7 @@
 //! Starts and stops the environment the cases run against.
 
 use crate::proxy::FaultProxy;
+use crate::scripted::ScriptedOrigin;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use breakwater_assetgen::Options;
@@ -96,8 +97,35 @@ pub struct Env {
     /// The second edge, over two origins ([`Env::pool`]), started by the first case that needs it.
     pool: OnceLock<Result<Pool, String>>,
     pool_process: Mutex<Option<Child>>,
+    /// The third edge, in front of the scripted origin ([`Env::conformance`]), started by the
+    /// first case that needs it.
+    conformance: OnceLock<Result<Conformance, String>>,
+    conformance_process: Mutex<Option<Child>>,
     _tmp: tempfile::TempDir,
 }
+
+/// An edge whose only origin is the [`ScriptedOrigin`], with the cache routes of
+/// [`CONFORMANCE_ROUTES`] in front of `wrangler.toml`'s: the conformance table runs against it.
+pub struct Conformance {
+    pub edge: String,
+    pub edge_addr: SocketAddr,
+    pub origin: ScriptedOrigin,
+}
+
+/// The conformance edge's routes (first match wins): `/c/` honours the origin's headers in the
+/// memory tier alone and grants no stale windows of its own, so what the table sees is what the
+/// origin's headers (and RFC 9111) decide; `/cx/` does the same over memory and the Cache API,
+/// for the cases about tiers.
+pub const CONFORMANCE_ROUTES: &str = r#"[
+    {"prefix": "/c/", "mode": "honor", "tiers": ["memory"], "stale_while_revalidate": 0, "stale_if_error": 0},
+    {"prefix": "/cx/", "mode": "honor", "tiers": ["memory", "cache_api"], "stale_while_revalidate": 0, "stale_if_error": 0}
+]"#;
+/// The table answers many requests with 5xx, broken answers and closed connections on purpose:
+/// on the conformance edge neither the breaker nor the SLO controller may act on them, or one
+/// case's failures would shed the next case's requests.
+const CONFORMANCE_BREAKER: &str =
+    r#"{"failure_rate": 1.0, "slow_rate": 1.0, "min_calls": 1000000}"#;
+const CONFORMANCE_SLO: &str = r#"{"shadow": true}"#;
 
 /// An edge with `ORIGINS` set to two origins, each behind a fault proxy of its own: `proxies[0]`
 /// in front of the origin every case shares, `proxies[1]` in front of a second origin with a
@@ -201,6 +229,8 @@ impl Env {
             origin_stop: Mutex::new(Some(origin_stop)),
             pool: OnceLock::new(),
             pool_process: Mutex::new(None),
+            conformance: OnceLock::new(),
+            conformance_process: Mutex::new(None),
             _tmp: tmp,
         })
     }
@@ -282,8 +312,54 @@ impl Env {
         })
     }
 
+    /// The conformance edge, started on first use: the scripted origin (on this runtime) and
+    /// `wrangler dev` with `ORIGIN_URL` naming it, `/c/` and `/cx/` proxied
+    /// (`ORIGIN_PREFIXES`) and cached per [`CONFORMANCE_ROUTES`], its own state directory, and
+    /// every other var as the main edge has it.
+    pub fn conformance(&self) -> Result<&Conformance, String> {
+        self.conformance
+            .get_or_init(|| self.start_conformance())
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    fn start_conformance(&self) -> Result<Conformance, String> {
+        let tmp = self._tmp.path().join("conformance");
+        std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
+        let (origin, origin_addr) = self
+            .rt
+            .block_on(ScriptedOrigin::start())
+            .map_err(|e| format!("the scripted origin: {e}"))?;
+        let root = repo_root();
+        let policy = cache_policy_with(&root, CONFORMANCE_ROUTES)?;
+        let edge_addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse().unwrap();
+        let child = start_edge(
+            &root,
+            &tmp,
+            &self.dist,
+            edge_addr,
+            origin_addr,
+            &self.access_tokens,
+            &[
+                format!("CACHE_POLICY:{policy}"),
+                "ORIGIN_PREFIXES:/api/,/c/,/cx/".to_owned(),
+                format!("BREAKER:{CONFORMANCE_BREAKER}"),
+                format!("SLO:{CONFORMANCE_SLO}"),
+            ],
+        )?;
+        *self.conformance_process.lock().unwrap() = Some(child);
+        Ok(Conformance {
+            edge: format!("http://{edge_addr}"),
+            edge_addr,
+            origin,
+        })
+    }
+
     pub fn stop(&self) {
         if let Some(child) = self.edge_process.lock().unwrap().take() {
+            stop_process_group(child);
+        }
+        if let Some(child) = self.conformance_process.lock().unwrap().take() {
             stop_process_group(child);
         }
         if let Some(child) = self.pool_process.lock().unwrap().take() {
@@ -483,11 +559,15 @@ fn start_edge(
         .args(["--var", &format!("ORIGIN_TOKEN:{ORIGIN_ADMIN_TOKEN}")])
         .args(["--var", &format!("WRITE_BEHIND:{}", write_behind(root)?)])
         .args(["--var", &format!("CACHE_WARM:{WARM_PATH}")])
-        .args(["--var", &format!("CACHE_POLICY:{}", cache_policy(root)?)])
+        .args(default_var("CACHE_POLICY", extra_vars, || {
+            cache_policy(root)
+        })?)
         .args(["--var", &format!("ADMISSION:{ADMISSION}")])
         .args(["--var", &format!("ACCESS_TOKENS:{access_tokens}")])
-        .args(["--var", &format!("BREAKER:{BREAKER}")])
-        .args(["--var", &format!("SLO:{SLO}")])
+        .args(default_var("BREAKER", extra_vars, || {
+            Ok(BREAKER.to_owned())
+        })?)
+        .args(default_var("SLO", extra_vars, || Ok(SLO.to_owned()))?)
         .args(["--var", &format!("IDEMPOTENCY_POLICY:{IDEMPOTENCY_POLICY}")])
         .args(["--var", "CONTROL_REPORT_MS:100"])
         .args(["--var", &format!(r#"API_KEYS:{{"{PRO_API_KEY}": "pro"}}"#)])
@@ -553,8 +633,28 @@ fn start_edge(
     }
 }
 
+/// `--var NAME:<value>` unless `extra_vars` sets NAME itself.
+fn default_var(
+    name: &str,
+    extra_vars: &[String],
+    value: impl FnOnce() -> Result<String, String>,
+) -> Result<Vec<String>, String> {
+    if extra_vars
+        .iter()
+        .any(|v| v.starts_with(&format!("{name}:")))
+    {
+        return Ok(Vec::new());
+    }
+    Ok(vec!["--var".to_owned(), format!("{name}:{}", value()?)])
+}
+
 /// `wrangler.toml`'s cache policy with [`TEST_ROUTES`] in front, as the JSON `--var` takes.
 fn cache_policy(root: &Path) -> Result<String, String> {
+    cache_policy_with(root, TEST_ROUTES)
+}
+
+/// `wrangler.toml`'s cache policy with `routes` (a JSON array) in front.
+fn cache_policy_with(root: &Path, test_routes: &str) -> Result<String, String> {
     let text = std::fs::read_to_string(root.join("wrangler.toml")).map_err(|e| e.to_string())?;
     let config: toml::Value = toml::from_str(&text).map_err(|e| e.to_string())?;
     let mut policy: serde_json::Value = config
@@ -565,7 +665,7 @@ fn cache_policy(root: &Path) -> Result<String, String> {
         .try_into()
         .map_err(|e: toml::de::Error| e.to_string())?;
     let mut routes: Vec<serde_json::Value> =
-        serde_json::from_str(TEST_ROUTES).map_err(|e| e.to_string())?;
+        serde_json::from_str(test_routes).map_err(|e| e.to_string())?;
     let configured = policy["routes"].as_array().cloned().unwrap_or_default();
     routes.extend(configured);
     policy["routes"] = serde_json::Value::Array(routes);

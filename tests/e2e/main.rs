@@ -5,6 +5,10 @@
 //! A custom harness (libtest-mimic) so that one edge and one origin serve every case, and the
 //! processes are stopped when the run ends. Cases run one at a time because some switch the
 //! fault proxy. `make test` builds the edge first; `cargo test --test e2e` alone needs `make build`.
+//!
+//! The conformance table (`conformance::*`, RFC 9111 and friends) runs against a third edge of
+//! its own, in front of a scripted origin that can answer anything (`scripted.rs`), started by
+//! the first of its trials.
 
 #[cfg(not(target_arch = "wasm32"))]
 mod admission;
@@ -12,6 +16,8 @@ mod admission;
 mod assets;
 #[cfg(not(target_arch = "wasm32"))]
 mod cache;
+#[cfg(not(target_arch = "wasm32"))]
+mod conformance;
 #[cfg(not(target_arch = "wasm32"))]
 mod harness;
 #[cfg(not(target_arch = "wasm32"))]
@@ -22,6 +28,8 @@ mod origins;
 mod pipeline;
 #[cfg(not(target_arch = "wasm32"))]
 mod proxy;
+#[cfg(not(target_arch = "wasm32"))]
+mod scripted;
 #[cfg(not(target_arch = "wasm32"))]
 mod tiers;
 #[cfg(not(target_arch = "wasm32"))]
@@ -79,6 +87,8 @@ fn cases() -> Vec<(&'static str, Case)> {
     all.extend(write_behind::CASES);
     all.extend(tokens::CASES);
     all.extend(origins::CASES);
+    // Its own edge and origin: it shares nothing with the cases around it.
+    all.extend(conformance::CASES);
     // Last: it trips the breaker (and heals it).
     all.extend(admission::CASES);
     all
