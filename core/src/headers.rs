@@ -44,6 +44,13 @@ pub fn is_hop_by_hop(name: &str, connection_tokens: Option<&str>) -> bool {
         })
 }
 
+/// True when `value` is a valid field value (RFC 9110 §5.5): visible characters, obs-text,
+/// spaces and tabs, no other control character. A recipient must reject or repair one that is
+/// not; an edge that relayed it as-is would hand its client a message the client cannot parse.
+pub fn is_field_value(value: &str) -> bool {
+    value.chars().all(|c| c == '\t' || (c >= ' ' && c != '\u{7f}'))
+}
+
 /// Request headers that some server or framework reads as a routing override: another path,
 /// method, host, scheme, port or client address than the request line and the connection say.
 /// A client must never set them at the origin. A cache keys on the method, the URL and a few
@@ -172,6 +179,18 @@ mod tests {
             "cf-connecting-ip",
         ] {
             assert!(!is_routing_override(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn field_values_per_rfc9110_5_5() {
+        #[rustfmt::skip]
+        let cases = [
+            ("text/html; charset=utf-8", true), ("a\tb", true), ("", true), ("caf\u{e9}", true),
+            ("a\u{1}b", false), ("a\rb", false), ("a\nb", false), ("a\0b", false), ("a\u{7f}", false),
+        ];
+        for (value, valid) in cases {
+            assert_eq!(is_field_value(value), valid, "{value:?}");
         }
     }
 }

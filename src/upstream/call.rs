@@ -9,6 +9,7 @@ use crate::respond;
 use crate::runtime::{now_ms, within};
 use breakwater_core::cache::is_origin_error;
 use breakwater_core::config::EdgeConfig;
+use breakwater_core::headers::is_field_value;
 use std::time::Duration;
 use worker::{
     AbortController, Env, Fetch, Headers, Request, RequestInit, RequestRedirect, Response,
@@ -90,7 +91,8 @@ pub async fn send_once(
 /// The origin's answer as the edge can pass it on, or [`EdgeError::OriginInvalidResponse`]
 /// (`502`) for one it cannot: a status the runtime cannot construct a response with (the
 /// conversion panics, taking the isolate down with every request in it), or a header field the
-/// runtime's `Headers` refuses. A null-body status (`204`, `205`, `304`) is rebuilt without a
+/// runtime's `Headers` refuses, or one holding a control character (RFC 9110 §5.5; the runtime
+/// passes those on). A null-body status (`204`, `205`, `304`) is rebuilt without a
 /// body, which the runtime would refuse too. Interim `1xx` answers (`100`, `103`) never get here:
 /// the runtime's fetch consumes them and resolves with the final answer; a `1xx` that did arrive
 /// as final would be refused like a `600`.
@@ -98,6 +100,15 @@ fn relay(response: Response) -> Result<Response, EdgeError> {
     let status = response.status_code();
     if !respond::is_constructible(status) {
         return Err(EdgeError::OriginInvalidResponse(format!("status {status}")));
+    }
+    if let Some((name, _)) = response
+        .headers()
+        .entries()
+        .find(|(_, value)| !is_field_value(value))
+    {
+        return Err(EdgeError::OriginInvalidResponse(format!(
+            "header field {name} holds a control character"
+        )));
     }
     let headers = respond::relay_headers(response.headers())
         .map_err(|e| EdgeError::OriginInvalidResponse(format!("header field refused: {e}")))?;

@@ -12,6 +12,7 @@ use super::entry::Entry;
 use super::head::CacheMethod;
 use super::message::RequestHead;
 use super::options::CacheOptions;
+use super::storable::shared_with_credentials;
 
 /// How a request may be answered given a stored entry (or none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +94,9 @@ pub enum Miss {
     VaryMismatch,
     /// A method the cache does not answer (only `GET` and `HEAD`, §4).
     Method,
+    /// The request carries `Authorization` and the stored response did not opt in to being
+    /// shared with credentialed requests (§3.5): the origin may answer it differently.
+    Credentials,
 }
 
 impl Miss {
@@ -102,6 +106,7 @@ impl Miss {
             Self::NotStored => "miss",
             Self::VaryMismatch => "miss-vary",
             Self::Method => "miss-method",
+            Self::Credentials => "miss-credentials",
         }
     }
 }
@@ -192,6 +197,12 @@ fn decide(entry: &Entry, request: &RequestHead<'_>, now: Timestamp, opts: &Cache
     }
     let req = RequestDirectives::from_headers(request.headers);
     let resp = entry.directives(opts);
+    // §3.5 read the other way: a response the origin did not mark shareable with credentialed
+    // requests is not what it would answer one (as Varnish, which passes them, and unlike caches
+    // that serve everything they hold).
+    if request.headers.contains("authorization") && !shared_with_credentials(&resp) {
+        return Lookup::Miss(Miss::Credentials);
+    }
     let lifetime = entry.lifetime(opts).seconds;
     let age = entry.current_age(now);
     if resp.requires_validation() {
@@ -200,9 +211,11 @@ fn decide(entry: &Entry, request: &RequestHead<'_>, now: Timestamp, opts: &Cache
     if req.no_cache {
         return Lookup::Revalidate(Revalidate::RequestNoCache);
     }
-    // An invalid request max-age reads as 0: a malformed request directive never relaxes.
-    if let Some(max_age) = req.max_age
-        && age > max_age.seconds().unwrap_or(0)
+    // An invalid request max-age reads as 0: a malformed request directive never relaxes. Ages
+    // are whole seconds, so `max-age=0` (a reload) would accept anything stored within the last
+    // second; it asks for a response generated now, which only the origin can give.
+    if let Some(max_age) = req.max_age.map(|d| d.seconds().unwrap_or(0))
+        && (age > max_age || max_age == 0)
     {
         return Lookup::Revalidate(Revalidate::RequestMaxAge);
     }

@@ -120,6 +120,14 @@ pub fn headers_to_store(headers: &HeaderList, directives: &ResponseDirectives) -
         .collect()
 }
 
+/// True when a response opted in to being shared with requests that carry credentials
+/// (§3.5): `public`, a valid `s-maxage`, or `must-revalidate`.
+pub(crate) fn shared_with_credentials(directives: &ResponseDirectives) -> bool {
+    directives.public
+        || matches!(directives.s_maxage, Some(Delta::Seconds(_)))
+        || directives.must_revalidate
+}
+
 /// The §3 checks on headers already reduced by [`headers_to_store`]; returns the varied fields.
 pub(crate) fn check(
     request: &RequestHead<'_>,
@@ -151,10 +159,7 @@ pub(crate) fn check(
     }
     let credentials = request.headers.contains("authorization")
         || (opts.cookie_is_credential && request.headers.contains("cookie"));
-    let opted_in = directives.public
-        || matches!(directives.s_maxage, Some(Delta::Seconds(_)))
-        || directives.must_revalidate;
-    if credentials && !opted_in {
+    if credentials && !shared_with_credentials(directives) {
         return Err(NotStorable::Credentials);
     }
     // §4.1: any other Vary is stored, selected later by the secondary key.

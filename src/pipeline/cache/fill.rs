@@ -223,7 +223,7 @@ impl Fill {
                 });
             }
         };
-        if !body_fits(&response_headers) {
+        if !body_fits(response.status_code(), &response_headers) {
             return Ok(Filled::NotStored {
                 response,
                 reason: TOO_LARGE,

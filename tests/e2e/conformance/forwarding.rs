@@ -85,10 +85,6 @@ pub fn cases() -> Vec<Case> {
             "connection",
             Field::Not("x-hop".into()),
         ),
-        case("connection_named_field_removed", "RFC 9110 §7.6.1")
-            .note("workerd consumes Connection before the worker runs; the requirement stands for the edge as a whole")
-            .answer(ok("max-age=100", "v1"))
-            .step(get().h("Connection", "x-hop").h("X-Hop", "1").status(200).miss().not_sent("x-hop")),
         fill("keep_alive_not_forwarded", "RFC 9110 §7.6.1 (hop-by-hop)", ("Keep-Alive", "timeout=5"), "keep-alive", Field::Not("timeout=5".into())),
         fill("proxy_connection_not_forwarded", "RFC 9110 §7.6.1 (Proxy-Connection)", ("Proxy-Connection", "keep-alive"), "proxy-connection", Field::Absent),
         fill("te_not_forwarded", "RFC 9110 §7.6.1, §10.1.4 (TE is hop-by-hop)", ("TE", "trailers, deflate"), "te", Field::Not("trailers, deflate".into())),

@@ -67,6 +67,7 @@ fn lookup_table() {
         (&[("Cache-Control", "max-age=60")], "max-age=10", 10, &opts, Fresh, "§5.2.1.1: age = max-age is acceptable"),
         (&[("Cache-Control", "max-age=60")], "max-age=10", 11, &opts, Revalidate(R::RequestMaxAge), "§5.2.1.1: older than max-age"),
         (&[("Cache-Control", "max-age=60")], "max-age=0", 1, &opts, Revalidate(R::RequestMaxAge), "reload"),
+        (&[("Cache-Control", "max-age=60")], "max-age=0", 0, &opts, Revalidate(R::RequestMaxAge), "§5.2.1.1: max-age=0 asks for a response generated now, even within the first second"),
         (&[("Cache-Control", "max-age=60")], "max-age=x", 1, &opts, Revalidate(R::RequestMaxAge), "invalid request max-age reads as 0"),
         (&[("Cache-Control", "max-age=60")], "min-fresh=10", 49, &opts, Fresh, "§5.2.1.3: fresh for 11 more"),
         (&[("Cache-Control", "max-age=60")], "min-fresh=10", 50, &opts, Revalidate(R::RequestMinFresh), "§5.2.1.3: not fresh 10 more"),
@@ -186,4 +187,24 @@ fn on_origin_error_table() {
         "RFC 5861 §4"
     );
     assert!(![200, 304, 404, 501].into_iter().any(is_origin_error));
+}
+
+#[test]
+fn a_credentialed_request_reads_only_what_was_marked_shareable() {
+    let opts = CacheOptions::default();
+    let auth = h(&[("Authorization", "Basic dTpw")]);
+    let cookie = h(&[("Cookie", "sid=1")]);
+    #[rustfmt::skip]
+    let cases = [
+        ("max-age=60", &auth, Lookup::Miss(Miss::Credentials), "§3.5: not marked shareable"),
+        ("public, max-age=60", &auth, Lookup::Fresh, "§3.5: public"),
+        ("s-maxage=60", &auth, Lookup::Fresh, "§3.5: s-maxage"),
+        ("max-age=60, must-revalidate", &auth, Lookup::Fresh, "§3.5: must-revalidate"),
+        ("max-age=60", &cookie, Lookup::Fresh, "a Cookie alone reads the shared entry"),
+    ];
+    for (cache_control, request, want, rule) in cases {
+        let stored = entry(&[("Cache-Control", cache_control)], &opts);
+        let got = lookup(&stored, &RequestHead::new("GET", request), at(1), &opts);
+        assert_eq!(got, want, "{rule}");
+    }
 }

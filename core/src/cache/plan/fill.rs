@@ -134,12 +134,13 @@ pub fn after_origin(
     }
 }
 
-/// Whether a storable response with these header fields may be buffered and stored: its
-/// `Content-Length` is declared and at most [`MAX_BODY`]. Otherwise relay it unstored, with the
-/// detail [`TOO_LARGE`].
-pub fn body_fits(response_headers: &HeaderList) -> bool {
-    response_headers
-        .get("content-length")
-        .and_then(|v| v.parse::<u64>().ok())
-        .is_some_and(|len| len <= MAX_BODY)
+/// Whether a storable response of `status` with these header fields may be buffered and stored:
+/// it has no content (`204`), or its `Content-Length` is declared and at most [`MAX_BODY`].
+/// Otherwise relay it unstored, with the detail [`TOO_LARGE`].
+pub fn body_fits(status: u16, response_headers: &HeaderList) -> bool {
+    status == 204
+        || response_headers
+            .get("content-length")
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|len| len <= MAX_BODY)
 }

@@ -334,8 +334,9 @@ fn only_a_declared_small_body_is_buffered() {
             Some(l) => h(&[("Content-Length", l)]),
             None => HeaderList::new(),
         };
-        assert_eq!(body_fits(&headers), want, "{why}");
+        assert_eq!(body_fits(200, &headers), want, "{why}");
     }
+    assert!(body_fits(204, &HeaderList::new()), "204 has no content to size");
     assert_eq!(TOO_LARGE, "too-large");
 }
 
