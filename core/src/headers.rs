@@ -48,7 +48,9 @@ pub fn is_hop_by_hop(name: &str, connection_tokens: Option<&str>) -> bool {
 /// spaces and tabs, no other control character. A recipient must reject or repair one that is
 /// not; an edge that relayed it as-is would hand its client a message the client cannot parse.
 pub fn is_field_value(value: &str) -> bool {
-    value.chars().all(|c| c == '\t' || (c >= ' ' && c != '\u{7f}'))
+    value
+        .chars()
+        .all(|c| c == '\t' || (c >= ' ' && c != '\u{7f}'))
 }
 
 /// Request headers that some server or framework reads as a routing override: another path,

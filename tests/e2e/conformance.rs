@@ -485,10 +485,10 @@ fn run_case(
             heads.get(before..).unwrap_or(&[]),
             &edge_host,
         );
-        if let Some(limit) = step.within {
-            if elapsed > limit {
-                diffs.push(format!("answered after {elapsed:?}, want within {limit:?}"));
-            }
+        if let Some(limit) = step.within
+            && elapsed > limit
+        {
+            diffs.push(format!("answered after {elapsed:?}, want within {limit:?}"));
         }
         if !diffs.is_empty() {
             why.push(format!("{label}: {}", diffs.join("; ")));
@@ -562,13 +562,13 @@ fn check_step(
         match heads.first() {
             None => diffs.push("the origin received nothing to check what it was sent".into()),
             Some(head) => {
-                if let Some(prefix) = &step.sent_line {
-                    if !head.line.starts_with(prefix.as_str()) {
-                        diffs.push(format!(
-                            "the origin received {:?}, want {prefix:?}…",
-                            head.line
-                        ));
-                    }
+                if let Some(prefix) = &step.sent_line
+                    && !head.line.starts_with(prefix.as_str())
+                {
+                    diffs.push(format!(
+                        "the origin received {:?}, want {prefix:?}…",
+                        head.line
+                    ));
                 }
                 for (name, want) in &step.sent {
                     let want = match want {

@@ -257,11 +257,19 @@ fn unkeyed_headers_cannot_poison_an_entry(env: &Env) -> Result<(), String> {
     let heads = env.proxy.heads(&format!("GET {path}"));
     let head = heads.last().ok_or("the fill never reached the origin")?;
     let edge_host = env.edge_addr.to_string();
-    check(head.get("x-forwarded-host") == Some(edge_host.as_str()), || {
-        format!("x-forwarded-host at the origin: {:?}", head.get("x-forwarded-host"))
-    })?;
+    check(
+        head.get("x-forwarded-host") == Some(edge_host.as_str()),
+        || {
+            format!(
+                "x-forwarded-host at the origin: {:?}",
+                head.get("x-forwarded-host")
+            )
+        },
+    )?;
     for name in ["x-original-url", "x-http-method-override"] {
-        check(head.get(name).is_none(), || format!("{name} reached the origin"))?;
+        check(head.get(name).is_none(), || {
+            format!("{name} reached the origin")
+        })?;
     }
     check(head.get("accept-language") == Some("xx"), || {
         "accept-language did not reach the origin".into()

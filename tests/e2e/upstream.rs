@@ -156,7 +156,9 @@ fn a_refresh_follows_the_fill_rules(env: &Env) -> Result<(), String> {
     check(status.contains("stale-while-revalidate"), || status.clone())?;
     let head = &received_after(env, "GET /api/products/9003?probe=refresh ", before)?;
     common_rules(head, true)?;
-    check(head.get("x-app-probe") == Some("kept"), || format!("{head:?}"))?;
+    check(head.get("x-app-probe") == Some("kept"), || {
+        format!("{head:?}")
+    })?;
     check(head.get("breakwater-principal").is_none(), || {
         format!("{head:?}")
     })

@@ -70,7 +70,15 @@ mod tests {
         }
         let t = Timestamp::from_secs(1_000);
         let opts = CacheOptions::default();
-        Entry::store(&RequestHead::new("GET", request), 200, &response, t, t, &opts).unwrap()
+        Entry::store(
+            &RequestHead::new("GET", request),
+            200,
+            &response,
+            t,
+            t,
+            &opts,
+        )
+        .unwrap()
     }
 
     fn id(entry: Option<&Entry>) -> Option<String> {
@@ -88,9 +96,17 @@ mod tests {
         assert_eq!(set.len(), 2, "§4.1: two variants kept");
         assert_eq!(id(select(&set, &en)).as_deref(), Some("en"));
         assert_eq!(id(select(&set, &fr)).as_deref(), Some("fr"));
-        assert_eq!(id(select(&set, &none)), None, "§4.1: absent matches only absent");
+        assert_eq!(
+            id(select(&set, &none)),
+            None,
+            "§4.1: absent matches only absent"
+        );
         let en_again = h(&[("accept-language", " en ")]);
-        insert(&mut set, stored("en2", Some("accept-language"), &en_again), &en_again);
+        insert(
+            &mut set,
+            stored("en2", Some("accept-language"), &en_again),
+            &en_again,
+        );
         assert_eq!(set.len(), 2, "the newer en replaced the older");
         assert_eq!(id(select(&set, &en)).as_deref(), Some("en2"));
     }
@@ -111,7 +127,11 @@ mod tests {
         let mut set = Vec::new();
         for n in 0..MAX_VARIANTS + 3 {
             let request = h(&[("User-Agent", &format!("ua-{n}"))]);
-            insert(&mut set, stored(&n.to_string(), Some("user-agent"), &request), &request);
+            insert(
+                &mut set,
+                stored(&n.to_string(), Some("user-agent"), &request),
+                &request,
+            );
         }
         assert_eq!(set.len(), MAX_VARIANTS);
         let oldest_kept = h(&[("User-Agent", &format!("ua-{}", 3))]);

@@ -97,7 +97,10 @@ pub fn replace(key: &str, variants: Variants) {
         return remove(key);
     }
     let bytes = variants.iter().map(|v| v.size()).sum();
-    TIER.with_borrow_mut(|tier| tier.as_mut().map(|t| t.insert(key.to_owned(), variants, bytes)));
+    TIER.with_borrow_mut(|tier| {
+        tier.as_mut()
+            .map(|t| t.insert(key.to_owned(), variants, bytes))
+    });
 }
 
 /// Drops `key`.

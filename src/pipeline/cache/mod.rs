@@ -23,8 +23,8 @@ use crate::exchange::Exchange;
 use crate::runtime::{now_millis, now_ms};
 use crate::upstream::{self, Outbound};
 use breakwater_core::cache::{
-    AfterWait, Gate, Plan, RequestFacts, RequestHead, Timestamp, after_wait, flight_timeouts,
-    gate, options, plan, shared_request_headers,
+    AfterWait, Gate, Plan, RequestFacts, RequestHead, Timestamp, after_wait, flight_timeouts, gate,
+    options, plan, shared_request_headers,
 };
 use breakwater_core::intake::{self, Principal};
 use breakwater_core::policy::{RoutePolicy, Tier};
@@ -83,8 +83,15 @@ async fn cached(
             if let (Some(found), Some(stored)) = (&found, &stored) {
                 promote(ex, route, &key, found);
                 if refresh {
-                    let fill = Fill::new(ex, route, &key, &request_headers, &found.variants, log.epoch())
-                        .await?;
+                    let fill = Fill::new(
+                        ex,
+                        route,
+                        &key,
+                        &request_headers,
+                        &found.variants,
+                        log.epoch(),
+                    )
+                    .await?;
                     refresh_in_background(ex, fill, stored.clone());
                 }
                 let status = Status::Hit {
@@ -102,7 +109,12 @@ async fn cached(
             if let (Some(found), Some(stored)) = (&found, &stored)
                 && method == "HEAD"
             {
-                let freshen = fill::Freshen { route, key: &key, found, stored };
+                let freshen = fill::Freshen {
+                    route,
+                    key: &key,
+                    found,
+                    stored,
+                };
                 freshen.with_head(ex, &request, &response, request_time);
             }
             return from_origin(response, &Status::Miss(None));
@@ -121,7 +133,9 @@ async fn cached(
             } else {
                 None
             };
-            let stored = found.as_ref().and_then(|f| f.stored.clone().map(|s| (f.tier, s)));
+            let stored = found
+                .as_ref()
+                .and_then(|f| f.stored.clone().map(|s| (f.tier, s)));
             let entry = stored.as_ref().map(|(_, s)| s.entry());
             return match (after_wait(entry, &request, now(), &opts), stored) {
                 (AfterWait::Collapsed, Some((tier, stored))) => {
@@ -137,7 +151,10 @@ async fn cached(
         }
     };
 
-    let variants = found.as_ref().map(|f| f.variants.clone()).unwrap_or_else(|| Rc::new([]));
+    let variants = found
+        .as_ref()
+        .map(|f| f.variants.clone())
+        .unwrap_or_else(|| Rc::new([]));
     let fill = Fill::new(ex, route, &key, &request_headers, &variants, log.epoch()).await?;
     let started = now_ms();
     let filled = fill.run(stored.as_ref()).await;

@@ -79,7 +79,13 @@ pub fn from_stored(
     fields.set("Age", age);
     let body = &stored.body[..];
     let total = body.len() as u64;
-    let range = range_reply(request.method, request.headers, entry.status(), &fields, total);
+    let range = range_reply(
+        request.method,
+        request.headers,
+        entry.status(),
+        &fields,
+        total,
+    );
     if entry.status() == 200 && !fields.contains("accept-ranges") {
         fields.push("Accept-Ranges", "bytes");
     }

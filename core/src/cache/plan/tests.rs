@@ -336,7 +336,10 @@ fn only_a_declared_small_body_is_buffered() {
         };
         assert_eq!(body_fits(200, &headers), want, "{why}");
     }
-    assert!(body_fits(204, &HeaderList::new()), "204 has no content to size");
+    assert!(
+        body_fits(204, &HeaderList::new()),
+        "204 has no content to size"
+    );
     assert_eq!(TOO_LARGE, "too-large");
 }
 
