@@ -10,6 +10,7 @@ use crate::runtime::{now_ms, within};
 use breakwater_core::cache::is_origin_error;
 use breakwater_core::config::EdgeConfig;
 use breakwater_core::headers::is_field_value;
+use futures_util::StreamExt;
 use std::time::Duration;
 use worker::{
     AbortController, Env, Fetch, Headers, Request, RequestInit, RequestRedirect, Response,
@@ -125,5 +126,55 @@ pub async fn read_body(response: &mut Response, timeout: Duration) -> Result<Vec
         Some(Ok(bytes)) => Ok(bytes),
         Some(Err(e)) => Err(EdgeError::OriginUnreachable(format!("body cut off: {e}"))),
         None => Err(EdgeError::OriginTimeout(timeout)),
+    }
+}
+
+/// An origin body read for keeping, within a size limit.
+pub enum Buffered {
+    /// The whole body: at most the limit.
+    Whole(Vec<u8>),
+    /// Longer than the limit: the answer to relay as it is, its body whole again (what was read,
+    /// then the rest, streamed), so memory holds at most the limit whatever the origin sends.
+    TooLarge(Response),
+}
+
+/// Reads `response`'s body within `timeout` if it is at most `limit` bytes, whether or not the
+/// origin declared its length (a chunked answer is read the same way). A cut-off body is
+/// [`EdgeError::OriginUnreachable`], a stalled one [`EdgeError::OriginTimeout`].
+pub async fn buffer(
+    mut response: Response,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Buffered, EdgeError> {
+    let Ok(mut stream) = response.stream() else {
+        // Not a stream: no body (a null-body status), or one already in memory.
+        return Ok(Buffered::Whole(response.bytes().await?));
+    };
+    let read = within(timeout, async {
+        let mut chunks = Vec::new();
+        let mut total = 0;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            total += chunk.len();
+            chunks.push(chunk);
+            if total > limit {
+                return Ok((chunks, false));
+            }
+        }
+        Ok::<_, worker::Error>((chunks, true))
+    })
+    .await;
+    match read {
+        None => Err(EdgeError::OriginTimeout(timeout)),
+        Some(Err(e)) => Err(EdgeError::OriginUnreachable(format!("body cut off: {e}"))),
+        Some(Ok((chunks, true))) => Ok(Buffered::Whole(chunks.concat())),
+        Some(Ok((chunks, false))) => {
+            let read = futures_util::stream::iter(chunks.into_iter().map(Ok));
+            let relayed = Response::builder()
+                .with_status(response.status_code())
+                .with_headers(response.headers().clone())
+                .from_stream(read.chain(stream))?;
+            Ok(Buffered::TooLarge(relayed))
+        }
     }
 }

@@ -21,7 +21,7 @@ pub mod health;
 mod outbound;
 pub mod pool;
 
-pub use call::read_body;
+pub use call::{Buffered, buffer, read_body};
 pub use outbound::{Forward, Outbound};
 
 use crate::error::EdgeError;

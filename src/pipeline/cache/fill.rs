@@ -11,11 +11,11 @@ use crate::bindings::tiers::{
 };
 use crate::error::EdgeError;
 use crate::exchange::Exchange;
-use crate::upstream::{self, Forward, Outbound};
+use crate::upstream::{self, Buffered, Forward, Outbound};
 use breakwater_core::cache::{
-    AfterOrigin, CacheOptions, Entry, FromOrigin, HeadFreshen, HeaderList, Record, RequestHead,
-    Revalidated, TOO_LARGE, Timestamp, after_origin, body_fits, conditional_headers, fill_drops,
-    freshen_with_head, insert_variant, options, retention, update_from_304,
+    AfterOrigin, CacheOptions, Entry, FromOrigin, HeadFreshen, HeaderList, MAX_BODY, Record,
+    RequestHead, Revalidated, TOO_LARGE, Timestamp, after_origin, body_fits, conditional_headers,
+    fill_drops, freshen_with_head, insert_variant, options, retention, update_from_304,
 };
 use breakwater_core::config::EdgeConfig;
 use breakwater_core::policy::RoutePolicy;
@@ -178,7 +178,7 @@ impl Fill {
                 detail,
             });
         }
-        let mut response = fetched?;
+        let response = fetched?;
         let response_headers: HeaderList = response.headers().entries().collect();
 
         if response.status_code() == 304
@@ -223,16 +223,20 @@ impl Fill {
                 });
             }
         };
-        if !body_fits(response.status_code(), &response_headers) {
+        if !body_fits(&response_headers) {
             return Ok(Filled::NotStored {
                 response,
                 reason: TOO_LARGE,
             });
         }
-        let body: Rc<[u8]> = upstream::read_body(&mut response, self.config.origin_timeout)
-            .await?
-            .into();
-        Ok(self.keep(entry, body, Status::Stored))
+        let limit = usize::try_from(MAX_BODY).unwrap_or(usize::MAX);
+        match upstream::buffer(response, limit, self.config.origin_timeout).await? {
+            Buffered::Whole(body) => Ok(self.keep(entry, body.into(), Status::Stored)),
+            Buffered::TooLarge(response) => Ok(Filled::NotStored {
+                response,
+                reason: TOO_LARGE,
+            }),
+        }
     }
 
     /// Stores `entry` + `body` among the key's variants, in memory now, and returns the writes to

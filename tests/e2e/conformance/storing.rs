@@ -4,7 +4,7 @@
 //! and credentials: Authorization (§3.5) and, by judgement, Cookie and Set-Cookie.
 
 use super::{Case, answer, case, get, ok, step};
-use crate::scripted::Answer;
+use crate::scripted::{Answer, Length, http_date};
 
 /// `status` with `max-age=100` is stored and reused.
 fn stored_status(name: &'static str, status: u16) -> Case {
@@ -72,6 +72,23 @@ pub fn cases() -> Vec<Case> {
         stored_status("status_400_stored", 400),
         stored_status("status_403_stored", 403),
         stored_status("status_203_stored", 203),
+        stores("unsized_body_stored", "RFC 9112 §6.3 (a body delimited by closing the connection is whole)", ok("max-age=100", "v1").length(Length::None), true),
+        stores(
+            "unsized_heuristic_stored",
+            "RFC 9111 §4.2.2 (an origin that sends no Content-Length)",
+            Answer::new(200)
+                .h("Date", "{now}")
+                .h("Last-Modified", &http_date(-864_000))
+                .body("v1")
+                .length(Length::None),
+            true,
+        ),
+        case("unsized_body_over_the_limit_relayed_whole", "RFC 9111 §3 (a cache MAY decline to store); RFC 9112 §6.3")
+            .note("the edge buffers at most 1 MiB to store; a longer unsized body is relayed whole, unstored")
+            .answer(ok("max-age=100", &"x".repeat(1024 * 1024 + 10)).length(Length::None))
+            .answer(ok("no-store", "v2"))
+            .step(get().status(200).miss().body(&"x".repeat(1024 * 1024 + 10)))
+            .step(get().status(200).miss().body("v2")),
         stores("no_store_not_stored", "RFC 9111 §5.2.2.5", ok("no-store, max-age=100", "v1"), false),
         stores("private_not_stored", "RFC 9111 §5.2.2.7 (a shared cache MUST NOT store)", ok("private, max-age=100", "v1"), false),
         stores("private_upper_case_not_stored", "RFC 9111 §5.2 (case-insensitive), §5.2.2.7", ok("PRIVATE, max-age=100", "v1"), false),

@@ -10,8 +10,8 @@ use crate::cache::message::{HeaderList, RequestHead};
 use crate::cache::options::CacheOptions;
 use crate::singleflight::Timeouts;
 
-/// Largest body buffered for storing, in bytes: a larger (or unsized) one streams through
-/// unstored, so a big download never sits whole in an isolate's memory.
+/// Largest body buffered for storing, in bytes: a larger one streams through unstored, so a big
+/// download never sits whole in an isolate's memory.
 pub const MAX_BODY: u64 = 1024 * 1024;
 
 /// The `Cache-Status` detail of a response relayed unstored because of [`MAX_BODY`].
@@ -134,13 +134,13 @@ pub fn after_origin(
     }
 }
 
-/// Whether a storable response of `status` with these header fields may be buffered and stored:
-/// it has no content (`204`), or its `Content-Length` is declared and at most [`MAX_BODY`].
-/// Otherwise relay it unstored, with the detail [`TOO_LARGE`].
-pub fn body_fits(status: u16, response_headers: &HeaderList) -> bool {
-    status == 204
-        || response_headers
-            .get("content-length")
-            .and_then(|v| v.parse::<u64>().ok())
-            .is_some_and(|len| len <= MAX_BODY)
+/// Whether a storable response with these header fields may be read to be stored: it does not
+/// declare a `Content-Length` over [`MAX_BODY`] (one that does is relayed unread, with the detail
+/// [`TOO_LARGE`]). An unsized or unparsable length is read up to [`MAX_BODY`] and relayed unstored
+/// past it.
+pub fn body_fits(response_headers: &HeaderList) -> bool {
+    response_headers
+        .get("content-length")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_none_or(|len| len <= MAX_BODY)
 }
