@@ -271,20 +271,7 @@ fn civil(unix: i64) -> (i64, u32, u32, usize, i64, i64, i64) {
 
 /// Replaces `{now}` and `{date:±N}` in a field line.
 fn expand_dates(line: &[u8]) -> Vec<u8> {
-    let Ok(text) = std::str::from_utf8(line) else {
-        return line.to_vec();
-    };
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(start) = rest.find('{') {
-        out.push_str(&rest[..start]);
-        let tail = &rest[start..];
-        let Some(end) = tail.find('}') else {
-            out.push_str(tail);
-            rest = "";
-            break;
-        };
-        let token = &tail[1..end];
+    expand(line, |token| {
         let offset = if token == "now" {
             Some(0)
         } else {
@@ -292,32 +279,37 @@ fn expand_dates(line: &[u8]) -> Vec<u8> {
                 .strip_prefix("date:")
                 .and_then(|n| n.trim_start_matches('+').parse::<i64>().ok())
         };
-        match offset {
-            Some(n) => out.push_str(&http_date(n)),
-            None => out.push_str(&tail[..=end]),
-        }
-        rest = &tail[end + 1..];
-    }
-    out.push_str(rest);
-    out.into_bytes()
+        offset.map(http_date)
+    })
 }
 
-/// Replaces `{req:NAME}` in a body with the request's field NAME.
+/// Replaces `{req:NAME}` in a body with the request's field NAME (`-` when absent).
 fn expand_request(body: &[u8], request: &Head) -> Vec<u8> {
-    let Ok(text) = std::str::from_utf8(body) else {
-        return body.to_vec();
+    expand(body, |token| {
+        let name = token.strip_prefix("req:")?;
+        Some(request.get(name).unwrap_or("-").to_owned())
+    })
+}
+
+/// Replaces each `{token}` in `text` that `value` knows; leaves the rest (and non-UTF-8 bytes)
+/// as they are.
+fn expand(text: &[u8], value: impl Fn(&str) -> Option<String>) -> Vec<u8> {
+    let Ok(text) = std::str::from_utf8(text) else {
+        return text.to_vec();
     };
     let mut out = String::new();
     let mut rest = text;
-    while let Some(start) = rest.find("{req:") {
+    while let Some(start) = rest.find('{') {
         out.push_str(&rest[..start]);
         let tail = &rest[start..];
         let Some(end) = tail.find('}') else {
-            out.push_str(tail);
-            rest = "";
+            rest = tail;
             break;
         };
-        out.push_str(request.get(&tail[5..end]).unwrap_or("-"));
+        match value(&tail[1..end]) {
+            Some(v) => out.push_str(&v),
+            None => out.push_str(&tail[..=end]),
+        }
         rest = &tail[end + 1..];
     }
     out.push_str(rest);
