@@ -28,6 +28,10 @@ pub fn cases() -> Vec<Case> {
             .step(get().status(200).miss().field("x-version", "1"))
             .step(head().status(200).miss().field("x-version", "2"))
             .step(get().status(200).hit().field("x-version", "2").body("v1")),
+        case("get_hit_keeps_content_length", "RFC 9110 §8.6")
+            .answer(ok("max-age=100", "0123456789"))
+            .step(get().status(200).miss())
+            .step(get().status(200).hit().field("content-length", "10").body("0123456789")),
         case("head_hit_keeps_content_length", "RFC 9110 §8.6 (HEAD may send the Content-Length a GET would)")
             .answer(ok("max-age=100", "0123456789"))
             .step(get().status(200).miss())

@@ -22,6 +22,7 @@ fn ranged(name: &'static str, range: &str, content_range: &str, part: &str) -> C
                 .status(206)
                 .hit()
                 .field("content-range", content_range)
+                .field("content-length", &part.len().to_string())
                 .body(part),
         )
 }
