@@ -10,6 +10,7 @@ use crate::runtime::{now_ms, within};
 use breakwater_core::cache::is_origin_error;
 use breakwater_core::config::EdgeConfig;
 use breakwater_core::headers::is_field_value;
+use breakwater_core::pool::retry::refused_as_overloaded;
 use futures_util::StreamExt;
 use std::time::Duration;
 use worker::{
@@ -34,9 +35,10 @@ pub async fn attempt(
     let started = now_ms();
     let result = send_once(&url, outbound, config.origin_timeout).await;
     let latency_ms = (now_ms() - started) as u64;
+    // An overloaded origin's refusal is fast and did no work: not a failure for the breaker.
     let failed = result
         .as_ref()
-        .map_or(true, |r| is_origin_error(r.status_code()));
+        .map_or(true, |r| is_origin_error(r.status_code()) && !overloaded(r));
     call.finish(config, !failed);
     match probe {
         Some(id) => signals::probe_done(env, origin, id, !failed, latency_ms).await,
@@ -45,6 +47,13 @@ pub async fn attempt(
         }
     }
     result
+}
+
+/// True when the origin refused the request as overloaded (core's
+/// [`refused_as_overloaded`]: `503` with `Retry-After`).
+pub fn overloaded(response: &Response) -> bool {
+    let retry_after = response.headers().has("retry-after").unwrap_or(false);
+    refused_as_overloaded(response.status_code(), retry_after)
 }
 
 /// Sends `outbound` to `url` once, answering `502` if the origin cannot be reached and `504` if

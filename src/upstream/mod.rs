@@ -4,9 +4,9 @@
 //! [`send`], so each rule below applies to all of them:
 //!
 //! - the outbound request's header rules ([`Outbound`]);
-//! - which origin of the pool, and a retry on another one for a request that got no answer and
-//!   is harmless to repeat, within the isolate's retry budget ([`pool`], core's
-//!   `pool::retry`);
+//! - which origin of the pool, and a retry on another one for a request that got no answer (or
+//!   an overloaded origin's refusal, `503` with `Retry-After`) and is harmless to repeat, within
+//!   the isolate's retry budget ([`pool`], core's `pool::retry`);
 //! - the circuit breaker's permit, one timeout, the response rebuilt with its hop-by-hop
 //!   fields removed ([`call`]);
 //! - after a write the origin accepted, the purge of what it made stale ([`effects`]).
@@ -67,6 +67,7 @@ async fn send_with_retry(
         Err(EdgeError::BreakerOpen { .. }) => Failure::NotSent,
         Err(EdgeError::OriginUnreachable(_)) => Failure::NoConnection,
         Err(EdgeError::OriginTimeout(_)) => Failure::Timeout,
+        Ok(response) if call::overloaded(response) => Failure::Overloaded,
         _ => return result,
     };
     let keyed = outbound.has_header(IDEMPOTENCY_KEY);

@@ -2,7 +2,10 @@
 //! ([`retryable`]), and how many such retries an isolate may make ([`RetryBudget`]).
 //!
 //! Only a request that got no answer is retried: an origin that answered, even with a `5xx`, has
-//! spoken, and repeating the request elsewhere could do the work twice. Of those, a request that
+//! spoken, and repeating the request elsewhere could do the work twice. The exception is an
+//! origin that refused the request as overloaded ([`refused_as_overloaded`]: `503` with
+//! `Retry-After`, what the origin's load shedding answers before doing any work); it is treated
+//! like no answer. Of those, a request that
 //! never left the edge (the origin's breaker refused it) may always go elsewhere; one that may
 //! have reached the origin (no connection could be told apart from a reset mid-request, and a
 //! timeout proves nothing) only when repeating it is harmless: a safe or idempotent method
@@ -63,6 +66,17 @@ pub enum Failure {
     NoConnection,
     /// No response head within the origin timeout.
     Timeout,
+    /// The origin refused it as overloaded ([`refused_as_overloaded`]).
+    Overloaded,
+}
+
+/// True for an origin answer that refuses a request as overloaded: `503` with `Retry-After`
+/// (RFC 9110 §15.6.4: the server is unable to handle it, and says when to come back). Such an
+/// answer is a refusal, not a failure: it does not count toward the circuit breaker or the SLO's
+/// error budget, and the request may go to another origin. A `503` without `Retry-After` is an
+/// ordinary origin error.
+pub fn refused_as_overloaded(status: u16, retry_after: bool) -> bool {
+    status == 503 && retry_after
 }
 
 /// Whether a request with `method` (upper case) that failed as `failure` may be repeated on
@@ -70,7 +84,9 @@ pub enum Failure {
 pub fn retryable(method: &str, idempotency_key: bool, failure: Failure) -> bool {
     match failure {
         Failure::NotSent => true,
-        Failure::NoConnection | Failure::Timeout => {
+        // A foreign origin's 503 does not prove the work was not started: retried only where
+        // repeating is harmless, like a lost answer.
+        Failure::NoConnection | Failure::Timeout | Failure::Overloaded => {
             matches!(
                 method,
                 "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"

@@ -393,6 +393,25 @@ fn only_requests_that_are_harmless_to_repeat_are_retried() {
     }
     assert!(retryable("POST", true, Failure::Timeout));
     assert!(!retryable("PATCH", true, Failure::Timeout));
+    assert!(retryable("GET", false, Failure::Overloaded));
+    assert!(!retryable("POST", false, Failure::Overloaded));
+    assert!(retryable("POST", true, Failure::Overloaded));
+}
+
+#[test]
+fn an_overloaded_refusal_is_a_503_that_says_when_to_come_back() {
+    use retry::refused_as_overloaded;
+    #[rustfmt::skip]
+    let cases = [
+        (503, true, true), (503, false, false), (502, true, false), (429, true, false), (200, true, false),
+    ];
+    for (status, retry_after, refused) in cases {
+        assert_eq!(
+            refused_as_overloaded(status, retry_after),
+            refused,
+            "{status} {retry_after}"
+        );
+    }
 }
 
 #[test]

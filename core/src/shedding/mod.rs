@@ -14,10 +14,19 @@
 //! refusals keep coming. Counted as successes they would dilute the ratio, and the controller would
 //! restore while the origin is still failing.
 //!
-//! The controller is AIMD, as TCP congestion control is: cut multiplicatively (fast, in proportion
-//! to how much is admitted), restore additively. Additive restore probes at an even pace from the
-//! floor (19 intervals from 0.05 to 1 at the default 0.05) and is gentlest near 1, where the last
-//! overload began; a multiplicative restore would crawl at the floor and rush at the top.
+//! The controller cuts multiplicatively (fast, in proportion to how much is admitted), and after
+//! each cut dwells (`dwell_ms`) before it may cut again, so a cut shows in the admitted requests'
+//! outcomes before the next one is decided. A cut needs the burn of both windows and of the
+//! requests admitted since the last step: errors the long window remembers are no reason to cut
+//! traffic that already succeeds.
+//!
+//! It restores by the health of what it admits, not by the windows' memory: once the requests
+//! admitted over the last interval burn below `recover_threshold`, every interval gives back the
+//! share `restore` of what is shed (half, by default: from the floor, 95% shed becomes 48%, 24%,
+//! 12%, … and under 1% in seven intervals). Fast from the floor, gentle near 1, where the last
+//! overload began. Errors are this controller's signal; surges are met earlier by the adaptive
+//! concurrency limit in front of each origin (`crate::concurrency`), so once a surge ends,
+//! nothing stays shed for the long window's sake.
 
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -45,10 +54,12 @@ pub struct SloConfig {
     pub burn_threshold: f64,
     /// Burn rate every window with a signal must be under for a restore; in between, hold.
     pub recover_threshold: f64,
-    /// Share of the admission fraction cut per interval.
+    /// Share of the admission fraction cut per step.
     pub cut: f64,
-    /// Admission fraction added back per interval.
+    /// Share of the shed fraction given back per interval while the admitted requests are healthy.
     pub restore: f64,
+    /// Least time between two cuts: a cut's effect shows before the next is decided.
+    pub dwell_ms: u64,
     /// Floor of the admission fraction: some traffic always reaches the origin, so its recovery
     /// shows in the windows.
     pub min_fraction: f64,
@@ -69,7 +80,8 @@ impl Default for SloConfig {
             burn_threshold: 14.4,
             recover_threshold: 2.0,
             cut: 0.10,
-            restore: 0.05,
+            restore: 0.5,
+            dwell_ms: 2_000,
             min_fraction: 0.05,
             min_requests: 100,
             adjust_interval_ms: 1_000,
@@ -112,6 +124,11 @@ impl SloConfig {
                 "must be in (0, 1]",
             ),
             (
+                "dwell_ms",
+                self.dwell_ms <= self.long_window_ms,
+                "must be at most long_window_ms",
+            ),
+            (
                 "min_fraction",
                 self.min_fraction > 0.0 && self.min_fraction <= 1.0,
                 "must be in (0, 1]",
@@ -150,6 +167,12 @@ pub struct Controller {
     interval_start_ms: Option<u64>,
     /// Oldest first, at most [`BUCKETS`], none older than the long window at the last report.
     buckets: VecDeque<Bucket>,
+    /// Requests and errors reported since the last step: the health of what was just admitted.
+    #[serde(default)]
+    recent: (u64, u64),
+    /// When the last cut was made.
+    #[serde(default)]
+    last_cut_ms: Option<u64>,
 }
 
 impl Default for Controller {
@@ -158,6 +181,8 @@ impl Default for Controller {
             fraction: 1.0,
             interval_start_ms: None,
             buckets: VecDeque::new(),
+            recent: (0, 0),
+            last_cut_ms: None,
         }
     }
 }
@@ -179,6 +204,10 @@ impl Controller {
     pub fn report(&mut self, config: &SloConfig, now_ms: u64, requests: u64, errors: u64) {
         let now = self.clock(config, now_ms);
         let width = bucket_ms(config);
+        self.recent = (
+            self.recent.0.saturating_add(requests),
+            self.recent.1.saturating_add(errors),
+        );
         // Drops what an idle spell aged out, and what a clock reset left in the future.
         self.buckets
             .retain(|b| b.start_ms <= now && now - b.start_ms < config.long_window_ms);
@@ -216,10 +245,14 @@ impl Controller {
         if steps > 0 {
             let steps = i32::try_from(steps).unwrap_or(i32::MAX);
             self.fraction = match self.step(config, now_ms) {
-                Step::Cut => self.fraction * (1.0 - config.cut).powi(steps),
-                Step::Restore => self.fraction + config.restore * f64::from(steps),
+                Step::Cut => {
+                    self.last_cut_ms = Some(now_ms);
+                    self.fraction * (1.0 - config.cut)
+                }
+                Step::Restore => 1.0 - (1.0 - self.fraction) * (1.0 - config.restore).powi(steps),
                 Step::Hold => self.fraction,
             };
+            self.recent = (0, 0);
         }
         // `max` first: a NaN (corrupt storage) becomes the floor.
         self.fraction = self.fraction.max(config.min_fraction).min(1.0);
@@ -254,24 +287,38 @@ impl Controller {
         if config.shadow { 1.0 } else { self.fraction }
     }
 
-    /// Cut only on evidence: both windows have a signal and both burn too fast. Restore unless a
-    /// window with a signal still burns: a window too quiet to judge cannot hold a cut, or
-    /// sparse traffic (thinned further by the cut itself) would keep the fraction down forever.
+    /// Cut only on evidence: both windows have a signal and burn too fast, the requests admitted
+    /// since the last step still do (when there are enough to tell), and the last cut is at least
+    /// `dwell_ms` old. Restore when the admitted requests are healthy; without enough of them to
+    /// tell, restore unless a window with a signal still burns: a window too quiet to judge
+    /// cannot hold a cut, or sparse traffic (thinned further by the cut itself) would keep the
+    /// fraction down forever.
     fn step(&self, config: &SloConfig, now_ms: u64) -> Step {
         let (short, long) = self.burn_rates(config, now_ms);
-        match (short, long) {
-            (Some(s), Some(l)) if s > config.burn_threshold && l > config.burn_threshold => {
-                Step::Cut
-            }
-            _ if [short, long]
+        let recent = self.recent_burn(config);
+        let dwelt = self
+            .last_cut_ms
+            .is_none_or(|at| now_ms.saturating_sub(at) >= config.dwell_ms);
+        let burning = |b: Option<f64>| b.is_some_and(|b| b > config.burn_threshold);
+        if burning(short) && burning(long) && recent.is_none_or(|r| r > config.burn_threshold) {
+            return if dwelt { Step::Cut } else { Step::Hold };
+        }
+        let healthy = match recent {
+            Some(r) => r < config.recover_threshold,
+            None => [short, long]
                 .into_iter()
                 .flatten()
-                .all(|b| b < config.recover_threshold) =>
-            {
-                Step::Restore
-            }
-            _ => Step::Hold,
-        }
+                .all(|b| b < config.recover_threshold),
+        };
+        if healthy { Step::Restore } else { Step::Hold }
+    }
+
+    /// The burn rate of the requests reported since the last step, if there are enough of them
+    /// to tell (a tenth of `min_requests`, at least one).
+    fn recent_burn(&self, config: &SloConfig) -> Option<f64> {
+        let (requests, errors) = self.recent;
+        (requests >= u64::from(config.min_requests / 10).max(1))
+            .then(|| errors.min(requests) as f64 / requests as f64 / (1.0 - config.slo))
     }
 
     /// `now_ms`, or the newest bucket's start when the clock stepped back less than a long window

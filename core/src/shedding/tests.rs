@@ -58,14 +58,21 @@ fn steady_streams() {
 }
 
 #[test]
-fn errors_cut_ten_percent_per_interval_down_to_the_floor() {
+fn errors_cut_ten_percent_per_dwell_down_to_the_floor() {
     let config = SloConfig::default();
     let f = drive(&mut Controller::new(), &config, 0..120, (1_000, 500));
-    let expected = [(0, 1.0), (1, 0.9), (2, 0.81), (10, 0.9f64.powi(10))];
-    for (second, fraction) in expected.into_iter().chain([(28, 0.9f64.powi(28))]) {
+    // A cut at 1 s, then one every dwell (2 s): 3 s, 5 s, ...; held in between.
+    let expected = [
+        (0, 1.0),
+        (1, 0.9),
+        (2, 0.9),
+        (3, 0.81),
+        (21, 0.9f64.powi(11)),
+    ];
+    for (second, fraction) in expected.into_iter().chain([(55, 0.9f64.powi(28))]) {
         assert!(close(f[second], fraction), "{second} s: {}", f[second]);
     }
-    assert!(f[29..].iter().all(|&f| f == 0.05), "0.9^29 < 0.05");
+    assert!(f[57..].iter().all(|&f| f == 0.05), "0.9^29 < 0.05");
 }
 
 #[test]
@@ -81,30 +88,36 @@ fn a_burst_the_long_window_does_not_confirm_never_cuts() {
 }
 
 #[test]
-fn recovery_waits_for_the_long_window_then_restores_a_step_per_interval() {
+fn recovery_follows_the_admitted_requests_not_the_windows() {
     let config = SloConfig::default();
     let mut c = Controller::new();
     drive(&mut c, &config, 0..300, (1_000, 500));
-    let mut f = drive(&mut c, &config, 300..356, (1_000, 0));
-    // The short window is clean once the last bad bucket (295 s) leaves it, at 355 s...
-    let (short, long) = c.burn_rates(&config, 355 * SECOND);
-    assert_eq!(short, Some(0.0));
-    assert!(long.unwrap() > config.burn_threshold);
-    // ...but the long window holds the cut until 895 s, when that bucket leaves it too.
-    f.extend(drive(&mut c, &config, 356..1_000, (1_000, 0)));
-    let expected = [
-        (355, 0.05),
-        (600, 0.05),
-        (894, 0.05),
-        (895, 0.10),
-        (896, 0.15),
-        (913, 1.0),
-        (999, 1.0),
-    ];
-    for (second, fraction) in expected {
-        let got = f[second - 300];
-        assert!(close(got, fraction), "{second} s: {got}");
+    assert!(close(c.fraction(), 0.05));
+    let f = drive(&mut c, &config, 300..310, (1_000, 0));
+    // Both windows still burn (they remember the outage) ...
+    let (short, long) = c.burn_rates(&config, 309 * SECOND);
+    assert!(short.unwrap() > config.burn_threshold && long.unwrap() > config.burn_threshold);
+    // ... but what is admitted succeeds: each interval gives back half of what is shed.
+    for (k, got) in f.iter().enumerate() {
+        let want = 1.0 - 0.95 * 0.5f64.powi(k as i32 + 1);
+        assert!(close(*got, want), "{} s: {got}, want {want}", 300 + k);
     }
+    assert!(
+        f[6] > 0.99,
+        "under 1% shed seven intervals after the errors stop"
+    );
+    // Admitted requests still failing hold the cut where it is, and cut again after the dwell.
+    let mut c = Controller {
+        fraction: 0.5,
+        ..Controller::new()
+    };
+    drive(&mut c, &config, 0..300, (1_000, 500));
+    let before = c.fraction();
+    let f = drive(&mut c, &config, 300..302, (1_000, 5));
+    assert!(
+        f.iter().all(|&f| close(f, before)),
+        "burn 5: in the band, hold"
+    );
 }
 
 #[test]
@@ -115,7 +128,10 @@ fn shadow_computes_but_admits_everything() {
     };
     let mut c = Controller::new();
     drive(&mut c, &config, 0..10, (1_000, 500));
-    assert!(close(c.fraction(), 0.9f64.powi(9)));
+    assert!(
+        close(c.fraction(), 0.9f64.powi(5)),
+        "cuts at 1, 3, 5, 7, 9 s"
+    );
     assert_eq!(c.effective_fraction(&config), 1.0);
     let enforced = SloConfig::default();
     assert_eq!(c.effective_fraction(&enforced), c.fraction());
@@ -149,18 +165,32 @@ fn adjust_catches_up_only_as_far_as_the_short_window_reaches() {
         short_window_ms: 10_000,
         ..SloConfig::default()
     };
-    let mut c = Controller::new();
-    assert_eq!(c.adjust(&config, 0), 1.0, "the first call starts the clock");
-    c.report(&config, 3_600_000, 1_000, 500);
+    let mut c = Controller {
+        fraction: 0.05,
+        ..Controller::new()
+    };
+    assert_eq!(
+        c.adjust(&config, 0),
+        0.05,
+        "the first call starts the clock"
+    );
+    c.report(&config, 3_600_000, 1_000, 0);
     let caught_up = c.adjust(&config, 3_600_000);
-    assert!(close(caught_up, 0.9f64.powi(10)), "an hour, but ten steps");
+    assert!(
+        close(caught_up, 1.0 - 0.95 * 0.5f64.powi(10)),
+        "an hour, but ten restores"
+    );
     assert_eq!(c.adjust(&config, 3_599_000), caught_up, "stepped back");
     assert_eq!(
         c.adjust(&config, 3_599_999),
         caught_up,
         "interval restarted"
     );
-    assert!(close(c.adjust(&config, 3_600_000), 0.9f64.powi(11)));
+    // A cut is one step whatever the time elapsed: the dwell paces cuts, not the clock.
+    let mut c = Controller::new();
+    c.adjust(&config, 0);
+    c.report(&config, 3_600_000, 1_000, 500);
+    assert!(close(c.adjust(&config, 3_600_000), 0.9), "one cut");
 }
 
 #[test]
