@@ -88,6 +88,10 @@ pub enum EdgeError {
     /// `502`. Not retried on another origin: this one did receive the request.
     #[error("origin sent an invalid response: {0}")]
     OriginInvalidResponse(String),
+    /// The origin's concurrency limit is reached and the request could not wait for a slot
+    /// within its deadline (`crate::upstream::limit`): refused before it was sent.
+    #[error("the origin is at its concurrency limit; retry after {retry_after_ms} ms")]
+    OriginAtCapacity { retry_after_ms: u64 },
     /// A runtime call failed where it should not (bindings missing, JS exceptions).
     #[error("edge internal error: {0}")]
     Internal(String),
@@ -109,6 +113,7 @@ impl EdgeError {
                 | Self::OriginTimeout(_)
                 | Self::OriginInvalidResponse(_)
                 | Self::BreakerOpen { .. }
+                | Self::OriginAtCapacity { .. }
         )
     }
 
@@ -258,6 +263,12 @@ impl EdgeError {
                         "the origin sent a response the edge cannot relay; try again shortly",
                     ),
                 vec![("retry-after", "5".into())],
+            ),
+            Self::OriginAtCapacity { retry_after_ms } => (
+                Problem::new("overloaded", 503, "Origin at capacity").with_detail(
+                    "the origin is answering as many requests as it can without queueing; retry shortly",
+                ),
+                vec![("retry-after", retry_after_secs(*retry_after_ms).to_string())],
             ),
             Self::OriginTimeout(t) => (
                 Problem::new("origin-timeout", 504, "Origin timed out").with_detail(format!(

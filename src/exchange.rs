@@ -5,6 +5,7 @@ use crate::runtime::random;
 use breakwater_core::config::EdgeConfig;
 use breakwater_core::headers::{REQUEST_ID, TRACEPARENT};
 use breakwater_core::intake::{Principal, Rejection, Route};
+use breakwater_core::ratelimit::Priority;
 use breakwater_core::timing::ServerTiming;
 use breakwater_core::trace::{self, TraceContext};
 use std::rc::Rc;
@@ -33,6 +34,9 @@ pub struct Exchange {
     pub refused: bool,
     /// Shadow mode: shedding would have turned this request away.
     pub would_shed: bool,
+    /// The admission route's priority (`Normal` off admission routes): who waits for a slot at
+    /// a busy origin, and who is refused first.
+    pub priority: Priority,
     /// The stage whose error ended the request, for the log line.
     pub failed_in: Option<&'static str>,
     /// The request body, once read ([`Exchange::body`]): a body can be read only once, and
@@ -59,6 +63,7 @@ impl Exchange {
             rate_headers: None,
             refused: false,
             would_shed: false,
+            priority: Priority::default(),
             failed_in: None,
             body: None,
         }

@@ -9,6 +9,7 @@ pub mod assets;
 pub mod auth;
 pub mod breaker;
 pub mod cache;
+pub mod concurrency;
 pub mod conditional;
 pub mod config;
 pub mod control;

@@ -15,6 +15,7 @@ use crate::replica::ReplicaPolicy;
 use crate::auth;
 use crate::outbox::command::DeadLettersCommand;
 use crate::outbox::{self, OutboxSettings};
+use crate::overload::{self, OverloadSettings};
 use crate::startup::{DEFAULT_DATABASE_URL, DEFAULT_LISTEN, Settings};
 use crate::telemetry::LogFormat;
 
@@ -97,6 +98,28 @@ pub struct Cli {
     /// Longest a write waits for a connection before answering 503, in milliseconds.
     #[arg(long, env = "BREAKWATER_WRITE_WAIT_MS", global = true, default_value_t = millis(Bulkheads::default().writes.wait))]
     pub write_wait_ms: u64,
+
+    /// Requests each request bulkhead (reads, writes) runs at once; the rest queue. Unset: twice
+    /// the connections its requests can use (reads: 2 × read pool size × databases, 32 with no
+    /// replica; writes: 2 × write pool size, 16).
+    #[arg(long, env = "BREAKWATER_OVERLOAD_MAX_IN_FLIGHT", global = true, value_parser = clap::value_parser!(u32).range(1..))]
+    pub overload_max_in_flight: Option<u32>,
+
+    /// Queueing delay a bulkhead tolerates, in milliseconds. Once requests have queued longer
+    /// than this for a whole interval, any request that waits longer is answered 503
+    /// `overloaded` at once, until the queue drains.
+    #[arg(long, env = "BREAKWATER_OVERLOAD_TARGET_MS", global = true, default_value_t = millis(overload::DEFAULT_TARGET), value_parser = clap::value_parser!(u64).range(1..))]
+    pub overload_target_ms: u64,
+
+    /// How long, in milliseconds, requests must keep queueing longer than the target before a
+    /// bulkhead sheds.
+    #[arg(long, env = "BREAKWATER_OVERLOAD_INTERVAL_MS", global = true, default_value_t = millis(overload::DEFAULT_INTERVAL), value_parser = clap::value_parser!(u64).range(1..))]
+    pub overload_interval_ms: u64,
+
+    /// Longest any request queues for a slot, in milliseconds, before it is answered 503
+    /// `overloaded`; keep it well under the edge's origin timeout.
+    #[arg(long, env = "BREAKWATER_OVERLOAD_MAX_WAIT_MS", global = true, default_value_t = millis(overload::DEFAULT_MAX_WAIT), value_parser = clap::value_parser!(u64).range(1..))]
+    pub overload_max_wait_ms: u64,
 
     /// Ed25519 key that signs users' access tokens: its 32-byte seed as unpadded base64url
     /// (`head -c 32 /dev/urandom | basenc --base64url | tr -d =`). Unset, a random key is made
@@ -235,6 +258,12 @@ impl Cli {
             admin_token: self.admin_token.clone(),
             replica_urls: self.replica_urls.clone(),
             bulkheads,
+            overload: OverloadSettings {
+                max_in_flight: self.overload_max_in_flight.and_then(NonZeroU32::new),
+                target: Duration::from_millis(self.overload_target_ms),
+                interval: Duration::from_millis(self.overload_interval_ms),
+                max_wait: Duration::from_millis(self.overload_max_wait_ms),
+            },
             replica_policy: ReplicaPolicy {
                 max_lag_bytes: self.replica_max_lag_bytes,
                 check_interval: Duration::from_millis(self.replica_check_ms),
@@ -322,6 +351,41 @@ mod tests {
         assert_eq!(defaults.bulkheads, Bulkheads::default());
         assert_eq!(defaults.replica_policy, ReplicaPolicy::default());
         assert!(Cli::try_parse_from(["breakwater-origin", "--read-pool-size", "0"]).is_err());
+    }
+
+    #[test]
+    fn overload_flags_become_overload_settings() {
+        let defaults = Cli::try_parse_from(["breakwater-origin"])
+            .unwrap()
+            .settings();
+        assert_eq!(defaults.overload, OverloadSettings::default());
+        assert_eq!(defaults.overload.max_in_flight, None);
+        let cli = Cli::try_parse_from([
+            "breakwater-origin",
+            "--overload-max-in-flight",
+            "12",
+            "--overload-target-ms",
+            "7",
+            "--overload-interval-ms",
+            "250",
+            "--overload-max-wait-ms",
+            "900",
+        ])
+        .unwrap();
+        let overload = cli.settings().overload;
+        assert_eq!(overload.max_in_flight, NonZeroU32::new(12));
+        assert_eq!(overload.target, Duration::from_millis(7));
+        assert_eq!(overload.interval, Duration::from_millis(250));
+        assert_eq!(overload.max_wait, Duration::from_millis(900));
+        for flag in [
+            "--overload-max-in-flight",
+            "--overload-target-ms",
+            "--overload-interval-ms",
+            "--overload-max-wait-ms",
+        ] {
+            let err = Cli::try_parse_from(["breakwater-origin", flag, "0"]).unwrap_err();
+            assert!(err.to_string().contains(flag), "{flag}: {err}");
+        }
     }
 
     #[test]

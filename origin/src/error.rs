@@ -108,6 +108,13 @@ pub enum ApiError {
     /// stale or the client back off.
     #[error("the origin is at capacity for this kind of request; retry after {RETRY_AFTER_SECS} s")]
     Overloaded,
+    /// A request its bulkhead's overload limiter had no room for: it would have queued longer
+    /// than the limiter allows (see [`crate::overload`]). Answered at once, with the kind the
+    /// edge's own shedding uses, so the edge and clients treat both alike.
+    #[error(
+        "the origin is shedding load: this kind of request queues too long; retry after {RETRY_AFTER_SECS} s"
+    )]
+    Shed,
     /// The detail sent to the client is generic on purpose: SQL and driver messages stay in logs.
     #[error("database unavailable")]
     Database(sqlx::Error),
@@ -119,8 +126,9 @@ pub enum ApiError {
     Other(StatusCode),
 }
 
-/// What a `503` for an exhausted bulkhead asks the client to wait, in seconds: connections come
-/// back within milliseconds, so a short pause is enough.
+/// What a `503` for an exhausted or shedding bulkhead asks the client to wait, in seconds:
+/// connections come back within milliseconds and a shedding limiter reconsiders with every
+/// request, so a short pause is enough (the edge spreads its own retries).
 pub const RETRY_AFTER_SECS: u32 = 1;
 
 impl From<sqlx::Error> for ApiError {
@@ -186,7 +194,7 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            Self::Database(_) | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Database(_) | Self::Overloaded | Self::Shed => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Other(status) => *status,
         }
@@ -196,7 +204,7 @@ impl ApiError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Self::Timeout | Self::Database(_) | Self::Overloaded | Self::WriteConflict
+            Self::Timeout | Self::Database(_) | Self::Overloaded | Self::Shed | Self::WriteConflict
         ) || matches!(self, Self::Other(s) if s.is_server_error())
     }
 
@@ -228,6 +236,7 @@ impl ApiError {
             Self::Timeout => "origin-timeout",
             Self::Database(_) => "database-unavailable",
             Self::Overloaded => "origin-overloaded",
+            Self::Shed => "overloaded",
             Self::Internal => "internal",
             Self::Other(s) if s.is_client_error() => "bad-request",
             Self::Other(_) => "internal",
@@ -237,7 +246,10 @@ impl ApiError {
     /// The problem details body for this error.
     pub fn to_problem(&self) -> Problem {
         let status = self.status();
-        let title = status.canonical_reason().unwrap_or("Error");
+        let title = match self {
+            Self::Shed => "Overloaded",
+            _ => status.canonical_reason().unwrap_or("Error"),
+        };
         let detail = match self {
             Self::Database(_) => "the database is unavailable; try again shortly".to_owned(),
             other => other.to_string(),
@@ -269,7 +281,7 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static(challenge),
             );
         }
-        if matches!(self, Self::Overloaded) {
+        if matches!(self, Self::Overloaded | Self::Shed) {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
@@ -337,6 +349,28 @@ mod tests {
         let other = ApiError::from(sqlx::Error::PoolClosed).into_response();
         assert_eq!(other.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(!other.headers().contains_key(header::RETRY_AFTER));
+    }
+
+    #[test]
+    fn a_shed_request_is_an_overloaded_503_with_retry_after() {
+        assert!(ApiError::Shed.is_retryable());
+        let response = ApiError::Shed.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            problem::CONTENT_TYPE
+        );
+        let problem = response.extensions().get::<Problem>().unwrap();
+        assert_eq!(problem.kind(), "overloaded");
+        assert_eq!(problem.title, "Overloaded");
+        assert_eq!(problem.status, 503);
+        assert_eq!(
+            problem.detail.as_deref(),
+            Some(
+                "the origin is shedding load: this kind of request queues too long; retry after 1 s"
+            )
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod json_body;
 pub mod metrics;
 pub mod order;
 pub mod outbox;
+pub mod overload;
 pub mod pagination;
 pub mod principal;
 pub mod problem_layer;

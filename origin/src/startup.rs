@@ -17,6 +17,7 @@ use crate::auth::{self, Auth, AuthSetupError};
 use crate::db::{self, Bulkheads, Connect, Db};
 use crate::metrics::{self, Metrics};
 use crate::outbox::{self, OutboxSettings, Relay, Wakeup, Workers};
+use crate::overload::{OverloadSettings, RequestBulkheads};
 use crate::replica::{self, Reads, ReplicaPolicy};
 use crate::routes::{self, AppState};
 use crate::seed;
@@ -41,6 +42,8 @@ pub struct Settings {
     pub replica_urls: Vec<String>,
     /// Pool limits for reads, writes and background work.
     pub bulkheads: Bulkheads,
+    /// How the request bulkheads (reads, writes) limit and shed requests under a surge.
+    pub overload: OverloadSettings,
     /// When a replica is in rotation and how long a read waits for one to catch up.
     pub replica_policy: ReplicaPolicy,
     /// The outbox workers and their consumers' sinks.
@@ -63,6 +66,7 @@ impl Settings {
             admin_token: None,
             replica_urls: Vec::new(),
             bulkheads: Bulkheads::default(),
+            overload: OverloadSettings::default(),
             replica_policy: ReplicaPolicy::default(),
             outbox: OutboxSettings::default(),
             signing_key: None,
@@ -84,6 +88,7 @@ impl fmt::Debug for Settings {
             )
             .field("replica_urls", &self.replica_urls)
             .field("bulkheads", &self.bulkheads)
+            .field("overload", &self.overload)
             .field("replica_policy", &self.replica_policy)
             .field("outbox", &self.outbox)
             .field(
@@ -197,14 +202,24 @@ impl Application {
         let local_addr = listener.local_addr().map_err(bind_error)?;
         let relay = Relay::new(background.clone(), &settings.outbox);
         let wakeup = Wakeup::new();
-        let router = routes::router(AppState {
-            db: db.clone(),
-            reads: reads.clone(),
-            admin_token,
-            outbox_wakeup: wakeup.clone(),
-            metrics: metrics.clone(),
-            auth,
-        });
+        // Reads spread over the primary and every replica, each with a read pool of its own.
+        let request_bulkheads = RequestBulkheads::new(
+            &settings.overload,
+            bulkheads,
+            1 + settings.replica_urls.len(),
+            &metrics,
+        );
+        let router = routes::router(
+            AppState {
+                db: db.clone(),
+                reads: reads.clone(),
+                admin_token,
+                outbox_wakeup: wakeup.clone(),
+                metrics: metrics.clone(),
+                auth,
+            },
+            &request_bulkheads,
+        );
         Ok(Application {
             listener,
             local_addr,

@@ -29,6 +29,7 @@ pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
         return Ok(Flow::Next);
     };
     ex.principal = principal(ex, policy)?;
+    ex.priority = route.priority;
 
     let status = signals::status();
     let rank = route.priority.rank();

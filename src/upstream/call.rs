@@ -1,6 +1,7 @@
 //! One call to one origin: through its circuit breaker, with the timeout, counted toward the
 //! breaker and the pool's ejection.
 
+use super::limit;
 use super::outbound::Outbound;
 use super::pool;
 use crate::bindings::control::signals;
@@ -8,6 +9,7 @@ use crate::error::EdgeError;
 use crate::respond;
 use crate::runtime::{now_ms, within};
 use breakwater_core::cache::is_origin_error;
+use breakwater_core::concurrency::Sample;
 use breakwater_core::config::EdgeConfig;
 use breakwater_core::headers::is_field_value;
 use breakwater_core::pool::retry::refused_as_overloaded;
@@ -20,7 +22,10 @@ use worker::{
 /// Sends `outbound` to `call`'s origin through its circuit breaker: refused at once while it is
 /// open, sent as a probe while it is half-open, counted toward it while closed (a 5xx, a timeout
 /// or no connection is a failure; an answer slower than the breaker's `slow_call_ms` is slow).
-/// The outcome counts toward the origin's ejection.
+/// Then through the origin's concurrency limit ([`limit`]): sent within it, after a short wait,
+/// or refused as [`EdgeError::OriginAtCapacity`] (a probe refused there reports nothing, and its
+/// breaker counts it failed once the probe times out). The outcome counts toward the origin's
+/// ejection.
 pub async fn attempt(
     env: &Env,
     config: &EdgeConfig,
@@ -31,10 +36,21 @@ pub async fn attempt(
     let probe = signals::breaker_permit(env, origin)
         .await
         .map_err(|retry_after_ms| EdgeError::BreakerOpen { retry_after_ms })?;
+    let slot = limit::acquire(&config.concurrency, origin, outbound.priority).await?;
     let url = format!("{origin}{}", outbound.path);
     let started = now_ms();
     let result = send_once(&url, outbound, config.origin_timeout).await;
     let latency_ms = (now_ms() - started) as u64;
+    if let Some(slot) = slot {
+        // An answer measures the origin, whatever its status; a refusal as overloaded or no
+        // answer in time cuts the limit; a reset or a broken answer says nothing of its load.
+        slot.release(match &result {
+            Ok(response) if overloaded(response) => Sample::Dropped,
+            Ok(_) => Sample::Ok,
+            Err(EdgeError::OriginTimeout(_)) => Sample::Dropped,
+            Err(_) => Sample::Unmeasured,
+        });
+    }
     // An overloaded origin's refusal is fast and did no work: not a failure for the breaker.
     let failed = result
         .as_ref()

@@ -7,6 +7,8 @@
 //! - which origin of the pool, and a retry on another one for a request that got no answer (or
 //!   an overloaded origin's refusal, `503` with `Retry-After`) and is harmless to repeat, within
 //!   the isolate's retry budget ([`pool`], core's `pool::retry`);
+//! - the adaptive concurrency limit in front of each origin: a request waits briefly for a slot
+//!   or is refused `503` with `Retry-After` ([`limit`], core's `concurrency`);
 //! - the circuit breaker's permit, one timeout, the response rebuilt with its hop-by-hop
 //!   fields removed ([`call`]);
 //! - after a write the origin accepted, the purge of what it made stale ([`effects`]).
@@ -18,6 +20,7 @@
 mod call;
 mod effects;
 pub mod health;
+mod limit;
 mod outbound;
 pub mod pool;
 
@@ -64,7 +67,7 @@ async fn send_with_retry(
     let failed = first.index;
     let result = call::attempt(env, config, outbound, first).await;
     let failure = match &result {
-        Err(EdgeError::BreakerOpen { .. }) => Failure::NotSent,
+        Err(EdgeError::BreakerOpen { .. } | EdgeError::OriginAtCapacity { .. }) => Failure::NotSent,
         Err(EdgeError::OriginUnreachable(_)) => Failure::NoConnection,
         Err(EdgeError::OriginTimeout(_)) => Failure::Timeout,
         Ok(response) if call::overloaded(response) => Failure::Overloaded,

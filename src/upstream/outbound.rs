@@ -23,6 +23,7 @@ use breakwater_core::headers::{
     PRINCIPAL, REQUEST_ID, TRACEPARENT, is_hop_by_hop, is_routing_override,
 };
 use breakwater_core::intake::{self, Limits, Principal};
+use breakwater_core::ratelimit::Priority;
 use breakwater_core::trace::{self, TraceContext};
 use worker::Method;
 
@@ -50,6 +51,9 @@ pub struct Outbound {
     /// The absolute URI the request was for at the edge: what a write invalidates (RFC 9111
     /// §4.4).
     pub target: String,
+    /// Who waits for a slot when the origin is at its concurrency limit, and who is refused
+    /// first: the client's route priority; `Low` for work no client waits on.
+    pub priority: Priority,
 }
 
 /// Which of the client's end-to-end headers go to the origin, after the rules every request
@@ -108,6 +112,7 @@ impl Outbound {
             ],
             body: None,
             target: format!("{INTERNAL_TARGET}{path_and_query}"),
+            priority: Priority::Low,
         }
     }
 
@@ -164,6 +169,7 @@ impl Outbound {
             headers,
             body,
             target: raw_url,
+            priority: ex.priority,
         })
     }
 

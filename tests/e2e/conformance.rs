@@ -24,6 +24,7 @@ mod forwarding;
 mod freshness;
 mod head;
 mod oddities;
+mod overload;
 mod range;
 mod selftest;
 mod stale;
@@ -36,7 +37,7 @@ use crate::proxy::Head;
 use crate::scripted::Answer;
 use std::time::{Duration, Instant};
 
-pub const CASES: [(&str, crate::Case); 12] = [
+pub const CASES: [(&str, crate::Case); 13] = [
     ("conformance::scripted_origin", selftest::run),
     ("conformance::freshness", |env| {
         run_family(env, "f", freshness::cases())
@@ -69,6 +70,7 @@ pub const CASES: [(&str, crate::Case); 12] = [
         run_family(env, "t", tiers::cases())
     }),
     ("conformance::containment", containment::run),
+    ("conformance::overload", overload::run),
 ];
 
 /// A whole answer of the client: how long it took to complete is measured by the caller.

@@ -100,7 +100,11 @@ pub struct Env {
     /// The third edge, in front of the scripted origin ([`Env::conformance`]), started by the
     /// first case that needs it.
     conformance: OnceLock<Result<Conformance, String>>,
-    conformance_process: Mutex<Option<Child>>,
+    /// An edge like the conformance edge, in front of a scripted origin of its own, with the
+    /// adaptive concurrency limit on ([`Env::limited`]).
+    limited: OnceLock<Result<Conformance, String>>,
+    /// The scripted edges' processes, stopped with the run.
+    conformance_process: Mutex<Vec<Child>>,
     _tmp: tempfile::TempDir,
 }
 
@@ -111,6 +115,9 @@ pub struct Conformance {
     pub edge_addr: SocketAddr,
     pub origin: ScriptedOrigin,
 }
+
+/// The limited edge's `CONCURRENCY`: on, with the default tuning.
+const LIMITED: &str = r#"{"enabled": true}"#;
 
 /// The conformance edge's routes (first match wins): `/c/` honours the origin's headers in the
 /// memory tier alone and grants no stale windows of its own, so what the table sees is what the
@@ -230,7 +237,8 @@ impl Env {
             pool: OnceLock::new(),
             pool_process: Mutex::new(None),
             conformance: OnceLock::new(),
-            conformance_process: Mutex::new(None),
+            limited: OnceLock::new(),
+            conformance_process: Mutex::new(Vec::new()),
             _tmp: tmp,
         })
     }
@@ -318,13 +326,22 @@ impl Env {
     /// every other var as the main edge has it.
     pub fn conformance(&self) -> Result<&Conformance, String> {
         self.conformance
-            .get_or_init(|| self.start_conformance())
+            .get_or_init(|| self.start_scripted("conformance", &[]))
             .as_ref()
             .map_err(Clone::clone)
     }
 
-    fn start_conformance(&self) -> Result<Conformance, String> {
-        let tmp = self._tmp.path().join("conformance");
+    /// An edge like [`Env::conformance`]'s, in front of a scripted origin of its own, with the
+    /// adaptive concurrency limit on (`CONCURRENCY`), started on first use.
+    pub fn limited(&self) -> Result<&Conformance, String> {
+        self.limited
+            .get_or_init(|| self.start_scripted("limited", &[format!("CONCURRENCY:{LIMITED}")]))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    fn start_scripted(&self, name: &str, vars: &[String]) -> Result<Conformance, String> {
+        let tmp = self._tmp.path().join(name);
         std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
         let (origin, origin_addr) = self
             .rt
@@ -333,6 +350,13 @@ impl Env {
         let root = repo_root();
         let policy = cache_policy_with(&root, CONFORMANCE_ROUTES)?;
         let edge_addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse().unwrap();
+        let mut all = vec![
+            format!("CACHE_POLICY:{policy}"),
+            "ORIGIN_PREFIXES:/api/,/c/,/cx/".to_owned(),
+            format!("BREAKER:{CONFORMANCE_BREAKER}"),
+            format!("SLO:{CONFORMANCE_SLO}"),
+        ];
+        all.extend_from_slice(vars);
         let child = start_edge(
             &root,
             &tmp,
@@ -340,14 +364,9 @@ impl Env {
             edge_addr,
             origin_addr,
             &self.access_tokens,
-            &[
-                format!("CACHE_POLICY:{policy}"),
-                "ORIGIN_PREFIXES:/api/,/c/,/cx/".to_owned(),
-                format!("BREAKER:{CONFORMANCE_BREAKER}"),
-                format!("SLO:{CONFORMANCE_SLO}"),
-            ],
+            &all,
         )?;
-        *self.conformance_process.lock().unwrap() = Some(child);
+        self.conformance_process.lock().unwrap().push(child);
         Ok(Conformance {
             edge: format!("http://{edge_addr}"),
             edge_addr,
@@ -359,7 +378,7 @@ impl Env {
         if let Some(child) = self.edge_process.lock().unwrap().take() {
             stop_process_group(child);
         }
-        if let Some(child) = self.conformance_process.lock().unwrap().take() {
+        for child in self.conformance_process.lock().unwrap().drain(..) {
             stop_process_group(child);
         }
         if let Some(child) = self.pool_process.lock().unwrap().take() {

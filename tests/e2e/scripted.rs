@@ -46,6 +46,8 @@ pub struct Answer {
     pub length: Length,
     /// Keep the connection open for a next request (else `Connection: close` and close).
     pub keep_alive: bool,
+    /// How long the origin works on the request before answering: its service time.
+    pub service: std::time::Duration,
 }
 
 impl Answer {
@@ -59,7 +61,14 @@ impl Answer {
             close_without_answer: false,
             length: Length::Auto,
             keep_alive: true,
+            service: std::time::Duration::ZERO,
         }
+    }
+
+    /// Answers after working on the request for `ms` milliseconds (a slow origin).
+    pub fn service_ms(mut self, ms: u64) -> Self {
+        self.service = std::time::Duration::from_millis(ms);
+        self
     }
 
     /// Adds the field line `name: value`.
@@ -406,6 +415,9 @@ impl ScriptedOrigin {
             let answer = self.next(&head);
             if answer.close_without_answer {
                 return;
+            }
+            if !answer.service.is_zero() {
+                tokio::time::sleep(answer.service).await;
             }
             if stream.write_all(&answer.render(&head)).await.is_err() {
                 return;

@@ -26,6 +26,7 @@ impl EdgeConfig {
                 vars.json("BREAKER")?,
             )?
             .with_origins(vars.json("ORIGINS")?)?
+            .with_concurrency(vars.json("CONCURRENCY")?)?
             .with_write_behind(vars.json("WRITE_BEHIND")?)?
             .with_access_tokens(vars.json("ACCESS_TOKENS")?)
     }

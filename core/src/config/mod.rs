@@ -3,6 +3,7 @@
 
 use crate::access;
 use crate::breaker::BreakerConfig;
+use crate::concurrency::{LimitConfig, QueueConfig};
 use crate::idempotency::Policy as IdempotencyPolicy;
 use crate::policy::{CachePolicy, PolicyError};
 use crate::pool::PoolConfig;
@@ -45,6 +46,8 @@ pub struct EdgeConfig {
     pub slo: SloConfig,
     /// The circuit breaker toward the origin (`BREAKER`).
     pub breaker: BreakerConfig,
+    /// The adaptive concurrency limit in front of each origin (`CONCURRENCY`).
+    pub concurrency: ConcurrencyConfig,
     /// How often an isolate reports its counts to `CONTROL` and learns the admission fraction
     /// and breaker state (`CONTROL_REPORT_MS`).
     pub control_report: Duration,
@@ -214,11 +217,23 @@ impl EdgeConfig {
             admission: AdmissionPolicy::default(),
             slo: SloConfig::default(),
             breaker: BreakerConfig::default(),
+            concurrency: ConcurrencyConfig::default(),
             control_report,
             idempotency: IdempotencyConfig::default(),
             write_behind: WriteBehindConfig::default(),
             access_tokens: None,
         })
+    }
+
+    /// Adds `CONCURRENCY` (a table, or JSON); absent → the defaults (off).
+    pub fn with_concurrency(mut self, raw: Option<serde_json::Value>) -> Result<Self, ConfigError> {
+        self.concurrency = overlay(
+            "CONCURRENCY",
+            ConcurrencyConfig::default(),
+            raw,
+            ConcurrencyConfig::validate,
+        )?;
+        Ok(self)
     }
 
     /// Adds `WRITE_BEHIND` (a table, or JSON); absent → nothing is written behind. A route on a
@@ -356,6 +371,32 @@ fn parse_warm(raw: &str) -> Result<Vec<String>, ConfigError> {
 
 /// `defaults` with the fields `raw` (a JSON object) sets replaced; an unknown field, a wrong
 /// type or a value `validate` refuses is an error naming `field`.
+/// The adaptive concurrency limit in front of each origin ([`crate::concurrency`]): each isolate
+/// keeps requests in flight to an origin within a limit learnt from its latency, lets the excess
+/// wait briefly by priority, and refuses the rest with `503` and `Retry-After`. In JSON, missing
+/// fields take their defaults and unknown ones are refused.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConcurrencyConfig {
+    /// On: the limit applies. Off by default until its tuning is measured against the
+    /// benchmark's surge profiles: on a machine whose CPU the edge shares with its load, the
+    /// edge's own queueing inflates round trips like an origin's and the limit cuts for it.
+    /// Off, requests go to the origin however many are in flight (the breaker and the SLO loop
+    /// still apply).
+    pub enabled: bool,
+    /// The controller's tuning.
+    pub limit: LimitConfig,
+    /// The wait queues' tuning.
+    pub queue: QueueConfig,
+}
+
+impl ConcurrencyConfig {
+    /// The first field out of range, named (`limit.tolerance must be ...`).
+    pub fn validate(&self) -> Result<(), String> {
+        self.limit.validate().map_err(|e| format!("limit.{e}"))
+    }
+}
+
 fn overlay<T: Serialize + DeserializeOwned>(
     field: &'static str,
     defaults: T,

@@ -256,3 +256,36 @@ fn origins_default_to_origin_url_and_name_their_field_path() {
     assert_eq!(err.field, "ORIGINS");
     assert!(err.reason.starts_with("origins[1].url: "), "{err}");
 }
+
+#[test]
+fn concurrency_is_off_by_default_and_names_its_bad_field() {
+    let base = parse(&[("ORIGIN_URL", "http://o")]).unwrap();
+    assert!(!base.concurrency.enabled, "off until tuned");
+    let on = base
+        .clone()
+        .with_concurrency(Some(
+            serde_json::json!({"enabled": true, "limit": {"initial": 5}}),
+        ))
+        .unwrap();
+    assert!(on.concurrency.enabled);
+    assert_eq!(on.concurrency.limit.initial, 5);
+    assert_eq!(
+        on.concurrency.limit.max, 1_000,
+        "unnamed fields keep their defaults"
+    );
+    let cases = [
+        (serde_json::json!({"enable": true}), "unknown field"),
+        (
+            serde_json::json!({"limit": {"tolerance": 1.0}}),
+            "limit.tolerance",
+        ),
+    ];
+    for (raw, named) in cases {
+        let err = base
+            .clone()
+            .with_concurrency(Some(raw))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("CONCURRENCY") && err.contains(named), "{err}");
+    }
+}

@@ -4,13 +4,14 @@
 //! global one: two servers in one process (the API tests) then never share a counter.
 //!
 //! Two kinds of metric. *Pushed* ones live in the long-lived registry and change as things
-//! happen: requests ([`http`]),
-//! replica lag ([`Metrics::set_replica_lag`]). *Pulled* ones are read when `/metrics` is
-//! scraped: pool occupancy straight from sqlx ([`pools`]) and gauges a query computes
-//! ([`scrape`]). Those go into a registry built for that one scrape, so a value that could not be
-//! read this time is left out instead of being reported stale.
+//! happen: requests ([`http`]), replica lag ([`Metrics::set_replica_lag`]), the bulkheads'
+//! overload limiters ([`overload`]). *Pulled* ones are read when `/metrics` is scraped: pool
+//! occupancy straight from sqlx ([`pools`]) and gauges a query computes ([`scrape`]). Those go
+//! into a registry built for that one scrape, so a value that could not be read this time is
+//! left out instead of being reported stale.
 
 pub mod http;
+pub mod overload;
 pub mod pools;
 pub mod replicas;
 pub mod scrape;
@@ -25,6 +26,7 @@ use axum::http::StatusCode;
 use prometheus_client::encoding::prometheus_text;
 use prometheus_client::registry::Registry;
 
+pub use overload::OverloadSeries;
 pub use pools::PoolStats;
 pub use scrape::ScrapedGauge;
 
@@ -46,6 +48,7 @@ struct Inner {
     http: http::HttpMetrics,
     pools: pools::Pools,
     replicas: replicas::Replicas,
+    overload: overload::OverloadFamilies,
     scraped: scrape::Hooks,
 }
 
@@ -69,12 +72,14 @@ impl Metrics {
         let http = http::HttpMetrics::new(&mut registry);
         let pools = pools::Pools::default();
         let replicas = replicas::Replicas::new(&mut registry);
+        let overload = overload::OverloadFamilies::new(&mut registry);
         Self {
             inner: Arc::new(Inner {
                 registry,
                 http,
                 pools,
                 replicas,
+                overload,
                 scraped: scrape::Hooks::default(),
             }),
         }
@@ -105,6 +110,12 @@ impl Metrics {
     /// Stops exporting `replica` (it was removed from the configuration).
     pub fn forget_replica(&self, replica: &str) {
         self.inner.replicas.forget(replica);
+    }
+
+    /// The series of the overload limiter of `bulkhead` (`bulkhead="<name>"`), which has
+    /// `max_in_flight` slots; they show, at zero, from now on.
+    pub fn overload_series(&self, bulkhead: &str, max_in_flight: usize) -> OverloadSeries {
+        self.inner.overload.series(bulkhead, max_in_flight)
     }
 
     /// Computes `gauge` with `compute` at every scrape (a second hook for the same gauge replaces

@@ -16,6 +16,7 @@ use crate::auth::tokens::ACCESS_TTL;
 use crate::auth::user::{self, Email};
 use crate::auth::{unix_now, unix_now_ms};
 use crate::error::ApiError;
+use crate::overload::OverloadLayer;
 
 /// Credentials and tokens: no cache, shared or private, may keep any answer of these routes
 /// (RFC 6749 §5.1).
@@ -24,13 +25,17 @@ const NO_STORE: &str = "no-store";
 /// than this, so a verifier's copy is never missing a key in use.
 const JWKS_CACHE_CONTROL: &str = "public, max-age=300";
 
-/// The routes of this module, every answer marked `no-store` except the public keys'.
-pub fn router() -> Router<AppState> {
+/// The routes of this module, every answer marked `no-store` except the public keys'. The
+/// account routes pass `writes`, the write bulkhead's overload limiter (their queries use the
+/// write pool); the public keys, computed in memory and needed by the edge to verify every
+/// token, are never shed.
+pub fn router(writes: OverloadLayer) -> Router<AppState> {
     Router::new()
         .route("/api/users", post(register))
         .route("/api/auth/login", post(login))
         .route("/api/auth/refresh", post(refresh))
         .route("/api/auth/logout", post(logout))
+        .route_layer(writes)
         .layer(axum::middleware::map_response(no_store))
         .route("/.well-known/jwks.json", get(jwks))
 }

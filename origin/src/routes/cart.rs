@@ -12,20 +12,24 @@ use super::AppState;
 use crate::auth::AuthenticatedUser;
 use crate::cart::{self, Cart, Quantity, QuantityBody};
 use crate::error::ApiError;
+use crate::overload::OverloadLayer;
 use crate::product::ProductId;
 
 /// A cart is its user's alone, and changes with every edit: no cache keeps any answer, errors
 /// included.
 const CACHE_CONTROL: &str = "private, no-store";
 
-/// The routes of this module, every answer marked [`CACHE_CONTROL`].
-pub fn router() -> Router<AppState> {
+/// The routes of this module, every answer marked [`CACHE_CONTROL`] (a shed one too), behind
+/// `writes`, the write bulkhead's overload limiter: carts are read and written on the write
+/// pool.
+pub fn router(writes: OverloadLayer) -> Router<AppState> {
     Router::new()
         .route("/api/cart", get(show))
         .route(
             "/api/cart/items/{product_id}",
             put(set_item).delete(remove_item),
         )
+        .route_layer(writes)
         .layer(axum::middleware::map_response(private_no_store))
 }
 

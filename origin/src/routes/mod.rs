@@ -1,4 +1,10 @@
 //! The router: one module per resource, and the layers every request passes through.
+//!
+//! Each API route names the request bulkhead whose pool its handler uses, and passes that
+//! bulkhead's overload limiter ([`crate::overload`]): `read(..)` for the read pools, `write(..)`
+//! for the write pool. The limiter sits inside the outer layers, so a shed request is timed,
+//! counted and given its request id like any other answer. Probes, `/metrics`, the public keys
+//! and admin writes name none: they are never shed.
 
 mod auth;
 mod cart;
@@ -16,7 +22,7 @@ use axum::Router;
 use axum::extract::Path;
 use axum::extract::rejection::PathRejection;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post, put};
 use tower::ServiceBuilder;
 use tower_http::LatencyUnit;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -32,6 +38,7 @@ use crate::db::Db;
 use crate::error::ApiError;
 use crate::metrics::{Metrics, http as http_metrics};
 use crate::outbox::Wakeup;
+use crate::overload::RequestBulkheads;
 use crate::replica::Reads;
 use crate::{problem_layer, request_id, telemetry, trace_context};
 
@@ -59,8 +66,8 @@ pub struct AppState {
     pub auth: Arc<Auth>,
 }
 
-/// The whole HTTP surface of the origin.
-pub fn router(state: AppState) -> Router {
+/// The whole HTTP surface of the origin, each API route behind its bulkhead's limiter.
+pub fn router(state: AppState, bulkheads: &RequestBulkheads) -> Router {
     // Outermost first: the request id exists before the span is opened, and the problem layer
     // sits outside timeout, panic and body limit so their bare responses become problems too.
     // Two `layer` calls, because axum turns each response back into its own `Response` in
@@ -87,24 +94,30 @@ pub fn router(state: AppState) -> Router {
             REQUEST_TIMEOUT,
         ));
     let metrics = state.metrics.clone();
+    let read = |route: MethodRouter<AppState>| route.route_layer(bulkheads.reads.clone());
+    let write = |route: MethodRouter<AppState>| route.route_layer(bulkheads.writes.clone());
 
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(metrics::scrape))
-        .route("/api/products", get(products::list))
+        .route("/api/products", read(get(products::list)))
+        // `PUT` is an admin write: never shed.
         .route(
             "/api/products/{id}",
-            get(products::show).put(products::update),
+            read(get(products::show)).merge(put(products::update)),
         )
-        .route("/api/orders", get(orders::list).post(orders::create))
-        .route("/api/orders/{id}", get(orders::show))
-        .route("/api/products/{id}/views", post(events::view))
-        .route("/api/products/{id}/votes", post(events::vote))
-        .route("/internal/events/batch", post(events::batch))
-        .route("/api/rankings", get(rankings::list))
-        .merge(auth::router())
-        .merge(cart::router())
+        .route(
+            "/api/orders",
+            read(get(orders::list)).merge(write(post(orders::create))),
+        )
+        .route("/api/orders/{id}", read(get(orders::show)))
+        .route("/api/products/{id}/views", write(post(events::view)))
+        .route("/api/products/{id}/votes", write(post(events::vote)))
+        .route("/internal/events/batch", write(post(events::batch)))
+        .route("/api/rankings", read(get(rankings::list)))
+        .merge(auth::router(bulkheads.writes.clone()))
+        .merge(cart::router(bulkheads.writes.clone()))
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)

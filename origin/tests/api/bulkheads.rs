@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::helpers::{Backend, assert_problem, on_each_backend, spawn_app_with};
 
 /// Holds every connection of `db`'s pool until dropped.
-async fn exhaust(db: &Db) -> Vec<Box<dyn std::any::Any>> {
+pub async fn exhaust(db: &Db) -> Vec<Box<dyn std::any::Any>> {
     let size = match db {
         Db::Sqlite(pool) => pool.options().get_max_connections(),
         Db::Postgres(pool) => pool.options().get_max_connections(),

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use breakwater_origin::db::Bulkheads;
 use breakwater_origin::outbox::{OutboxSettings, Relay};
+use breakwater_origin::overload::OverloadSettings;
 use breakwater_origin::replica::Reads;
 use breakwater_origin::{Application, Db, Settings};
 use reqwest::Url;
@@ -294,6 +295,18 @@ fn patient(mut bulkheads: Bulkheads) -> Bulkheads {
     bulkheads
 }
 
+/// Overload limits that only shed what queues for seconds: the default slots, but with the
+/// whole suite sharing two CPUs a request may queue a few hundred ms without any surge. The
+/// overload tests set their own.
+fn patient_overload() -> OverloadSettings {
+    OverloadSettings {
+        target: Duration::from_secs(1),
+        interval: Duration::from_secs(1),
+        max_wait: Duration::from_secs(5),
+        ..OverloadSettings::default()
+    }
+}
+
 async fn start(database: &TestDatabase, configure: impl FnOnce(&mut Settings)) -> TestApp {
     let sink = tempfile::tempdir().expect("temporary directory");
     let mut settings = Settings {
@@ -305,6 +318,7 @@ async fn start(database: &TestDatabase, configure: impl FnOnce(&mut Settings)) -
         },
         signing_key: Some(SIGNING_KEY.to_owned()),
         bulkheads: patient(Bulkheads::default()),
+        overload: patient_overload(),
         ..Settings::new("127.0.0.1:0".parse().unwrap(), database.url.clone())
     };
     configure(&mut settings);

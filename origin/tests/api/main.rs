@@ -13,6 +13,7 @@ mod metrics;
 mod order_history;
 mod orders;
 mod outbox;
+mod overload;
 mod product_updates;
 mod products;
 mod protocol;

@@ -1,0 +1,141 @@
+//! The adaptive concurrency limit in front of each origin, in this isolate: core's [`Admission`]
+//! (a latency-driven limit on requests in flight, short wait queues by priority) in a
+//! `thread_local!`, one per origin URL, and the waiting a queued request does.
+//!
+//! A request is granted a [`Slot`] before it is sent, waits for one briefly (about one no-load
+//! round trip, so what is admitted stays fast), or is refused at once with
+//! [`EdgeError::OriginAtCapacity`] (`503` problem+json with `Retry-After`). The slot's release
+//! reports the round trip to the limit: an answer is a sample of the origin's latency; a
+//! timeout, no answer, or the origin's own overload refusal cuts the limit.
+//!
+//! A waiter polls its ticket on its own timer, as single-flight followers do: a wake-up fired
+//! from another request's completion would resume it inside that request's context, where
+//! workerd refuses its I/O.
+
+use crate::error::EdgeError;
+use crate::runtime::now_millis;
+use breakwater_core::concurrency::{Acquire, Admission, Permit, Sample, Ticket, Wait};
+use breakwater_core::config::ConcurrencyConfig;
+use breakwater_core::ratelimit::Priority;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::time::Duration;
+use worker::Delay;
+
+/// How often a queued request asks whether its turn came.
+const POLL_MS: u64 = 5;
+
+thread_local! {
+    /// One per origin URL; created on first use with the deployment's settings (vars are fixed
+    /// for an isolate).
+    static ORIGINS: RefCell<HashMap<String, Admission>> = RefCell::new(HashMap::new());
+}
+
+fn with<T>(config: &ConcurrencyConfig, origin: &str, f: impl FnOnce(&mut Admission) -> T) -> T {
+    ORIGINS.with_borrow_mut(|origins| {
+        let admission = origins
+            .entry(origin.to_owned())
+            .or_insert_with(|| Admission::new(config.limit.clone(), config.queue.clone()));
+        f(admission)
+    })
+}
+
+/// `f` on `origin`'s admission, which a grant or a queued ticket proves exists.
+fn existing(origin: &str, f: impl FnOnce(&mut Admission)) {
+    ORIGINS.with_borrow_mut(|origins| origins.get_mut(origin).map(f));
+}
+
+/// A request in flight to an origin. Give it back with [`Slot::release`]; dropped unreleased (the
+/// request was cancelled) it frees its place and says nothing of the origin.
+pub struct Slot {
+    origin: String,
+    permit: Permit,
+    granted_ms: u64,
+    released: bool,
+}
+
+impl Slot {
+    /// Ends the request: `outcome` and the time since the grant feed the limit.
+    pub fn release(mut self, outcome: Sample) {
+        self.finish(outcome);
+    }
+
+    fn finish(&mut self, outcome: Sample) {
+        if std::mem::replace(&mut self.released, true) {
+            return;
+        }
+        let now = now_millis();
+        let rtt_ms = now.saturating_sub(self.granted_ms) as f64;
+        existing(&self.origin, |a| {
+            a.release(self.permit, now, rtt_ms, outcome)
+        });
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.finish(Sample::Unmeasured);
+    }
+}
+
+/// A queued request's place; dropped while still waiting (the request was cancelled), it leaves
+/// the queue.
+struct Queued<'a> {
+    origin: &'a str,
+    ticket: Ticket,
+    done: bool,
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            existing(self.origin, |a| a.cancel(self.ticket));
+        }
+    }
+}
+
+/// A slot for a request of `priority` to `origin`: at once, after a short wait, or
+/// [`EdgeError::OriginAtCapacity`]. `None` when the limit is off (`CONCURRENCY.enabled`, off by
+/// default for now).
+pub async fn acquire(
+    config: &ConcurrencyConfig,
+    origin: &str,
+    priority: Priority,
+) -> Result<Option<Slot>, EdgeError> {
+    if !config.enabled {
+        return Ok(None);
+    }
+    let permit = match with(config, origin, |a| a.try_acquire(now_millis(), priority)) {
+        Acquire::Granted(permit) => permit,
+        Acquire::Refused { retry_after_ms } => {
+            return Err(EdgeError::OriginAtCapacity { retry_after_ms });
+        }
+        Acquire::Queued(ticket) => {
+            let mut queued = Queued {
+                origin,
+                ticket,
+                done: false,
+            };
+            loop {
+                Delay::from(Duration::from_millis(POLL_MS)).await;
+                match with(config, origin, |a| a.poll(ticket, now_millis())) {
+                    Wait::Waiting => continue,
+                    Wait::Granted(permit) => {
+                        queued.done = true;
+                        break permit;
+                    }
+                    Wait::Refused { retry_after_ms } => {
+                        queued.done = true;
+                        return Err(EdgeError::OriginAtCapacity { retry_after_ms });
+                    }
+                }
+            }
+        }
+    };
+    Ok(Some(Slot {
+        origin: origin.to_owned(),
+        permit,
+        granted_ms: now_millis(),
+        released: false,
+    }))
+}
