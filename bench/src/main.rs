@@ -173,6 +173,7 @@ fn bench(args: &Args) -> Result<Report, String> {
                 factor: args.surge_factor,
                 phase: Duration::from_secs(args.surge_seconds()),
                 principals: args.surge_principals as usize,
+                concurrency: args.surge_concurrency.clone(),
                 products: spec.products,
                 list_pages: spec.list_pages,
                 seed: args.seed,

@@ -43,6 +43,8 @@ pub struct Plan {
     /// Length of each phase.
     pub phase: Duration,
     pub principals: usize,
+    /// The edge's `CONCURRENCY`, if given (JSON).
+    pub concurrency: Option<String>,
     /// Product ids `1..=products` and list pages `1..=list_pages` to draw from.
     pub products: usize,
     pub list_pages: usize,
@@ -169,7 +171,8 @@ impl Plan {
             "half_open_probes": 2, "probe_timeout_ms": 2_000,
         });
         let api_keys: BTreeMap<String, &str> = self.keys().into_iter().map(|k| (k, PLAN)).collect();
-        vec![
+        let concurrency = self.concurrency.iter().map(|c| ("CONCURRENCY", c.clone()));
+        let mut vars = vec![
             ("ADMISSION", admission.to_string()),
             ("SLO", slo.to_string()),
             ("BREAKER", breaker.to_string()),
@@ -180,7 +183,9 @@ impl Plan {
                 json!({"routes": [{"prefix": "/api/", "mode": "bypass"}]}).to_string(),
             ),
             ("API_KEYS", json!(api_keys).to_string()),
-        ]
+        ];
+        vars.extend(concurrency);
+        vars
     }
 }
 
