@@ -279,6 +279,7 @@ mod tests {
             factor: 3.0,
             phase: Duration::from_secs(10),
             principals: 4,
+            concurrency: None,
             products: 100,
             list_pages: 10,
             seed: 5,
