@@ -17,7 +17,7 @@ pub use warm::warm;
 
 use super::Next;
 use crate::bindings::control::purge_log;
-use crate::bindings::tiers::{self, memory::Stored};
+use crate::bindings::tiers;
 use crate::error::EdgeError;
 use crate::exchange::Exchange;
 use crate::runtime::{now_millis, now_ms};
@@ -82,7 +82,14 @@ async fn cached(
         Plan::Serve { detail, refresh } => {
             if let (Some(found), Some(stored)) = (&found, &stored) {
                 promote(ex, route, &key, found);
-                if refresh {
+                // One refresh per key at a time in the isolate: only the leader builds one.
+                if refresh
+                    && let Role::Lead(leader) = flight::join(
+                        &key,
+                        now_millis(),
+                        flight_timeouts(ex.config.origin_timeout),
+                    )
+                {
                     let fill = Fill::new(
                         ex,
                         route,
@@ -92,7 +99,11 @@ async fn cached(
                         log.epoch(),
                     )
                     .await?;
-                    refresh_in_background(ex, fill, stored.clone());
+                    let stored = stored.clone();
+                    ex.ctx.wait_until(async move {
+                        fill.run_to_completion(Some(&stored)).await;
+                        drop(leader);
+                    });
                 }
                 let status = Status::Hit {
                     tier: found.tier,
@@ -200,22 +211,6 @@ fn promote(ex: &Exchange, route: &RoutePolicy, key: &str, found: &tiers::Found) 
         ex.config.memory_tier_bytes,
     );
     ex.ctx.wait_until(writes);
-}
-
-/// Starts a `stale-while-revalidate` refresh after the answer, unless one is already running
-/// for this key in the isolate.
-fn refresh_in_background(ex: &Exchange, fill: Fill, stored: Rc<Stored>) {
-    let Role::Lead(leader) = flight::join(
-        &fill.key,
-        now_millis(),
-        flight_timeouts(ex.config.origin_timeout),
-    ) else {
-        return;
-    };
-    ex.ctx.wait_until(async move {
-        fill.run_to_completion(Some(&stored)).await;
-        drop(leader);
-    });
 }
 
 /// The request as the client sent it (the shared forwarding rules), relayed unstored: a `HEAD`,
