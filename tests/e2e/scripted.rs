@@ -46,8 +46,8 @@ pub struct Answer {
     pub length: Length,
     /// Keep the connection open for a next request (else `Connection: close` and close).
     pub keep_alive: bool,
-    /// How long the origin works on the request before answering: its service time.
-    pub service: std::time::Duration,
+    /// Held until this gate opens: an origin busy with the request for as long as the test says.
+    pub gate: Option<Gate>,
 }
 
 impl Answer {
@@ -61,13 +61,13 @@ impl Answer {
             close_without_answer: false,
             length: Length::Auto,
             keep_alive: true,
-            service: std::time::Duration::ZERO,
+            gate: None,
         }
     }
 
-    /// Answers after working on the request for `ms` milliseconds (a slow origin).
-    pub fn service_ms(mut self, ms: u64) -> Self {
-        self.service = std::time::Duration::from_millis(ms);
+    /// Answers only once `gate` opens (a busy origin, for as long as the test decides).
+    pub fn held_by(mut self, gate: &Gate) -> Self {
+        self.gate = Some(gate.clone());
         self
     }
 
@@ -325,6 +325,26 @@ fn expand(text: &[u8], value: impl Fn(&str) -> Option<String>) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// Holds the answers scripted with [`Answer::held_by`] until [`Gate::open`].
+#[derive(Debug, Clone)]
+pub struct Gate(Arc<tokio::sync::Semaphore>);
+
+impl Gate {
+    pub fn new() -> Self {
+        Self(Arc::new(tokio::sync::Semaphore::new(0)))
+    }
+
+    /// Lets every held answer, and every later one, go.
+    pub fn open(&self) {
+        self.0.add_permits(tokio::sync::Semaphore::MAX_PERMITS / 2);
+    }
+
+    async fn passed(&self) {
+        // A permit is taken and given back at once: the gate stays open for the next.
+        let _ = self.0.acquire().await;
+    }
+}
+
 #[derive(Default)]
 struct Script {
     answers: Vec<Answer>,
@@ -416,8 +436,8 @@ impl ScriptedOrigin {
             if answer.close_without_answer {
                 return;
             }
-            if !answer.service.is_zero() {
-                tokio::time::sleep(answer.service).await;
+            if let Some(gate) = &answer.gate {
+                gate.passed().await;
             }
             if stream.write_all(&answer.render(&head)).await.is_err() {
                 return;

@@ -3,30 +3,39 @@
 //! request the edge admits is answered `200` by the origin (none waits into the origin timeout).
 //!
 //! On an edge of its own with the limit on ([`Env::limited`]), in front of a scripted origin
-//! that takes 200 ms per request and serves any number at once; the edge's limit
-//! starts at 20 in flight and a request waits for a slot at most about one unloaded round trip,
-//! so of 120 requests at once at most a few dozen can be admitted in time: the rest must be
-//! refused, not queued into the origin.
+//! that holds every burst request until the test lets it go (a busy origin, with no sleeping):
+//! the edge's limit starts at 20 in flight and a request waits for a slot at most about one
+//! unloaded round trip (50 ms at least), so of 120 requests at once 20 reach the origin and the
+//! rest must be refused, not queued into it. Once every request is either refused or held at the
+//! origin, the origin answers the held ones.
 
 use super::{PROMPT_MS, client, ok, send};
 use crate::harness::Env;
+use crate::scripted::Gate;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use tokio::sync::Notify;
 
 const BURST: usize = 120;
-const SERVICE_MS: u64 = 200;
+/// How long the test waits for every request to be refused or held at the origin.
+const SETTLE: Duration = Duration::from_secs(1);
 
 pub fn run(env: &Env) -> Result<(), String> {
     let conf = env.limited()?;
     let client = client();
-    let path = "/c/overload/slow";
+    let warm = "/c/overload/warm";
+    let path = "/c/overload/held";
+    conf.origin.script(warm, vec![ok("no-store", "warm")]);
+    let gate = Gate::new();
     conf.origin
-        .script(path, vec![ok("no-store", "served").service_ms(SERVICE_MS)]);
+        .script(path, vec![ok("no-store", "served").held_by(&gate)]);
     let base = conf.edge.clone();
     // A few requests one at a time: the limit learns the origin's unloaded round trip.
     for i in 0..5 {
         let got = env.rt.block_on(send(
             &client,
-            &format!("{base}{path}?warm={i}"),
+            &format!("{base}{warm}?i={i}"),
             "GET",
             &[],
             None,
@@ -36,24 +45,50 @@ pub fn run(env: &Env) -> Result<(), String> {
         }
     }
 
-    let outcomes = env.rt.block_on(async {
+    let origin = conf.origin.clone();
+    let (outcomes, settled) = env.rt.block_on(async {
+        let done = Arc::new(AtomicUsize::new(0));
+        let answered = Arc::new(Notify::new());
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..BURST {
-            let client = client.clone();
+            let (client, done, answered) = (client.clone(), done.clone(), answered.clone());
             // Distinct keys: each request is its own fill, not a single-flight follower.
             let url = format!("{base}{path}?burst={i}");
             tasks.spawn(async move {
                 let started = Instant::now();
                 let got = send(&client, &url, "GET", &[], None).await;
+                done.fetch_add(1, Ordering::SeqCst);
+                answered.notify_one();
                 (got, started.elapsed())
             });
         }
+        // Every request refused or held at the origin: then the origin may answer.
+        let deadline = Instant::now() + SETTLE;
+        let settled = loop {
+            if done.load(Ordering::SeqCst) + origin.count(path) >= BURST {
+                break true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break false;
+            }
+            // Woken by each answer; the deadline bounds a wait on arrivals at the origin.
+            let _ = tokio::time::timeout(left.min(Duration::from_millis(50)), answered.notified())
+                .await;
+        };
+        gate.open();
         let mut out = Vec::new();
         while let Some(done) = tasks.join_next().await {
             out.push(done.map_err(|e| e.to_string()));
         }
-        out
+        (out, settled)
     });
+    if !settled {
+        return Err(format!(
+            "within {SETTLE:?} the {BURST} requests were neither all refused nor held at the origin ({} reached it)",
+            origin.count(path)
+        ));
+    }
 
     let limit = Duration::from_millis(PROMPT_MS);
     let (mut served, mut refused, mut failures) = (0, 0, Vec::new());
