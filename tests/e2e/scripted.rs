@@ -457,16 +457,11 @@ impl ScriptedOrigin {
 /// Reads one request (head and body) from `stream`, buffering in `buf`. Returns the head and how
 /// many bytes of `buf` the request took, or `None` at end of stream or on a malformed request.
 async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(Head, usize)> {
-    let mut chunk = [0u8; 8192];
     let end = loop {
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             break end;
         }
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
+        more(stream, buf).await?;
     };
     let text = String::from_utf8_lossy(&buf[..end]).into_owned();
     let mut lines = text.split("\r\n");
@@ -482,11 +477,7 @@ async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(Head
         .and_then(|v| v.parse::<usize>().ok())
     {
         while buf.len() < at + len {
-            let n = stream.read(&mut chunk).await.ok()?;
-            if n == 0 {
-                return None;
-            }
-            buf.extend_from_slice(&chunk[..n]);
+            more(stream, buf).await?;
         }
         at += len;
     } else if head
@@ -495,32 +486,14 @@ async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(Head
     {
         // Chunked body: skip chunks until the zero-size one and its trailer end.
         loop {
-            let line_end = loop {
-                if let Some(p) = buf[at..].windows(2).position(|w| w == b"\r\n") {
-                    break at + p;
-                }
-                let n = stream.read(&mut chunk).await.ok()?;
-                if n == 0 {
-                    return None;
-                }
-                buf.extend_from_slice(&chunk[..n]);
-            };
-            let size_text = String::from_utf8_lossy(&buf[at..line_end]).into_owned();
+            let size_end = line_end(stream, buf, at).await?;
+            let size_text = String::from_utf8_lossy(&buf[at..size_end]).into_owned();
             let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
-            at = line_end + 2;
+            at = size_end + 2;
             if size == 0 {
                 // Trailer fields (usually none), then the final CRLF.
                 loop {
-                    let p = loop {
-                        if let Some(p) = buf[at..].windows(2).position(|w| w == b"\r\n") {
-                            break at + p;
-                        }
-                        let n = stream.read(&mut chunk).await.ok()?;
-                        if n == 0 {
-                            return None;
-                        }
-                        buf.extend_from_slice(&chunk[..n]);
-                    };
+                    let p = line_end(stream, buf, at).await?;
                     let empty = p == at;
                     at = p + 2;
                     if empty {
@@ -530,14 +503,31 @@ async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(Head
                 break;
             }
             while buf.len() < at + size + 2 {
-                let n = stream.read(&mut chunk).await.ok()?;
-                if n == 0 {
-                    return None;
-                }
-                buf.extend_from_slice(&chunk[..n]);
+                more(stream, buf).await?;
             }
             at += size + 2;
         }
     }
     Some((head, at))
+}
+
+/// Where the line starting at `at` ends (its CRLF), reading more as needed.
+async fn line_end(stream: &mut TcpStream, buf: &mut Vec<u8>, at: usize) -> Option<usize> {
+    loop {
+        if let Some(p) = buf[at..].windows(2).position(|w| w == b"\r\n") {
+            return Some(at + p);
+        }
+        more(stream, buf).await?;
+    }
+}
+
+/// Reads what `stream` has next onto `buf`; `None` at end of stream or on an error.
+async fn more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<()> {
+    let mut chunk = [0u8; 8192];
+    let n = stream.read(&mut chunk).await.ok()?;
+    if n == 0 {
+        return None;
+    }
+    buf.extend_from_slice(&chunk[..n]);
+    Some(())
 }

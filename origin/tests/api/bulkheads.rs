@@ -48,16 +48,12 @@ async fn an_exhausted_read_pool_answers_503_while_writes_go_on(backend: Backend)
     );
 
     // The write bulkhead is untouched by the reads' exhaustion.
-    let order = app
-        .client
-        .post(format!("{}/api/orders", app.address))
-        .header("breakwater-principal", "ip:198.51.100.4")
-        .header("idempotency-key", "\"bulkhead-write\"")
-        .json(&json!({ "items": [{ "product_id": 1, "quantity": 1 }] }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(order.status(), 201);
+    app.place_order(
+        "ip:198.51.100.4",
+        "bulkhead-write",
+        r#"{"items": [{"product_id": 1, "quantity": 1}]}"#,
+    )
+    .await;
 
     drop(held);
     assert_eq!(app.get("/api/products/1").await.status(), 200);

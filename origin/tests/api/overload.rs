@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use breakwater_origin::overload::OverloadSettings;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::task::JoinSet;
 
 use crate::bulkheads::exhaust;
@@ -110,16 +110,12 @@ async fn a_stalled_read_bulkhead_sheds_the_excess_at_once_and_serves_what_it_adm
         during.value(SHED, &[("bulkhead", "writes"), ("reason", "queue_delay")]),
         Some(0.0)
     );
-    let order = app
-        .client
-        .post(format!("{}/api/orders", app.address))
-        .header("breakwater-principal", "ip:198.51.100.7")
-        .header("idempotency-key", "\"overload-write\"")
-        .json(&json!({ "items": [{ "product_id": 1, "quantity": 1 }] }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(order.status(), 201);
+    app.place_order(
+        "ip:198.51.100.7",
+        "overload-write",
+        r#"{"items": [{"product_id": 1, "quantity": 1}]}"#,
+    )
+    .await;
 
     // Every admitted read succeeds once its connection is free.
     drop(held);
