@@ -20,6 +20,7 @@ use crate::error::EdgeError;
 use crate::exchange::Exchange;
 use crate::respond;
 use crate::runtime::now_ms;
+use crate::upstream::limit;
 use breakwater_core::headers::{REQUEST_ID, SERVER_TIMING, TRACEPARENT};
 use breakwater_core::pool::retry::refused_as_overloaded;
 use breakwater_core::problem::Problem;
@@ -189,7 +190,8 @@ fn finish(ex: &Exchange, mut response: Response) -> Result<Response> {
         signals::record_request(status >= 500, ex.would_shed);
     }
     if signals::report_due(&ex.config) {
-        ex.ctx.wait_until(signals::report(ex.env.clone()));
+        ex.ctx
+            .wait_until(limit::report(ex.env.clone(), ex.config.control_shards));
     }
     Ok(response)
 }

@@ -4,12 +4,14 @@ use clap::{Parser, ValueEnum};
 
 use breakwater_origin::seed::CATALOGUE_SIZE;
 
+use crate::scenario::surge::Profile;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "breakwater-bench",
     about = "Edge benchmark, side by side in one run: cache tiers (a Zipf workload against the \
              origin and through the edge under workerd via the Miniflare API), the rate \
-             limiter's added latency, a 3× surge against a slowed origin with admission on, \
+             limiter's added latency, surges and a brownout against a slowed origin with admission on, \
              idempotency (the records' added latency, and a retry storm with faults between \
              edge and origin, checked for duplicate orders), write-behind (views queued and \
              answered 202 vs the same write done synchronously, with the database transactions \
@@ -94,9 +96,11 @@ pub struct Args {
     #[arg(long, env = "BENCH_SURGE_RATE")]
     pub surge_rate: Option<f64>,
 
-    /// Surge: the surge's rate as a multiple of the unloaded rate.
-    #[arg(long, env = "BENCH_SURGE_FACTOR", default_value_t = 3.0)]
-    pub surge_factor: f64,
+    /// Surge: the overload profiles to run, each on a fresh edge: `Nx` (the unloaded rate × N)
+    /// or `brownout` (the origin 5× slower, the rate unchanged).
+    #[arg(long, env = "BENCH_SURGE_PROFILES", value_delimiter = ',',
+          default_value = "3x,10x,brownout", value_parser = Profile::parse)]
+    pub surge_profiles: Vec<Profile>,
 
     /// Surge: seconds of each phase (unloaded, surge, after; and the unloaded phase once more
     /// straight to the slowed origin) [default: 12, or 6 with --quick].
@@ -236,7 +240,8 @@ pub enum Scenario {
     Cache,
     /// The same cached reads through an edge whose route is rate-limited and one whose is not.
     Limiter,
-    /// Unloaded, 3× surge and after, open loop, against a slowed origin with admission on.
+    /// Unloaded, a surge or brownout (per --surge-profiles) and after, open loop, against a
+    /// slowed origin with admission on.
     Surge,
     /// Orders through edges with and without idempotency records, then a retry storm with
     /// faults between edge and origin.

@@ -164,21 +164,23 @@ fn bench(args: &Args) -> Result<Report, String> {
             let rate = args
                 .surge_rate
                 .unwrap_or((throttle.capacity() * UNLOADED_UTILISATION).round());
-            if !(rate > 0.0 && rate.is_finite() && args.surge_factor > 0.0) {
-                return Err("--surge-rate and --surge-factor must be positive".into());
+            if !(rate > 0.0 && rate.is_finite()) {
+                return Err("--surge-rate must be positive".into());
             }
-            let plan = surge::Plan {
-                throttle,
-                rate,
-                factor: args.surge_factor,
-                phase: Duration::from_secs(args.surge_seconds()),
-                principals: args.surge_principals as usize,
-                concurrency: args.surge_concurrency.clone(),
-                products: spec.products,
-                list_pages: spec.list_pages,
-                seed: args.seed,
-            };
-            sections.push(surge::run(&bench, &plan)?);
+            for &profile in &args.surge_profiles {
+                let plan = surge::Plan {
+                    throttle,
+                    rate,
+                    profile,
+                    phase: Duration::from_secs(args.surge_seconds()),
+                    principals: args.surge_principals as usize,
+                    concurrency: args.surge_concurrency.clone(),
+                    products: spec.products,
+                    list_pages: spec.list_pages,
+                    seed: args.seed,
+                };
+                sections.push(surge::run(&bench, &plan)?);
+            }
             lap("surge");
         }
         if let Some(plan) = &idempotency {

@@ -64,7 +64,8 @@ struct Shared {
     upstream: String,
     client: reqwest::Client,
     slots: Semaphore,
-    delay: Duration,
+    /// The service time in µs, changed by [`ThrottledProxy::set_delay`] (a brownout).
+    delay_us: AtomicU64,
     counters: Counters,
 }
 
@@ -90,7 +91,7 @@ impl ThrottledProxy {
             upstream: format!("http://{upstream}"),
             client,
             slots: Semaphore::new(throttle.concurrency.max(1)),
-            delay: throttle.delay,
+            delay_us: AtomicU64::new(micros(throttle.delay)),
             counters: Counters::default(),
         });
         let listener = TcpListener::bind("127.0.0.1:0")
@@ -110,6 +111,12 @@ impl ThrottledProxy {
         Ok((Self { shared }, addr))
     }
 
+    /// Makes every request that takes a slot from now on wait `delay` (an origin that became
+    /// slower, or recovered).
+    pub fn set_delay(&self, delay: Duration) {
+        self.shared.delay_us.store(micros(delay), Ordering::Relaxed);
+    }
+
     pub fn counts(&self) -> Counts {
         let c = &self.shared.counters;
         Counts {
@@ -118,6 +125,10 @@ impl ThrottledProxy {
             abandoned: c.abandoned.load(Ordering::Relaxed),
         }
     }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// Counts a request as abandoned unless it was answered: hyper drops the handler's future when
@@ -149,7 +160,8 @@ async fn relay(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let Ok(_slot) = shared.slots.acquire().await else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
-    tokio::time::sleep(shared.delay).await;
+    let delay = Duration::from_micros(shared.delay_us.load(Ordering::Relaxed));
+    tokio::time::sleep(delay).await;
     let response = forward(&shared, req).await;
     in_flight.answered = true;
     response
@@ -233,7 +245,7 @@ mod tests {
         let upstream = listener.local_addr().unwrap();
         let app = axum::Router::new().fallback(|| async { "from the origin" });
         tokio::spawn(async move { axum::serve(listener, app).await });
-        let delay = Duration::from_millis(300);
+        let delay = Duration::from_secs(1);
         let throttle = Throttle {
             delay,
             concurrency: 1,
@@ -258,14 +270,20 @@ mod tests {
         assert_eq!(answer.text().await.unwrap(), "from the origin");
         assert!(started.elapsed() >= delay);
 
+        // Faster from now on: a client that waits less than the first delay is answered.
+        proxy.set_delay(Duration::from_millis(1));
+        let quick = client(Duration::from_millis(900)).get(&url).send().await;
+        assert_eq!(quick.unwrap().status(), 200);
+        proxy.set_delay(delay);
+
         let gave_up = client(Duration::from_millis(50)).get(&url).send().await;
         assert!(gave_up.is_err());
         let counts = until(&proxy, |c| c.abandoned == 1).await;
         assert_eq!(
             counts,
             Counts {
-                received: 2,
-                served: 1,
+                received: 3,
+                served: 2,
                 abandoned: 1
             }
         );

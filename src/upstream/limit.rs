@@ -12,37 +12,86 @@
 //! from another request's completion would resume it inside that request's context, where
 //! workerd refuses its I/O.
 
+use crate::bindings::control::signals;
 use crate::error::EdgeError;
 use crate::runtime::now_millis;
-use breakwater_core::concurrency::{Acquire, Admission, Permit, Sample, Ticket, Wait};
+use breakwater_core::concurrency::{
+    Acquire, Admission, GlobalLimit, GlobalLimits, Permit, Sample, Ticket, Wait,
+};
 use breakwater_core::config::ConcurrencyConfig;
 use breakwater_core::ratelimit::Priority;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::Duration;
-use worker::Delay;
+use worker::{Delay, Env};
 
 /// How often a queued request asks whether its turn came.
 const POLL_MS: u64 = 5;
 
+/// One origin's admission in this isolate.
+struct Origin {
+    admission: Admission,
+    /// Requests that wanted the origin in the interval last reported: this isolate's weight in
+    /// the fleet's limit.
+    reported_demand: u64,
+}
+
 thread_local! {
     /// One per origin URL; created on first use with the deployment's settings (vars are fixed
     /// for an isolate).
-    static ORIGINS: RefCell<HashMap<String, Admission>> = RefCell::new(HashMap::new());
+    static ORIGINS: RefCell<HashMap<String, Origin>> = RefCell::new(HashMap::new());
 }
 
 fn with<T>(config: &ConcurrencyConfig, origin: &str, f: impl FnOnce(&mut Admission) -> T) -> T {
     ORIGINS.with_borrow_mut(|origins| {
-        let admission = origins
-            .entry(origin.to_owned())
-            .or_insert_with(|| Admission::new(config.limit.clone(), config.queue.clone()));
-        f(admission)
+        let entry = origins.entry(origin.to_owned()).or_insert_with(|| Origin {
+            admission: Admission::new(config.limit.clone(), config.queue.clone()),
+            reported_demand: 0,
+        });
+        f(&mut entry.admission)
     })
 }
 
 /// `f` on `origin`'s admission, which a grant or a queued ticket proves exists.
 fn existing(origin: &str, f: impl FnOnce(&mut Admission)) {
-    ORIGINS.with_borrow_mut(|origins| origins.get_mut(origin).map(f));
+    ORIGINS.with_borrow_mut(|origins| origins.get_mut(origin).map(|o| f(&mut o.admission)));
+}
+
+/// The isolate's report to `CONTROL` ([`signals::report`]) with each origin's concurrency
+/// measurement, then each limit capped at this isolate's share of the fleet's that it brings
+/// back. Run after an answer, when [`signals::report_due`].
+pub async fn report(env: Env, shards: u64) {
+    if let Some(limits) = signals::report(env, shards, take_measurements()).await {
+        adopt(&limits);
+    }
+}
+
+/// Each origin's measurement since the last call, as this isolate's part of the fleet's limit.
+fn take_measurements() -> GlobalLimits {
+    ORIGINS.with_borrow_mut(|origins| {
+        origins
+            .iter_mut()
+            .map(|(url, o)| {
+                let m = o.admission.take_measurement();
+                o.reported_demand = m.demand;
+                (url.clone(), GlobalLimit::of(&m))
+            })
+            .collect()
+    })
+}
+
+/// Caps each origin's limit at this isolate's share of the fleet's limit `CONTROL` published;
+/// an origin it published nothing for runs on this isolate's own limit.
+fn adopt(limits: &GlobalLimits) {
+    let now = now_millis();
+    ORIGINS.with_borrow_mut(|origins| {
+        for (url, o) in origins.iter_mut() {
+            let ceiling = limits
+                .get(url)
+                .and_then(|global| global.ceiling_for(o.reported_demand));
+            o.admission.set_ceiling(ceiling, now);
+        }
+    });
 }
 
 /// A request in flight to an origin. Give it back with [`Slot::release`]; dropped unreleased (the

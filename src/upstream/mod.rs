@@ -20,7 +20,7 @@
 mod call;
 mod effects;
 pub mod health;
-mod limit;
+pub mod limit;
 mod outbound;
 pub mod pool;
 

@@ -9,6 +9,7 @@ pub mod dead;
 use crate::bindings::control::signals;
 use crate::bindings::queue;
 use crate::config;
+use crate::upstream::limit;
 use worker::worker_sys::MessageBatch;
 use worker::{Env, Result};
 
@@ -26,7 +27,7 @@ pub async fn consume(batch: &MessageBatch, env: &Env) -> Result<()> {
     // The consumer's origin calls count toward the breaker like requests' do; with no requests
     // arriving, nothing else would report them.
     if signals::report_due(&config) {
-        signals::report(env.clone()).await;
+        limit::report(env.clone(), config.control_shards).await;
     }
     Ok(())
 }

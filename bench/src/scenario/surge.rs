@@ -1,10 +1,14 @@
-//! A 3× surge against a slowed origin with admission on. One fresh edge in front of a relay that
-//! gives the origin a fixed capacity (service time × concurrency, FIFO queue); open-loop Poisson
-//! traffic from several API keys, half on a high-priority route and half on a low-priority one,
-//! both uncached: an unloaded phase at a rate the origin sustains, the surge at a multiple of it,
-//! and the same rate again after, to see whether the controls let go. Per-key quotas, the SLO
-//! shedding controller and the circuit breaker are tuned to react within seconds.
+//! Overload against a slowed origin with admission on, in one of two [`Profile`]s: a surge (the
+//! offered load × a factor) or a brownout (the origin's service time × a factor, load
+//! unchanged). One fresh edge in front of a relay that gives the origin a fixed capacity
+//! (service time × concurrency, FIFO queue); open-loop Poisson traffic from several API keys,
+//! half on a high-priority route and half on a low-priority one, both uncached: an unloaded
+//! phase at a rate the origin sustains, the surge or brownout, and the unloaded rate again
+//! after, to see whether the controls let go. Per-key quotas, the SLO shedding controller and
+//! the circuit breaker are tuned to react within seconds. Each run is checked against the
+//! goals ([`goals`]).
 
+mod goals;
 mod tables;
 
 use std::collections::BTreeMap;
@@ -17,7 +21,7 @@ use super::{API_KEY_HEADER, Bench, step};
 use crate::load::{self, Request};
 use crate::report::Section;
 use crate::stats::{Sample, Summary};
-use crate::throttle::{Counts, Throttle};
+use crate::throttle::{Counts, Throttle, ThrottledProxy};
 use crate::workload;
 use crate::zipf::SplitMix64;
 
@@ -33,13 +37,66 @@ const PLAN: &str = "bench";
 /// (1.6× the unloaded rate) is still more than the origin can serve, so shedding has work too.
 const QUOTA_HEADROOM: f64 = 1.6;
 
+/// What happens in the middle phase.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Profile {
+    /// The offered rate × `factor`.
+    Surge { factor: f64 },
+    /// The origin's service time × `slowdown`, the offered rate unchanged.
+    Brownout { slowdown: f64 },
+}
+
+/// How much slower the origin gets in a `brownout`.
+const BROWNOUT_SLOWDOWN: f64 = 5.0;
+
+impl Profile {
+    /// `3x` (a surge at 3× the unloaded rate, any positive factor) or `brownout` (the origin 5×
+    /// slower).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s == "brownout" {
+            return Ok(Self::Brownout {
+                slowdown: BROWNOUT_SLOWDOWN,
+            });
+        }
+        match s.strip_suffix('x').map(str::parse::<f64>) {
+            Some(Ok(factor)) if factor > 0.0 && factor.is_finite() => Ok(Self::Surge { factor }),
+            _ => Err(format!(
+                "{s:?}: a profile is `Nx` (a surge at N× the unloaded rate) or `brownout`"
+            )),
+        }
+    }
+
+    fn name(self) -> String {
+        match self {
+            Self::Surge { factor } => format!("{factor}× surge"),
+            Self::Brownout { slowdown } => format!("brownout (origin {slowdown}× slower)"),
+        }
+    }
+
+    /// The middle phase's offered rate as a multiple of the unloaded one.
+    fn load(self) -> f64 {
+        match self {
+            Self::Surge { factor } => factor,
+            Self::Brownout { .. } => 1.0,
+        }
+    }
+
+    /// The middle phase's service time as a multiple of the unloaded one.
+    fn slowdown(self) -> f64 {
+        match self {
+            Self::Surge { .. } => 1.0,
+            Self::Brownout { slowdown } => slowdown,
+        }
+    }
+}
+
 /// What to run.
+#[derive(Clone)]
 pub struct Plan {
     pub throttle: Throttle,
     /// Requests per second offered in the unloaded phase (and after the surge).
     pub rate: f64,
-    /// The surge's rate as a multiple of `rate`.
-    pub factor: f64,
+    pub profile: Profile,
     /// Length of each phase.
     pub phase: Duration,
     pub principals: usize,
@@ -85,7 +142,23 @@ struct Traffic {
 impl Plan {
     /// (name, multiple of the unloaded rate) of each phase, in order.
     fn phases(&self) -> [(&'static str, f64); 3] {
-        [("unloaded", 1.0), ("surge", self.factor), ("after", 1.0)]
+        let middle = match self.profile {
+            Profile::Surge { .. } => "surge",
+            Profile::Brownout { .. } => "brownout",
+        };
+        [
+            ("unloaded", 1.0),
+            (middle, self.profile.load()),
+            ("after", 1.0),
+        ]
+    }
+
+    /// The origin as the middle phase has it.
+    fn middle(&self) -> Throttle {
+        Throttle {
+            delay: self.throttle.delay.mul_f64(self.profile.slowdown()),
+            ..self.throttle
+        }
     }
 
     fn keys(&self) -> Vec<String> {
@@ -208,6 +281,32 @@ pub fn run(bench: &Bench, plan: &Plan) -> Result<Section, String> {
         let (samples, _) = load::open_loop(&client, &slowed, requests, at, "origin direct").await;
         Ok(Summary::of(&samples.samples, plan.phase))
     })?;
+    // A brownout's own unloaded latency: the slower origin at the same utilisation, directly.
+    let slowdown = plan.profile.slowdown();
+    let direct_middle = if slowdown > 1.0 {
+        step(&format!(
+            "brownout reference: the slower origin ({} ms) directly, at 1/{slowdown} of the rate",
+            plan.middle().delay.as_millis()
+        ));
+        front.set_delay(plan.middle().delay);
+        let lighter = Plan {
+            rate: plan.rate / slowdown,
+            ..plan.clone()
+        };
+        let t = lighter.traffic();
+        let n = t.meta.iter().take_while(|m| m.phase == 0).count();
+        let summary = bench.block_on(async {
+            let client = load::client()?;
+            let requests: Arc<[Request]> = t.requests[..n].into();
+            let (samples, _) =
+                load::open_loop(&client, &slowed, requests, &t.at[..n], "origin direct").await;
+            Ok(Summary::of(&samples.samples, plan.phase))
+        })?;
+        front.set_delay(plan.throttle.delay);
+        Some(summary)
+    } else {
+        None
+    };
 
     let vars = plan.vars();
     let edge = bench.start_edge(&slowed, &vars)?;
@@ -226,6 +325,12 @@ pub fn run(bench: &Bench, plan: &Plan) -> Result<Section, String> {
         };
         load::closed_loop(&client, &edge.url, plan.priming(), priming).await;
         let before = front.counts();
+        let brownout = tokio::spawn(brown_out(
+            front.clone(),
+            plan.throttle,
+            plan.middle(),
+            plan.phase,
+        ));
         let (samples, lag) = load::open_loop(
             &client,
             &edge.url,
@@ -234,6 +339,8 @@ pub fn run(bench: &Bench, plan: &Plan) -> Result<Section, String> {
             "surge scenario",
         )
         .await;
+        brownout.abort();
+        front.set_delay(plan.throttle.delay);
         let after = front.counts();
         let origin = Counts {
             received: after.received - before.received,
@@ -245,6 +352,7 @@ pub fn run(bench: &Bench, plan: &Plan) -> Result<Section, String> {
     drop(edge);
     let measured = Measured {
         direct,
+        direct_middle,
         meta: &traffic.meta,
         samples: &samples.samples,
         lag,
@@ -253,10 +361,25 @@ pub fn run(bench: &Bench, plan: &Plan) -> Result<Section, String> {
     Ok(tables::section(plan, &vars, &measured))
 }
 
+/// The middle phase's origin for the middle phase of the run that starts now: the load's
+/// schedule is relative to its start, which is within microseconds of this task's.
+async fn brown_out(front: ThrottledProxy, normal: Throttle, middle: Throttle, phase: Duration) {
+    if middle == normal {
+        return;
+    }
+    let start = tokio::time::Instant::now();
+    tokio::time::sleep_until(start + phase).await;
+    front.set_delay(middle.delay);
+    tokio::time::sleep_until(start + 2 * phase).await;
+    front.set_delay(normal.delay);
+}
+
 /// What the scenario measured.
 struct Measured<'a> {
     /// The unloaded phase straight to the slowed origin.
     direct: Summary,
+    /// In a brownout, the slower origin straight, at the same utilisation.
+    direct_middle: Option<Summary>,
     meta: &'a [Meta],
     samples: &'a [Sample],
     /// How late the load generator's latest send was.
@@ -276,7 +399,7 @@ mod tests {
                 concurrency: 8,
             },
             rate: 200.0,
-            factor: 3.0,
+            profile: Profile::Surge { factor: 3.0 },
             phase: Duration::from_secs(10),
             principals: 4,
             concurrency: None,
@@ -306,11 +429,26 @@ mod tests {
     }
 
     #[test]
+    fn profiles_parse_and_a_brownout_slows_only_the_middle_phase() {
+        assert_eq!(Profile::parse("10x"), Ok(Profile::Surge { factor: 10.0 }));
+        for bad in ["10", "x", "0x", "-1x", "infx", "brown"] {
+            assert!(Profile::parse(bad).is_err(), "{bad}");
+        }
+        let brownout = Plan {
+            profile: Profile::parse("brownout").unwrap(),
+            ..plan()
+        };
+        assert_eq!(brownout.phases().map(|(_, x)| x), [1.0, 1.0, 1.0]);
+        assert_eq!(brownout.middle().delay, Duration::from_millis(150));
+        assert_eq!(plan().middle(), plan().throttle);
+    }
+
+    #[test]
     fn quotas_admit_the_unloaded_share_but_not_the_surge() {
         let p = plan();
         let (limit, burst) = p.quota();
         let share = p.rate / (2 * p.principals) as f64;
-        assert!(f64::from(limit) > share && f64::from(limit) < share * p.factor);
+        assert!(f64::from(limit) > share && f64::from(limit) < share * p.profile.load());
         assert_eq!((limit, burst), (40, 40));
     }
 

@@ -10,7 +10,7 @@
 //! |---|---|
 //! | the limit of one origin, from RTT samples (AIMD on a no-load RTT) | [`limit`] |
 //! | admission against it: in-flight count, per-priority wait queues | [`admit`] |
-//! | one origin's limit split across isolates by demand; control-plane load | [`shares`] |
+//! | one origin's limit split across isolates by demand | [`shares`] |
 //!
 //! The tests drive all three against a modelled origin (`sim.rs`, test-only): a closed loop for
 //! the limit's convergence, and a fleet of isolates with open-loop arrivals for goodput and
@@ -22,9 +22,9 @@ pub mod shares;
 
 pub use admit::{Acquire, Admission, Measurement, Permit, QueueConfig, Ticket, Wait};
 pub use limit::{AdaptiveLimit, LimitConfig, Sample};
-pub use shares::{ControlDesign, ControlLoad, GlobalLimit, aggregate, control_plane_load, share};
+pub use shares::{GlobalLimit, GlobalLimits, Published, aggregate, share};
 
 #[cfg(test)]
-mod sim;
+pub(crate) mod sim;
 #[cfg(test)]
 mod tests;

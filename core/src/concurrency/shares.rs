@@ -47,23 +47,24 @@
 //!   tracks the origin's concurrency `C` within the AIMD band of [`super::limit`], `[0.75, 1.5]·C`.
 //! - `n · (MIN_SHARE + MIN_GROWTH)` is the floor term: every busy isolate may keep 3 requests in
 //!   flight, so beyond about `C / 3` busy isolates the floors alone fill the origin and only the
-//!   RTT feedback (each isolate's cuts to `min`) holds it. Hence the coordinator's shards and
-//!   this floor kept small.
+//!   RTT feedback (each isolate's cuts to `min`) holds it. Hence this floor is kept small.
 //! - `k · initial` is the cold-start term: an isolate that has not yet read a published limit
-//!   runs on its own `initial`. The edge bounds it by starting isolates at `initial = MIN_SHARE`
-//!   until the first refresh, which the per-location cache makes a matter of one interval.
+//!   runs on its own `initial` until its first report is answered. An isolate that was idle
+//!   takes an even split `G / isolates` (with headroom) rather than the floor, so a fleet of
+//!   isolates all idle then all busy overshoots by at most the headroom.
 //!
 //! ## Control-plane load
 //!
-//! [`control_plane_load`] models the requests per second each coordinating object receives.
-//! One object taking a report and a purge-log read from every isolate every second serves
-//! `2 · isolates` per second: 20,000/s at 10,000 isolates, far past what one Durable Object (a
-//! single thread) sustains. The sharded design has isolates report to `⌈isolates / 64⌉` shard
-//! objects, which forward one aggregate each to the root per interval, and has one isolate per
-//! location refresh the purge log and the published limit for the others through the Cache API.
-//! The root then serves `shards + locations` per second and each shard at most 64.
+//! The measurements travel in the isolates' reports, which no longer go to one object: each
+//! isolate reports to one of `CONTROL_SHARDS` shard objects, which pass one sum per interval to
+//! the root ([`crate::control::relay`]). The root serves `2 · shards` requests per second
+//! (a report and a purge-log refresh per shard) whatever the fleet's size, and a shard
+//! `2 · isolates / shards`. The shards' sums are the same aggregate (the sums are associative),
+//! one interval later: the staleness term above becomes two intervals of growth, `1.25² · G`.
+//! `crate::control`'s tests simulate the load on each object at 10, 1,000 and 10,000 isolates.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 use super::admit::Measurement;
 
@@ -71,8 +72,6 @@ use super::admit::Measurement;
 pub const MIN_SHARE: u32 = 1;
 /// The least headroom above a share, so that a share of 1 can still grow.
 pub const MIN_GROWTH: u32 = 2;
-/// Isolates reporting to one shard object.
-pub const ISOLATES_PER_SHARD: u64 = 64;
 
 /// One origin's limit across the fleet, as the coordinator publishes it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -87,21 +86,87 @@ pub struct GlobalLimit {
     pub no_load_rtt_ms: Option<f64>,
 }
 
+impl GlobalLimit {
+    /// One isolate's measurement as a partial aggregate: what it reports, and what the
+    /// coordinator's shards [`merge`](Self::merge) before passing on.
+    pub fn of(m: &Measurement) -> Self {
+        let busy = m.demand > 0;
+        Self {
+            limit: if busy { m.limit } else { 0 },
+            total_demand: m.demand,
+            isolates: 1,
+            no_load_rtt_ms: m.no_load_rtt_ms.filter(|rtt| rtt.is_finite()),
+        }
+    }
+
+    /// Adds the partial aggregate of other isolates (the sums are associative, so shards can
+    /// merge before the root does).
+    pub fn merge(&mut self, other: &GlobalLimit) {
+        self.limit = self.limit.saturating_add(other.limit);
+        self.total_demand = self.total_demand.saturating_add(other.total_demand);
+        self.isolates = self.isolates.saturating_add(other.isolates);
+        self.no_load_rtt_ms = match (self.no_load_rtt_ms, other.no_load_rtt_ms) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    /// The cap for an isolate that wanted the origin `demand` times in its last reported
+    /// interval; `None` while the fleet reported no demand (nothing measured to share). An
+    /// isolate that was idle gets an even split (`G / isolates`), not the floor: its next burst
+    /// would otherwise be refused down to [`MIN_SHARE`] until its next report.
+    pub fn ceiling_for(&self, demand: u64) -> Option<u32> {
+        if self.limit == 0 || self.total_demand == 0 {
+            return None;
+        }
+        let total = if demand == 0 { 0 } else { self.total_demand };
+        Some(ceiling(share(self, demand, total, self.isolates)))
+    }
+}
+
 /// The global limit from one interval's measurements (see the module documentation).
 pub fn aggregate(measurements: &[Measurement]) -> GlobalLimit {
-    let busy = || measurements.iter().filter(|m| m.demand > 0);
-    let limit = busy().fold(0u32, |sum, m| sum.saturating_add(m.limit));
-    let total_demand = busy().fold(0u64, |sum, m| sum.saturating_add(m.demand));
-    let no_load_rtt_ms = measurements
+    measurements
         .iter()
-        .filter_map(|m| m.no_load_rtt_ms)
-        .filter(|rtt| rtt.is_finite())
-        .reduce(f64::min);
-    GlobalLimit {
-        limit,
-        total_demand,
-        isolates: u32::try_from(measurements.len()).unwrap_or(u32::MAX),
-        no_load_rtt_ms,
+        .fold(GlobalLimit::default(), |mut sum, m| {
+            sum.merge(&GlobalLimit::of(m));
+            sum
+        })
+}
+
+/// Global limits by origin base URL.
+pub type GlobalLimits = BTreeMap<String, GlobalLimit>;
+
+/// The coordinator's side: partial aggregates summed over one interval and published when the
+/// next begins, so what isolates read is the last complete interval (at most two intervals old).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Published {
+    started_ms: u64,
+    current: GlobalLimits,
+    last: GlobalLimits,
+}
+
+impl Published {
+    /// Adds one report's partials at `now_ms`; returns the published limits. An interval with
+    /// no report at all publishes nothing: limits older than that describe a different load.
+    pub fn add(&mut self, partials: &GlobalLimits, now_ms: u64, interval_ms: u64) -> &GlobalLimits {
+        let elapsed = now_ms.saturating_sub(self.started_ms);
+        if elapsed >= interval_ms {
+            let current = std::mem::take(&mut self.current);
+            self.last = if elapsed < 2 * interval_ms {
+                current
+            } else {
+                GlobalLimits::new()
+            };
+            self.started_ms = now_ms;
+        }
+        for (origin, partial) in partials {
+            self.current
+                .entry(origin.clone())
+                .or_default()
+                .merge(partial);
+        }
+        &self.last
     }
 }
 
@@ -121,50 +186,4 @@ pub fn share(global: &GlobalLimit, demand: u64, total_demand: u64, isolates: u32
 /// documentation).
 pub fn ceiling(share: u32) -> u32 {
     share.saturating_add(share.div_ceil(4).max(MIN_GROWTH))
-}
-
-/// How the control plane is laid out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ControlDesign {
-    /// Every isolate reports to and reads the purge log from one object, every second.
-    SingleObject,
-    /// Reports to shards of [`ISOLATES_PER_SHARD`] that forward to the root; one purge-log and
-    /// limit refresh per location, shared through the Cache API.
-    Sharded,
-}
-
-/// What the control plane's busiest object receives.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ControlLoad {
-    /// Objects taking requests.
-    pub objects: u64,
-    /// Requests per second at the busiest object.
-    pub busiest_rps: f64,
-    /// Requests per second across all objects.
-    pub total_rps: f64,
-}
-
-/// Requests per second reaching the control objects with `isolates` isolates spread over
-/// `locations` locations, each isolate reporting (and, in the single-object design, reading the
-/// purge log) once a second.
-pub fn control_plane_load(isolates: u64, locations: u64, design: ControlDesign) -> ControlLoad {
-    let isolates = isolates as f64;
-    match design {
-        ControlDesign::SingleObject => ControlLoad {
-            objects: 1,
-            busiest_rps: 2.0 * isolates,
-            total_rps: 2.0 * isolates,
-        },
-        ControlDesign::Sharded => {
-            let shards = (isolates / ISOLATES_PER_SHARD as f64).ceil();
-            let refreshes = (locations as f64).min(isolates);
-            let per_shard = if shards > 0.0 { isolates / shards } else { 0.0 };
-            let root = shards + refreshes;
-            ControlLoad {
-                objects: shards as u64 + 1,
-                busiest_rps: per_shard.max(root),
-                total_rps: isolates + root,
-            }
-        }
-    }
 }

@@ -757,32 +757,44 @@ mod fleet {
     }
 
     #[test]
-    fn control_plane_load_stays_bounded_when_sharded() {
-        // (isolates, locations, single object's req/s, sharded: objects, busiest req/s)
-        let cases = [
-            (10, 10, 20.0, 2, 11.0),
-            (1_000, 300, 2_000.0, 17, 316.0),
-            (10_000, 300, 20_000.0, 158, 457.0),
+    fn partial_aggregates_merge_to_the_whole() {
+        let ms = [
+            measured(10, 300, Some(50.0)),
+            measured(20, 100, None),
+            measured(500, 0, Some(30.0)),
         ];
-        println!("isolates  locations  single object req/s  sharded objects  busiest req/s");
-        for (isolates, locations, single, objects, busiest) in cases {
-            let one = control_plane_load(isolates, locations, ControlDesign::SingleObject);
-            let sharded = control_plane_load(isolates, locations, ControlDesign::Sharded);
-            println!(
-                "{isolates:>8}  {locations:>9}  {:>19}  {:>15}  {:>13}",
-                one.busiest_rps, sharded.objects, sharded.busiest_rps
-            );
-            assert_eq!((one.objects, one.busiest_rps), (1, single), "{isolates}");
-            assert_eq!(
-                (sharded.objects, sharded.busiest_rps),
-                (objects, busiest),
-                "{isolates}"
-            );
-            assert!(sharded.busiest_rps <= 1_000.0);
+        let (left, right) = ms.split_at(1);
+        let mut merged = aggregate(left);
+        merged.merge(&aggregate(right));
+        assert_eq!(merged, aggregate(&ms));
+        assert_eq!(merged.ceiling_for(300), Some(ceiling(22)));
+        // Idle last interval: an even split of the 30 over 3 isolates, not the floor.
+        assert_eq!(merged.ceiling_for(0), Some(ceiling(10)));
+        assert_eq!(GlobalLimit::default().ceiling_for(5), None);
+    }
+
+    #[test]
+    fn the_coordinator_publishes_the_last_complete_interval() {
+        let report = |limit, demand| -> GlobalLimits {
+            [(
+                "o".to_owned(),
+                GlobalLimit::of(&measured(limit, demand, None)),
+            )]
+            .into()
+        };
+        let mut published = Published::default();
+        // (at ms, limit, demand, published limit afterwards)
+        let steps = [
+            (0, 10, 1, None),
+            (500, 20, 1, None),
+            (1_000, 5, 1, Some(30)),
+            (1_400, 7, 0, Some(30)),
+            (2_100, 1, 1, Some(5)),
+            (9_000, 1, 1, None),
+        ];
+        for (at, limit, demand, expected) in steps {
+            let now = published.add(&report(limit, demand), at, 1_000);
+            assert_eq!(now.get("o").map(|g| g.limit), expected, "at {at}");
         }
-        assert_eq!(
-            control_plane_load(0, 300, ControlDesign::Sharded).busiest_rps,
-            0.0
-        );
     }
 }

@@ -51,6 +51,9 @@ pub struct EdgeConfig {
     /// How often an isolate reports its counts to `CONTROL` and learns the admission fraction
     /// and breaker state (`CONTROL_REPORT_MS`).
     pub control_report: Duration,
+    /// Shard objects isolates report to and read the purge log from (`CONTROL_SHARDS`); 0: all
+    /// go to the root `CONTROL` object (see [`crate::control::relay`]).
+    pub control_shards: u64,
     /// Idempotency keys on unsafe requests (`IDEMPOTENCY_POLICY`).
     pub idempotency: IdempotencyConfig,
     /// Routes answered `202` and queued, and the queue consumer's delivery (`WRITE_BEHIND`).
@@ -172,6 +175,10 @@ pub const DEFAULT_PURGE_SYNC_MS: u64 = 1_000;
 const MAX_PURGE_SYNC_MS: u64 = 60_000;
 pub const DEFAULT_CONTROL_REPORT_MS: u64 = 1_000;
 const MAX_CONTROL_REPORT_MS: u64 = 60_000;
+/// 32 shards keep every object under 1,000 requests/s up to about 15,000 isolates, and the root
+/// at 64/s.
+pub const DEFAULT_CONTROL_SHARDS: u64 = 32;
+const MAX_CONTROL_SHARDS: u64 = 1_024;
 /// Paths the cron trigger may warm in one run (each is one origin request at most).
 const MAX_WARM_PATHS: usize = 50;
 
@@ -204,6 +211,12 @@ impl EdgeConfig {
             DEFAULT_CONTROL_REPORT_MS,
             10..=MAX_CONTROL_REPORT_MS,
         )?);
+        let control_shards = parse_number(
+            "CONTROL_SHARDS",
+            var("CONTROL_SHARDS"),
+            DEFAULT_CONTROL_SHARDS,
+            0..=MAX_CONTROL_SHARDS,
+        )?;
         let origin_prefixes = parse_prefixes(var("ORIGIN_PREFIXES").as_deref().unwrap_or("/api/"))?;
         Ok(Self {
             pool: PoolConfig::single(&origin_url),
@@ -219,6 +232,7 @@ impl EdgeConfig {
             breaker: BreakerConfig::default(),
             concurrency: ConcurrencyConfig::default(),
             control_report,
+            control_shards,
             idempotency: IdempotencyConfig::default(),
             write_behind: WriteBehindConfig::default(),
             access_tokens: None,

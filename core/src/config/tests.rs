@@ -22,7 +22,10 @@ fn defaults_fill_everything_but_the_origin() {
     assert_eq!(c.origin_prefixes, vec!["/api/".to_owned()]);
     assert_eq!(c.memory_tier_bytes as u64, DEFAULT_MEMORY_TIER_BYTES);
     assert_eq!(c.purge_sync, Duration::from_millis(DEFAULT_PURGE_SYNC_MS));
+    assert_eq!(c.control_shards, DEFAULT_CONTROL_SHARDS);
     assert!(c.warm.is_empty());
+    let unsharded = parse(&[("ORIGIN_URL", "http://x"), ("CONTROL_SHARDS", "0")]).unwrap();
+    assert_eq!(unsharded.control_shards, 0);
 }
 
 #[test]
@@ -57,6 +60,10 @@ fn every_bad_value_names_its_field() {
         (
             &[("ORIGIN_URL", "http://x"), ("PURGE_SYNC_MS", "600000")],
             "PURGE_SYNC_MS",
+        ),
+        (
+            &[("ORIGIN_URL", "http://x"), ("CONTROL_SHARDS", "5000")],
+            "CONTROL_SHARDS",
         ),
         (
             &[("ORIGIN_URL", "http://x"), ("CACHE_WARM", "/a api/b")],

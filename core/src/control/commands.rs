@@ -36,6 +36,27 @@ impl Command for SendReport {
     type Reply = Status;
 }
 
+/// An isolate's counts, sent to its shard ([`super::relay`]); answers the status the root last
+/// answered the shard.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RelayReport(pub Report);
+
+impl Command for RelayReport {
+    const NAME: &'static str = "relay-report";
+    type Reply = Status;
+}
+
+/// [`ReadPurgeLog`] from the shard's copy ([`super::relay`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RelayReadPurgeLog {
+    pub known_epoch: Option<u64>,
+}
+
+impl Command for RelayReadPurgeLog {
+    const NAME: &'static str = "relay-read-purge-log";
+    type Reply = Option<PurgeLog>;
+}
+
 /// A permit to call `origin` while its breaker is not closed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AcquireBreaker {

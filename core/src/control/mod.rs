@@ -7,12 +7,14 @@
 //! | concept | commands |
 //! |---|---|
 //! | purge log | [`ReadPurgeLog`], [`Purge`] |
-//! | SLO controller + breakers | [`SendReport`] |
+//! | SLO controller + breakers + fleet concurrency limits | [`SendReport`] |
+//! | a shard's relay of both ([`relay`]) | [`RelayReport`], [`RelayReadPurgeLog`] |
 //! | one breaker | [`AcquireBreaker`], [`ReportProbe`] |
 //! | health records | [`ReadHealth`], [`RecordChecks`] |
 //! | dead letters | [`KeepDeadLetters`], [`ListDeadLetters`], [`GetDeadLetters`], [`RemoveDeadLetters`] |
 
 mod commands;
+pub mod relay;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -21,6 +23,7 @@ pub use commands::*;
 pub use state::{Changed, ControlState, Notice};
 
 use crate::breaker::{Breaker, Counts, View};
+use crate::concurrency::GlobalLimits;
 use crate::pool::HealthRecord;
 use crate::pool::health::CheckResult;
 use serde::{Deserialize, Serialize};
@@ -50,10 +53,14 @@ pub struct Report {
     pub would_shed: u64,
     /// Origin calls made while the origin's breaker was closed, by origin base URL.
     pub breakers: BTreeMap<String, Counts>,
+    /// Each origin's concurrency limit and demand, as partial aggregates of the isolates counted
+    /// in this report (one isolate's, or a shard's sum).
+    #[serde(default)]
+    pub concurrency: GlobalLimits,
 }
 
 impl Report {
-    /// Adds `other` back (a report that could not be delivered).
+    /// Adds another isolate's (or shard's) report to this one.
     pub fn merge(&mut self, other: &Report) {
         self.requests += other.requests;
         self.errors += other.errors;
@@ -64,6 +71,22 @@ impl Report {
             mine.failures += counts.failures;
             mine.slow += counts.slow;
         }
+        for (origin, partial) in &other.concurrency {
+            self.concurrency
+                .entry(origin.clone())
+                .or_default()
+                .merge(partial);
+        }
+    }
+
+    /// Adds back a report that could not be delivered. Its counts still happened; its
+    /// concurrency snapshot is dropped, being of an interval that is over (summed with the next
+    /// one it would count the same isolates twice).
+    pub fn put_back(&mut self, undelivered: Report) {
+        self.merge(&Report {
+            concurrency: GlobalLimits::new(),
+            ..undelivered
+        });
     }
 }
 
@@ -78,6 +101,9 @@ pub struct Status {
     /// The active health checks' records (absent: never checked, healthy).
     #[serde(default)]
     pub health: Health,
+    /// Each origin's concurrency limit across the fleet, for isolates to take their share of.
+    #[serde(default)]
+    pub limits: GlobalLimits,
 }
 
 impl Default for Status {
@@ -87,6 +113,7 @@ impl Default for Status {
             effective: 1.0,
             breakers: BTreeMap::new(),
             health: Health::new(),
+            limits: GlobalLimits::new(),
         }
     }
 }

@@ -6,6 +6,7 @@ use super::{
     AcquireBreaker, Breakers, Check, Health, Purge, ReadPurgeLog, Report, ReportProbe, Status,
 };
 use crate::breaker::{Permit, Phase, View};
+use crate::concurrency::Published;
 use crate::config::EdgeConfig;
 use crate::purge::PurgeLog;
 use crate::shedding::Controller;
@@ -18,6 +19,9 @@ pub struct ControlState {
     pub slo: Controller,
     pub breakers: Breakers,
     pub health: Health,
+    /// The fleet's concurrency limits: kept in memory only (a restarted object publishes nothing
+    /// for one interval, and isolates then run on their own limits).
+    pub limits: Published,
 }
 
 /// Which parts of the state a transition changed (to store before answering).
@@ -111,6 +115,14 @@ impl ControlState {
             effective,
             breakers,
             health: self.health.clone(),
+            limits: self
+                .limits
+                .add(
+                    &report.concurrency,
+                    now_ms,
+                    config.control_report.as_millis() as u64,
+                )
+                .clone(),
         };
         let changed = Changed {
             slo: true,

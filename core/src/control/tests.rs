@@ -40,6 +40,7 @@ fn failing(calls: u32) -> Report {
             },
         )]
         .into(),
+        concurrency: Default::default(),
     }
 }
 
@@ -168,6 +169,8 @@ fn the_wire_names_are_distinct() {
         ReadPurgeLog::NAME,
         Purge::NAME,
         SendReport::NAME,
+        RelayReport::NAME,
+        RelayReadPurgeLog::NAME,
         AcquireBreaker::NAME,
         ReportProbe::NAME,
         ReadHealth::NAME,
@@ -179,6 +182,146 @@ fn the_wire_names_are_distinct() {
     ];
     let unique: std::collections::BTreeSet<_> = names.iter().collect();
     assert_eq!(unique.len(), names.len());
+}
+
+mod relay {
+    use super::*;
+    use crate::concurrency::GlobalLimit;
+    use crate::control::relay::Relay;
+
+    fn busy(limit: u32, demand: u64) -> Report {
+        let partial = GlobalLimit {
+            limit,
+            total_demand: demand,
+            isolates: 1,
+            no_load_rtt_ms: Some(10.0),
+        };
+        Report {
+            requests: demand,
+            concurrency: [(A.to_owned(), partial)].into(),
+            ..Report::default()
+        }
+    }
+
+    #[test]
+    fn a_shard_passes_one_sum_per_interval_to_the_root() {
+        let mut relay = Relay::default();
+        // The first report goes on at once: the shard knows no status yet.
+        let first = relay.report(&busy(10, 5), 0, 1_000).unwrap();
+        assert_eq!(first.requests, 5);
+        // Reports arriving while it is on its way, or within the interval, are summed.
+        assert_eq!(relay.report(&busy(20, 7), 10, 1_000), None);
+        assert_eq!(relay.status(), Status::default());
+        let root = Status {
+            fraction: 0.5,
+            ..Status::default()
+        };
+        relay.forwarded(first, Some(root.clone()));
+        assert_eq!(relay.report(&busy(30, 11), 999, 1_000), None);
+        assert_eq!(relay.status(), root);
+        let sum = relay.report(&failing(2), 1_000, 1_000).unwrap();
+        assert_eq!((sum.requests, sum.errors), (20, 2));
+        let limits = &sum.concurrency[A];
+        assert_eq!(
+            (limits.limit, limits.total_demand, limits.isolates),
+            (50, 18, 2)
+        );
+    }
+
+    #[test]
+    fn counts_the_root_did_not_take_wait_and_their_snapshot_is_dropped() {
+        let mut relay = Relay::default();
+        let sum = relay.report(&busy(10, 5), 0, 1_000).unwrap();
+        relay.forwarded(sum, None);
+        assert_eq!(relay.status(), Status::default());
+        let again = relay.report(&busy(20, 1), 1_000, 1_000).unwrap();
+        assert_eq!(again.requests, 6);
+        assert_eq!(
+            again.concurrency[A].limit, 20,
+            "one interval's isolates only"
+        );
+    }
+
+    /// Requests per second reaching the root and the busiest shard when `isolates` isolates,
+    /// each on a random shard and at a random phase, report and read the purge log once a second
+    /// for 10 s, through the real [`Relay`] (the root answering at once).
+    fn control_plane_load(isolates: u64, shards: u64) -> (f64, f64) {
+        const SECONDS: u64 = 10;
+        let mut rng = crate::concurrency::sim::Rng::new(isolates);
+        let mut fleet: Vec<(u64, usize)> = (0..isolates)
+            .map(|_| (rng.below(1_000), rng.below(shards) as usize))
+            .collect();
+        fleet.sort_unstable();
+        let mut relays: Vec<Relay> = (0..shards).map(|_| Relay::default()).collect();
+        let mut received = vec![0u64; relays.len()];
+        let mut root = 0u64;
+        for second in 0..SECONDS {
+            for &(phase, shard) in &fleet {
+                let now = second * 1_000 + phase;
+                let relay = &mut relays[shard];
+                received[shard] += 2;
+                if let Some(sum) = relay.report(&Report::default(), now, 1_000) {
+                    root += 1;
+                    relay.forwarded(sum, Some(Status::default()));
+                }
+                if relay.log_due(now, 1_000).is_some() {
+                    root += 1;
+                    relay.log_refreshed(Some(PurgeLog::default()), now);
+                }
+                relay.read_log(None);
+            }
+        }
+        let busiest = received.iter().copied().max().unwrap_or(0);
+        (
+            root as f64 / SECONDS as f64,
+            busiest as f64 / SECONDS as f64,
+        )
+    }
+
+    /// One object for the whole fleet serves `2 · isolates` requests per second: 20,000/s at
+    /// 10,000 isolates, twenty times what one Durable Object sustains. Sharded, the root's load
+    /// depends only on the number of shards, and each shard's on its share of the isolates.
+    #[test]
+    fn the_control_plane_load_is_bounded_by_the_shards() {
+        let shards = crate::config::DEFAULT_CONTROL_SHARDS;
+        println!("isolates  one object req/s  root req/s  busiest shard req/s  ({shards} shards)");
+        for isolates in [10, 1_000, 10_000] {
+            let (root, busiest) = control_plane_load(isolates, shards);
+            println!(
+                "{isolates:>8}  {:>16}  {root:>10.1}  {busiest:>19.1}",
+                2 * isolates
+            );
+            assert!(root <= 2.0 * shards as f64 + 0.5, "{isolates}: root {root}");
+            let even = 2.0 * isolates as f64 / shards as f64;
+            assert!(busiest >= even, "{isolates}: {busiest}");
+            // Random placement: a few isolates more than the even share (balls into bins).
+            assert!(busiest <= 1.5 * even + 10.0, "{isolates}: {busiest}");
+            assert!(busiest < 1_000.0, "{isolates}: {busiest}");
+        }
+    }
+
+    #[test]
+    fn the_purge_log_copy_is_refreshed_once_per_sync_and_never_goes_back() {
+        let mut relay = Relay::default();
+        // No copy: every read asks the root, and there is nothing to answer from.
+        assert_eq!(relay.log_due(0, 1_000), Some(None));
+        assert_eq!(relay.log_due(0, 1_000), Some(None));
+        assert!(relay.read_log(None).is_none());
+        let mut log = PurgeLog::default();
+        log.purge(&tags(&["a"]).0);
+        relay.log_refreshed(Some(log.clone()), 0);
+        assert_eq!(relay.log_due(999, 1_000), None);
+        assert_eq!(relay.read_log(None).map(|l| l.epoch()), Some(log.epoch()));
+        assert_eq!(relay.read_log(Some(log.epoch())), None);
+        // Due: the first read claims the refresh, the next answers from the copy.
+        assert_eq!(relay.log_due(1_000, 1_000), Some(Some(log.epoch())));
+        assert_eq!(relay.log_due(1_001, 1_000), None);
+        // An older log (a reader raced a purge) is not taken, and a reader that already knows a
+        // newer epoch than the copy is not sent the copy.
+        relay.log_refreshed(Some(PurgeLog::default()), 1_002);
+        assert_eq!(relay.read_log(None).map(|l| l.epoch()), Some(log.epoch()));
+        assert_eq!(relay.read_log(Some(log.epoch() + 1)), None);
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -230,6 +373,7 @@ proptest! {
                         errors: u64::from(failures),
                         would_shed: 0,
                         breakers: [(A.to_owned(), Counts { calls, failures, slow: 0 })].into(),
+                        ..Report::default()
                     };
                     let (status, _, _) = state.report(&report, &config, now);
                     prop_assert!((0.0..=1.0).contains(&status.fraction));

@@ -1,16 +1,23 @@
 //! The isolate's calls to `CONTROL`, each a typed command ([`breakwater_core::control`]) through
 //! the one Durable Object client ([`durable::call`]).
+//!
+//! Reports and purge-log reads, the calls every isolate makes every interval, go to the
+//! isolate's shard when `CONTROL_SHARDS` is set ([`breakwater_core::control::relay`]); the rest
+//! go to the root instance.
 
 use super::{BINDING, INSTANCE};
 use crate::bindings::durable::{self, CallError, Command};
+use crate::runtime::random_u64;
 use breakwater_core::breaker::{Permit, View};
 use breakwater_core::control::{
     AcquireBreaker, Check, GetDeadLetters, Health, KeepDeadLetters, ListDeadLetters, Page, Purge,
     ReadHealth, ReadPurgeLog, RecordChecks, RemoveDeadLetters, Report, ReportProbe, SendReport,
     Status,
 };
+use breakwater_core::control::{RelayReadPurgeLog, RelayReport};
 use breakwater_core::purge::{PurgeLog, PurgeRequest};
 use breakwater_core::writebehind::DeadLetter;
+use std::cell::Cell;
 use std::time::Duration;
 use worker::Env;
 
@@ -21,9 +28,30 @@ async fn call<C: Command>(env: &Env, command: &C) -> Result<C::Reply, CallError>
     durable::call(env, BINDING, INSTANCE, command, TIMEOUT).await
 }
 
-/// The purge log, or `None` when it is still at `known_epoch`.
-pub async fn fetch_log(env: &Env, known_epoch: Option<u64>) -> Result<Option<PurgeLog>, CallError> {
-    call(env, &ReadPurgeLog { known_epoch }).await
+thread_local! {
+    /// This isolate's draw among the shards, made once.
+    static DRAW: Cell<u64> = Cell::new(random_u64());
+}
+
+/// The name of this isolate's shard among `shards`; `None` without shards.
+fn shard(shards: u64) -> Option<String> {
+    (shards > 0).then(|| format!("shard-{}", DRAW.get() % shards))
+}
+
+/// The purge log, or `None` when it is still at `known_epoch`: from this isolate's shard's copy
+/// among `shards`, or the root's with none.
+pub async fn fetch_log(
+    env: &Env,
+    shards: u64,
+    known_epoch: Option<u64>,
+) -> Result<Option<PurgeLog>, CallError> {
+    match shard(shards) {
+        Some(name) => {
+            let command = RelayReadPurgeLog { known_epoch };
+            durable::call(env, BINDING, &name, &command, TIMEOUT).await
+        }
+        None => call(env, &ReadPurgeLog { known_epoch }).await,
+    }
 }
 
 /// Records `request`; the new log, or why the request is invalid.
@@ -34,9 +62,16 @@ pub async fn purge(
     call(env, &Purge(request.clone())).await
 }
 
-/// Sends an isolate's counts; returns the status to act on.
-pub async fn report(env: &Env, report: &Report) -> Result<Status, CallError> {
-    call(env, &SendReport(report.clone())).await
+/// Sends an isolate's counts to its shard among `shards`, or the root with none; returns the
+/// status to act on.
+pub async fn report(env: &Env, shards: u64, report: &Report) -> Result<Status, CallError> {
+    match shard(shards) {
+        Some(name) => {
+            let command = RelayReport(report.clone());
+            durable::call(env, BINDING, &name, &command, TIMEOUT).await
+        }
+        None => call(env, &SendReport(report.clone())).await,
+    }
 }
 
 /// A permit to call `origin` while its breaker is not closed.

@@ -5,7 +5,13 @@
 //! transition's notices. Dead letters are kept in its storage too ([`dead_letters`]).
 //!
 //! Isolates reach it through [`client`]; what they learn from it lives in [`signals`] (admission
-//! fraction, breakers, health) and [`purge_log`] (the purge log's copy).
+//! fraction, breakers, health, the fleet's concurrency limits) and [`purge_log`] (the purge log's
+//! copy).
+//!
+//! With `CONTROL_SHARDS`, the same class also runs as shard instances (`shard-0`, `shard-1`, …)
+//! that take the isolates' reports and purge-log reads and relay them to the root `global`
+//! instance once per interval ([`breakwater_core::control::relay`]). A shard keeps its relay state
+//! in memory only.
 
 pub mod client;
 pub mod dead_letters;
@@ -17,16 +23,19 @@ use crate::config;
 use crate::runtime::now_millis;
 use breakwater_core::control::{
     AcquireBreaker, Changed, ControlState, GetDeadLetters, KeepDeadLetters, ListDeadLetters,
-    Notice, Purge, ReadHealth, ReadPurgeLog, RecordChecks, RemoveDeadLetters, ReportProbe,
-    SendReport,
+    Notice, Purge, ReadHealth, ReadPurgeLog, RecordChecks, RelayReadPurgeLog, RelayReport,
+    RemoveDeadLetters, Report, ReportProbe, SendReport, Status, relay::Relay,
 };
+use breakwater_core::purge::PurgeLog;
 use dead_letters::Store;
 use std::cell::RefCell;
 use worker::{DurableObject, Env, Request, Response, Result, State, durable_object};
 
 pub const BINDING: &str = "CONTROL";
-/// The one instance's name.
+/// The root instance's name.
 const INSTANCE: &str = "global";
+/// Shards to go through from a shard: none, straight to the root.
+const ROOT: u64 = 0;
 /// Storage keys, one per part of the state.
 const LOG_KEY: &str = "purge-log";
 const SLO_KEY: &str = "slo";
@@ -39,6 +48,8 @@ pub struct Control {
     env: Env,
     /// The stored state, read once per object lifetime; storage stays the source of truth.
     control: RefCell<Option<ControlState>>,
+    /// A shard's state (unused by the root).
+    relay: RefCell<Relay>,
 }
 
 impl DurableObject for Control {
@@ -47,6 +58,7 @@ impl DurableObject for Control {
             state,
             env,
             control: RefCell::new(None),
+            relay: RefCell::new(Relay::default()),
         }
     }
 
@@ -69,6 +81,16 @@ impl DurableObject for Control {
                 let now = now_millis();
                 self.apply::<SendReport>(|s| notify(s.report(&report, &config, now)))
                     .await
+            }
+            RelayReport::NAME => {
+                let RelayReport(report) = incoming.parse()?;
+                let status = self.relay_report(&report).await?;
+                durable::reply::<RelayReport>(&status)
+            }
+            RelayReadPurgeLog::NAME => {
+                let command: RelayReadPurgeLog = incoming.parse()?;
+                let log = self.relay_read_log(command.known_epoch).await?;
+                durable::reply::<RelayReadPurgeLog>(&log)
             }
             AcquireBreaker::NAME => {
                 let command: AcquireBreaker = incoming.parse()?;
@@ -131,6 +153,7 @@ impl Control {
             slo: storage.get(SLO_KEY).await?.unwrap_or_default(),
             breakers: storage.get(BREAKERS_KEY).await?.unwrap_or_default(),
             health: storage.get(HEALTH_KEY).await?.unwrap_or_default(),
+            limits: Default::default(),
         };
         // Another request may have loaded and changed it while this one awaited storage.
         if let Some(state) = self.control.borrow().clone() {
@@ -138,6 +161,39 @@ impl Control {
         }
         self.control.replace(Some(state.clone()));
         Ok(state)
+    }
+
+    /// A shard's report: summed, and passed on to the root when an interval has passed; the
+    /// answer is the root's latest status.
+    async fn relay_report(&self, report: &Report) -> Result<Status> {
+        let interval = self.config()?.control_report.as_millis() as u64;
+        let due = self
+            .relay
+            .borrow_mut()
+            .report(report, now_millis(), interval);
+        if let Some(sum) = due {
+            let answer = client::report(&self.env, ROOT, &sum).await;
+            if let Err(e) = &answer {
+                worker::console_warn!("shard: root CONTROL unreachable, counts kept: {e}");
+            }
+            self.relay.borrow_mut().forwarded(sum, answer.ok());
+        }
+        Ok(self.relay.borrow().status())
+    }
+
+    /// A shard's purge-log read, from its copy, refreshed from the root once per sync interval.
+    /// Without a copy and without the root, the read fails and the isolate keeps its own copy.
+    async fn relay_read_log(&self, known_epoch: Option<u64>) -> Result<Option<PurgeLog>> {
+        let sync = self.config()?.purge_sync.as_millis() as u64;
+        let due = self.relay.borrow_mut().log_due(now_millis(), sync);
+        if let Some(epoch) = due {
+            match client::fetch_log(&self.env, ROOT, epoch).await {
+                Ok(newer) => self.relay.borrow_mut().log_refreshed(newer, now_millis()),
+                Err(e) if epoch.is_none() => return Err(worker::Error::RustError(e.to_string())),
+                Err(e) => worker::console_warn!("shard: root CONTROL unreachable, copy kept: {e}"),
+            }
+        }
+        Ok(self.relay.borrow().read_log(known_epoch))
     }
 
     /// Load → apply `transition` → keep the new state in memory (no await in between, so the

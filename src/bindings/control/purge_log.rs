@@ -10,10 +10,10 @@
 use super::client as control;
 use crate::error::EdgeError;
 use crate::runtime::now_ms;
+use breakwater_core::config::EdgeConfig;
 use breakwater_core::purge::{PurgeLog, PurgeRequest};
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::Duration;
 use worker::Env;
 
 struct Snapshot {
@@ -25,8 +25,9 @@ thread_local! {
     static COPY: RefCell<Option<Snapshot>> = const { RefCell::new(None) };
 }
 
-/// The purge log, at most `sync` old.
-pub async fn current(env: &Env, sync: Duration) -> Rc<PurgeLog> {
+/// The purge log, at most `PURGE_SYNC_MS` old (twice that through a shard).
+pub async fn current(env: &Env, config: &EdgeConfig) -> Rc<PurgeLog> {
+    let sync = config.purge_sync;
     let now = now_ms();
     let (known, due) = COPY.with_borrow_mut(|copy| match copy {
         Some(c) if now - c.checked_ms < sync.as_millis() as f64 => (Some(c.log.clone()), false),
@@ -41,9 +42,10 @@ pub async fn current(env: &Env, sync: Duration) -> Rc<PurgeLog> {
         return log;
     }
     let epoch = known.as_ref().map(|l| l.epoch());
-    match control::fetch_log(env, epoch).await {
-        Ok(Some(log)) => remember(log),
-        Ok(None) => known.unwrap_or_default(),
+    match control::fetch_log(env, config.control_shards, epoch).await {
+        // A shard's copy can be older than the one this isolate took from its own purge.
+        Ok(Some(log)) if epoch.is_none_or(|known| log.epoch() > known) => remember(log),
+        Ok(_) => known.unwrap_or_default(),
         Err(e) => {
             worker::console_warn!("purge log: CONTROL unreachable, using the last copy: {e}");
             known.unwrap_or_else(|| remember(PurgeLog::default()))

@@ -3,12 +3,15 @@
 //!
 //! Requests add to local counters (requests, errors, origin calls); at most every
 //! `CONTROL_REPORT_MS` one report carries them to `CONTROL`, after the answer, and brings back the
-//! current status, which the isolate then uses until the next report. No request waits for
+//! current status, which the isolate then uses until the next report. The report also carries
+//! the isolate's concurrency measurements, and the status the fleet's limits
+//! ([`breakwater_core::concurrency::shares`]). No request waits for
 //! `CONTROL` except a half-open breaker's probe permit.
 
 use super::client as control;
 use crate::runtime::{now_millis, now_ms};
 use breakwater_core::breaker::{Counts, Permit, Phase, View};
+use breakwater_core::concurrency::GlobalLimits;
 use breakwater_core::config::EdgeConfig;
 use breakwater_core::control::{Report, ReportProbe, Status};
 use breakwater_core::pool::HealthRecord;
@@ -81,22 +84,30 @@ pub fn report_due(config: &EdgeConfig) -> bool {
     })
 }
 
-/// Sends the pending counts to `CONTROL` and keeps the status it answers. On failure the counts
-/// are put back for the next report and the old status stays.
-pub async fn report(env: Env) {
-    let pending = LOCAL.with_borrow_mut(|l| std::mem::take(&mut l.pending));
-    let result = control::report(&env, &pending).await;
+/// Sends the pending counts and `concurrency` (this interval's measurements) to `CONTROL`
+/// (through the isolate's shard among `shards`), keeps the status it answers and returns the
+/// fleet's concurrency limits in it. On failure the counts are put back for the next report and
+/// the old status stays.
+pub async fn report(env: Env, shards: u64, concurrency: GlobalLimits) -> Option<GlobalLimits> {
+    let mut pending = LOCAL.with_borrow_mut(|l| std::mem::take(&mut l.pending));
+    pending.concurrency = concurrency;
+    let result = control::report(&env, shards, &pending).await;
     LOCAL.with_borrow_mut(|l| {
         l.reporting = false;
         l.last_report_ms = now_ms();
         match result {
-            Ok(status) => l.status = Some(status),
+            Ok(status) => {
+                let limits = status.limits.clone();
+                l.status = Some(status);
+                Some(limits)
+            }
             Err(e) => {
                 worker::console_warn!("CONTROL report failed, kept for the next one: {e}");
-                l.pending.merge(&pending);
+                l.pending.put_back(pending);
+                None
             }
         }
-    });
+    })
 }
 
 /// May a request go to the origin now? `Ok(None)`: yes, as ordinary traffic. `Ok(Some(id))`:

@@ -75,7 +75,7 @@ async fn cached(
     let opts = options(route);
     let request = RequestHead::new(method, &request_headers);
 
-    let log = purge_log::current(&ex.env, ex.config.purge_sync).await;
+    let log = purge_log::current(&ex.env, &ex.config).await;
     let found = tiers::find(&ex.env, &route.tiers, &key, &request_headers, &log).await;
     let stored = found.as_ref().and_then(|f| f.stored.clone());
     match plan(stored.as_ref().map(|s| s.entry()), &request, now(), &opts) {
@@ -139,7 +139,7 @@ async fn cached(
         Role::Lead(leader) => leader,
         Role::Follow { signal, wait_ms } => {
             let found = if flight::wait(signal, wait_ms).await {
-                let log = purge_log::current(&ex.env, ex.config.purge_sync).await;
+                let log = purge_log::current(&ex.env, &ex.config).await;
                 tiers::find(&ex.env, &route.tiers, &key, &request_headers, &log).await
             } else {
                 None

@@ -16,7 +16,7 @@ use worker::{Env, Method};
 /// stored response is missing, purged, or fresh for less than [`WARM_AHEAD_SECS`](breakwater_core::cache::WARM_AHEAD_SECS) is fetched
 /// (conditionally, when stored) and written to its route's tiers.
 pub async fn warm(env: &Env, config: &Rc<EdgeConfig>) {
-    let log = purge_log::current(env, config.purge_sync).await;
+    let log = purge_log::current(env, config).await;
     for path_and_query in &config.warm {
         let (path, query) = intake::split_raw_url(path_and_query);
         let Some(route) = config.cache.route(path).filter(|r| warms(r)) else {

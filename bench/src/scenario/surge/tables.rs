@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{Measured, PLAN, Plan, Route};
+use super::{Measured, PLAN, Plan, Route, goals};
 use crate::answer::Answer;
 use crate::report::{Section, Table, ms, ratio, secs};
 use crate::stats::Summary;
@@ -40,7 +40,7 @@ pub fn section(plan: &Plan, vars: &[(&str, String)], m: &Measured) -> Section {
         .map(|(name, x)| format!("{name} {:.0}/s", plan.rate * x))
         .collect();
     Section {
-        title: format!("Surge ({}×) against a slowed origin", plan.factor),
+        title: format!("Overload: {} against a slowed origin", plan.profile.name()),
         intro: vec![
             format!(
                 "Open loop, Poisson arrivals, {} s per phase ({}), seed {}, one fresh edge for \
@@ -48,7 +48,7 @@ pub fn section(plan: &Plan, vars: &[(&str, String)], m: &Measured) -> Section {
                  half on the high-priority route `/api/products/{{id}}`, half on the \
                  low-priority `/api/products?page=k`, both uncached (`CACHE_POLICY` bypass). \
                  Slowed origin: {} ms added service time, {} at once, FIFO queue (capacity about \
-                 {:.0} requests/s). Quota per key and route: {limit}/s, burst {burst}.",
+                 {:.0} requests/s){}. Quota per key and route: {limit}/s, burst {burst}.",
                 plan.phase.as_secs(),
                 rates.join(", "),
                 plan.seed,
@@ -56,6 +56,7 @@ pub fn section(plan: &Plan, vars: &[(&str, String)], m: &Measured) -> Section {
                 plan.throttle.delay.as_millis(),
                 plan.throttle.concurrency,
                 plan.throttle.capacity(),
+                brownout(plan),
             ),
             config.join(" "),
             format!(
@@ -74,6 +75,7 @@ pub fn section(plan: &Plan, vars: &[(&str, String)], m: &Measured) -> Section {
         ],
         tables: vec![
             (String::new(), phase_table(plan, m)),
+            ("Goals".into(), goals::table(plan, m)),
             (
                 format!(
                     "Timeline (requests per second, in {} s buckets of scheduled send time)",
@@ -83,6 +85,19 @@ pub fn section(plan: &Plan, vars: &[(&str, String)], m: &Measured) -> Section {
             ),
         ],
     }
+}
+
+/// What the brownout does to the origin, if it is one.
+fn brownout(plan: &Plan) -> String {
+    let middle = plan.middle();
+    if middle == plan.throttle {
+        return String::new();
+    }
+    format!(
+        "; in the brownout phase {} ms (capacity about {:.0} requests/s)",
+        middle.delay.as_millis(),
+        middle.capacity()
+    )
 }
 
 fn phase_table(plan: &Plan, m: &Measured) -> Table {
