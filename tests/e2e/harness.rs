@@ -332,10 +332,16 @@ impl Env {
     }
 
     /// An edge like [`Env::conformance`]'s, in front of a scripted origin of its own, with the
-    /// adaptive concurrency limit on (`CONCURRENCY`), started on first use.
+    /// adaptive concurrency limit on (`CONCURRENCY`), started on first use. It reports straight
+    /// to the root `CONTROL` object (`CONTROL_SHARDS=0`), so that path runs too; every other
+    /// edge goes through the shards.
     pub fn limited(&self) -> Result<&Conformance, String> {
+        let vars = [
+            format!("CONCURRENCY:{LIMITED}"),
+            "CONTROL_SHARDS:0".to_owned(),
+        ];
         self.limited
-            .get_or_init(|| self.start_scripted("limited", &[format!("CONCURRENCY:{LIMITED}")]))
+            .get_or_init(|| self.start_scripted("limited", &vars))
             .as_ref()
             .map_err(Clone::clone)
     }

@@ -9,13 +9,15 @@
 //! - **Full**: a request waits in its priority's queue, FIFO, and freed capacity goes to the
 //!   highest priority first. Critical therefore never waits behind a lower priority, and is never
 //!   refused while the limit has room for it.
-//! - **Refused at once**, lowest priority first: Low when any higher priority waits (a Low
-//!   request would only wait out its deadline behind it) or the queue is full; any priority when
-//!   its expected wait (those ahead of it, drained at `limit` per no-load RTT) exceeds the wait
-//!   budget, and then every lower priority's waiters with it, who wait behind it. A higher-priority request that finds the queue full takes the place of the newest
-//!   waiter of the lowest priority below its own, which is refused; if there is none it is
-//!   refused itself.
-//! - **Deadline**: a waiter is granted or refused by `max_wait_ms` after it queued. By default
+//! - **Refused at once**, lowest priority first: any priority when its expected wait (those
+//!   ahead of it, its own priority and above, drained at `limit` per no-load RTT) exceeds its
+//!   wait budget, and then every lower priority's waiters with it, who wait behind it. Low's
+//!   budget is half the others', so as a queue builds Low is refused first; it is not refused
+//!   merely because a higher priority waits (at moderate load short queues come and go with the
+//!   arrivals' bunching, and refusing Low at each would shed it with the origin far from full).
+//!   A request that finds the queue full takes the place of the newest waiter of the lowest
+//!   priority below its own, which is refused; if there is none it is refused itself.
+//! - **Deadline**: a waiter is granted or refused by its budget after it queued. By default
 //!   the wait budget is `2 · no-load RTT − recent RTT` (the no-load RTT when the origin is not
 //!   queueing, nothing when it is at twice it), so queue wait + origin RTT stays within about
 //!   twice the unloaded latency: waiting longer would make a request later than the timeouts and
@@ -194,11 +196,7 @@ impl Admission {
         let refused = Acquire::Refused {
             retry_after_ms: self.retry_after_ms(ahead),
         };
-        let higher_waits = self.waiting[..rank].iter().any(|q| !q.is_empty());
-        if priority == Priority::Low && higher_waits {
-            return refused;
-        }
-        let budget = self.max_wait_ms();
+        let budget = self.budget_ms(priority);
         if self
             .expected_wait_ms(ahead)
             .is_some_and(|w| w > budget as f64)
@@ -319,6 +317,16 @@ impl Admission {
         self.samples = 0;
         self.demand = 0;
         m
+    }
+
+    /// The wait budget of a `priority` request: [`Admission::max_wait_ms`], half of it for Low.
+    fn budget_ms(&self, priority: Priority) -> u64 {
+        let budget = self.max_wait_ms();
+        if priority == Priority::Low {
+            budget / 2
+        } else {
+            budget
+        }
     }
 
     /// The wait budget in force.

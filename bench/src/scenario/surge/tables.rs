@@ -8,8 +8,10 @@ use crate::answer::Answer;
 use crate::report::{Section, Table, ms, ratio, secs};
 use crate::stats::Summary;
 
-/// Timeline rows per phase.
-const ROWS_PER_PHASE: u64 = 5;
+/// Timeline bucket.
+const BUCKET: Duration = Duration::from_secs(1);
+/// Characters of the timeline's bar at the busiest bucket's offered rate.
+const BAR_WIDTH: f64 = 40.0;
 /// The vars shown in the report (not `API_KEYS`, and the cache policy is said in words).
 const SHOWN: [&str; 5] = [
     "ADMISSION",
@@ -78,8 +80,9 @@ pub fn section(plan: &Plan, vars: &[(&str, String)], m: &Measured) -> Section {
             ("Goals".into(), goals::table(plan, m)),
             (
                 format!(
-                    "Timeline (requests per second, in {} s buckets of scheduled send time)",
-                    bucket(plan).as_secs()
+                    "Timeline (requests per second, in {} s buckets of scheduled send time; the \
+                     bar: █ served, × admitted and failed, ░ refused (429, 503), · other)",
+                    BUCKET.as_secs()
                 ),
                 timeline(plan, m),
             ),
@@ -159,43 +162,63 @@ fn phase_row(
     row
 }
 
-/// Timeline bucket: a fifth of a phase, in whole seconds.
-fn bucket(plan: &Plan) -> Duration {
-    Duration::from_secs(plan.phase.as_secs().div_ceil(ROWS_PER_PHASE).max(1))
-}
-
 fn timeline(plan: &Plan, m: &Measured) -> Table {
-    let width = bucket(plan);
     let phases = plan.phases();
     let total = plan.phase * phases.len() as u32;
     let mut table = Table::new(
         ["t s", "phase", "offered", "served"]
             .into_iter()
             .chain(COUNTED.iter().map(Answer::as_str))
-            .chain(["served p99 ms"]),
+            .chain(["served p99 ms", "plot"]),
     )
-    .left(1);
-    let per_second = |n: u64| format!("{:.0}", n as f64 / secs(width));
-    let mut start = Duration::ZERO;
-    while start < total {
-        let end = start + width;
-        let in_bucket = m
-            .samples
-            .iter()
-            .zip(m.meta)
-            .filter(|(_, meta)| (start..end).contains(&meta.at));
-        let s = Summary::of(in_bucket.map(|(s, _)| s), width);
+    .left(1)
+    .left(COUNTED.len() + 6);
+    let per_second = |n: u64| format!("{:.0}", n as f64 / secs(BUCKET));
+    let buckets: Vec<(Duration, Summary)> = (0..)
+        .map(|i| BUCKET * i)
+        .take_while(|start| *start < total)
+        .map(|start| {
+            let in_bucket = m
+                .samples
+                .iter()
+                .zip(m.meta)
+                .filter(|(_, meta)| (start..start + BUCKET).contains(&meta.at));
+            (start, Summary::of(in_bucket.map(|(s, _)| s), BUCKET))
+        })
+        .collect();
+    let busiest = buckets.iter().map(|(_, s)| s.requests).max().unwrap_or(0);
+    for (start, s) in &buckets {
         let phase = (start.as_secs() / plan.phase.as_secs().max(1)) as usize;
         let mut row = vec![
-            format!("{}–{}", start.as_secs(), end.as_secs()),
+            format!("{}–{}", start.as_secs(), (*start + BUCKET).as_secs()),
             phases.get(phase).map_or("-", |(name, _)| *name).to_owned(),
             per_second(s.requests as u64),
             per_second(s.count(Answer::Served)),
         ];
         row.extend(COUNTED.iter().map(|&a| per_second(s.count(a))));
         row.push(ms(s.p(99.0)));
+        row.push(bar(s, busiest));
         table.row(row);
-        start = end;
     }
     table
+}
+
+/// One bucket's answers as a bar scaled to `busiest` requests: served, admitted and failed,
+/// refused, other.
+fn bar(s: &Summary, busiest: usize) -> String {
+    let refused =
+        s.count(Answer::RateLimited) + s.count(Answer::Shed) + s.count(Answer::CircuitOpen);
+    let parts = [
+        ('█', s.count(Answer::Served)),
+        ('×', s.count(Answer::OriginError)),
+        ('░', refused),
+    ];
+    let counted: u64 = parts.iter().map(|(_, n)| n).sum();
+    let other = (s.requests as u64).saturating_sub(counted);
+    let scale = BAR_WIDTH / busiest.max(1) as f64;
+    parts
+        .into_iter()
+        .chain([('·', other)])
+        .map(|(c, n)| c.to_string().repeat((n as f64 * scale).round() as usize))
+        .collect()
 }
