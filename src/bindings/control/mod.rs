@@ -34,8 +34,8 @@ use worker::{DurableObject, Env, Request, Response, Result, State, durable_objec
 pub const BINDING: &str = "CONTROL";
 /// The root instance's name.
 const INSTANCE: &str = "global";
-/// Shards to go through from a shard: none, straight to the root.
-const ROOT: u64 = 0;
+/// How a shard reaches the root: directly, as an isolate does with `CONTROL_SHARDS=0`.
+const UNSHARDED: u64 = 0;
 /// Storage keys, one per part of the state.
 const LOG_KEY: &str = "purge-log";
 const SLO_KEY: &str = "slo";
@@ -172,7 +172,7 @@ impl Control {
             .borrow_mut()
             .report(report, now_millis(), interval);
         if let Some(sum) = due {
-            let answer = client::report(&self.env, ROOT, &sum).await;
+            let answer = client::report(&self.env, UNSHARDED, &sum).await;
             if let Err(e) = &answer {
                 worker::console_warn!("shard: root CONTROL unreachable, counts kept: {e}");
             }
@@ -187,7 +187,7 @@ impl Control {
         let sync = self.config()?.purge_sync.as_millis() as u64;
         let due = self.relay.borrow_mut().log_due(now_millis(), sync);
         if let Some(epoch) = due {
-            match client::fetch_log(&self.env, ROOT, epoch).await {
+            match client::fetch_log(&self.env, UNSHARDED, epoch).await {
                 Ok(newer) => self.relay.borrow_mut().log_refreshed(newer, now_millis()),
                 Err(e) if epoch.is_none() => return Err(worker::Error::RustError(e.to_string())),
                 Err(e) => worker::console_warn!("shard: root CONTROL unreachable, copy kept: {e}"),
