@@ -115,10 +115,15 @@ pub struct Args {
           value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub surge_principals: u64,
 
-    /// Surge: the edge's `CONCURRENCY` (JSON), e.g. `{"enabled": true}` to run the surge with the
-    /// adaptive concurrency limit on [default: the edge's own, off].
-    #[arg(long, env = "BENCH_SURGE_CONCURRENCY")]
-    pub surge_concurrency: Option<String>,
+    /// Surge: the edge's `CONCURRENCY` settings to run every profile with, separated by `;`:
+    /// `shipped` (the edge's own defaults) or a JSON object, e.g. `{"enabled": true}`.
+    #[arg(
+        long,
+        env = "BENCH_SURGE_CONCURRENCY",
+        value_delimiter = ';',
+        default_value = r#"shipped;{"enabled": true}"#
+    )]
+    pub surge_concurrency: Vec<String>,
 
     /// Idempotency: orders sent one at a time through each edge (records on, records off)
     /// [default: 300, or 100 with --quick].

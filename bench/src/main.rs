@@ -167,20 +167,26 @@ fn bench(args: &Args) -> Result<Report, String> {
             if !(rate > 0.0 && rate.is_finite()) {
                 return Err("--surge-rate must be positive".into());
             }
+            let mut verdicts = Vec::new();
             for &profile in &args.surge_profiles {
-                let plan = surge::Plan {
-                    throttle,
-                    rate,
-                    profile,
-                    phase: Duration::from_secs(args.surge_seconds()),
-                    principals: args.surge_principals as usize,
-                    concurrency: args.surge_concurrency.clone(),
-                    products: spec.products,
-                    list_pages: spec.list_pages,
-                    seed: args.seed,
-                };
-                sections.push(surge::run(&bench, &plan)?);
+                for setting in &args.surge_concurrency {
+                    let plan = surge::Plan {
+                        throttle,
+                        rate,
+                        profile,
+                        phase: Duration::from_secs(args.surge_seconds()),
+                        principals: args.surge_principals as usize,
+                        concurrency: (setting != "shipped").then(|| setting.clone()),
+                        products: spec.products,
+                        list_pages: spec.list_pages,
+                        seed: args.seed,
+                    };
+                    let (section, goals) = surge::run(&bench, &plan)?;
+                    sections.push(section);
+                    verdicts.push(goals);
+                }
             }
+            sections.push(surge::summary(&verdicts));
             lap("surge");
         }
         if let Some(plan) = &idempotency {

@@ -11,6 +11,8 @@
 mod goals;
 mod tables;
 
+pub use goals::summary;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -153,6 +155,13 @@ impl Plan {
         ]
     }
 
+    /// The `CONCURRENCY` setting, as the report names it.
+    fn setting(&self) -> String {
+        self.concurrency
+            .as_ref()
+            .map_or("shipped".into(), |c| format!("`{c}`"))
+    }
+
     /// The origin as the middle phase has it.
     fn middle(&self) -> Throttle {
         Throttle {
@@ -262,7 +271,8 @@ impl Plan {
     }
 }
 
-pub fn run(bench: &Bench, plan: &Plan) -> Result<Section, String> {
+/// One run: its section of the report, and its goals for the summary.
+pub fn run(bench: &Bench, plan: &Plan) -> Result<(Section, goals::Verdicts), String> {
     let traffic = plan.traffic();
     let (front, addr) = bench.throttled(plan.throttle)?;
     let slowed = format!("http://{addr}");
@@ -358,7 +368,8 @@ pub fn run(bench: &Bench, plan: &Plan) -> Result<Section, String> {
         lag,
         origin,
     };
-    Ok(tables::section(plan, &vars, &measured))
+    let verdicts = goals::Verdicts::of(plan, &measured);
+    Ok((tables::section(plan, &vars, &measured, &verdicts), verdicts))
 }
 
 /// The middle phase's origin for the middle phase of the run that starts now: the load's
@@ -392,7 +403,7 @@ struct Measured<'a> {
 mod tests {
     use super::*;
 
-    fn plan() -> Plan {
+    pub(super) fn plan() -> Plan {
         Plan {
             throttle: Throttle {
                 delay: Duration::from_millis(30),

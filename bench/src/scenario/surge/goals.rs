@@ -1,39 +1,93 @@
 //! The goals an overload run is held to, each measured in the same run, as a table with a
-//! verdict per goal.
+//! verdict per goal, and a summary of every run's verdicts.
 
 use std::time::Duration;
 
 use super::{Measured, Plan, Profile, Route};
 use crate::answer::Answer;
-use crate::report::{Table, secs};
+use crate::report::{Section, Table, secs};
 use crate::stats::Summary;
 
 /// Refusals may go on this long after the surge or brownout ends.
 const LET_GO: Duration = Duration::from_secs(2);
 
-/// One goal: what it is, its target, what was measured, and whether that meets it.
+/// One goal: what it is (and its summary column), its target, what was measured, and whether
+/// that meets it.
 struct Goal {
     name: &'static str,
+    column: &'static str,
     target: String,
     measured: String,
     met: bool,
 }
 
-/// The goal table of one run.
-pub fn table(plan: &Plan, m: &Measured) -> Table {
-    let mut table = Table::new(["goal", "target", "measured", "verdict"])
-        .left(1)
-        .left(2);
-    for goal in check(plan, m) {
-        let verdict = if goal.met { "met" } else { "missed" };
-        table.row(vec![
-            goal.name.to_owned(),
-            goal.target,
-            goal.measured,
-            verdict.to_owned(),
-        ]);
+impl Goal {
+    fn verdict(&self) -> &'static str {
+        if self.met { "met" } else { "missed" }
     }
-    table
+}
+
+/// The summary's columns, in [`check`]'s order.
+const COLUMNS: [&str; 5] = ["failed", "goodput", "p99", "refusals end", "high served"];
+
+/// One run's goals.
+pub struct Verdicts {
+    /// The profile and the `CONCURRENCY` setting.
+    run: String,
+    goals: Vec<Goal>,
+}
+
+impl Verdicts {
+    pub(super) fn of(plan: &Plan, m: &Measured) -> Self {
+        Self {
+            run: format!("{}, {}", plan.profile.name(), plan.setting()),
+            goals: check(plan, m),
+        }
+    }
+
+    /// The goal table of this run.
+    pub(super) fn table(&self) -> Table {
+        let mut table = Table::new(["goal", "target", "measured", "verdict"])
+            .left(1)
+            .left(2);
+        for goal in &self.goals {
+            table.row(vec![
+                goal.name.to_owned(),
+                goal.target.clone(),
+                goal.measured.clone(),
+                goal.verdict().to_owned(),
+            ]);
+        }
+        table
+    }
+}
+
+/// Every run's goals side by side: measured, and ✓ or ✗.
+pub fn summary(runs: &[Verdicts]) -> Section {
+    let mut table = Table::new(["run"].into_iter().chain(COLUMNS));
+    for verdicts in runs {
+        let cells = COLUMNS.iter().map(|&column| {
+            verdicts
+                .goals
+                .iter()
+                .find(|g| g.column == column)
+                .map_or("-".into(), |g| {
+                    format!("{} {}", g.measured, if g.met { "✓" } else { "✗" })
+                })
+        });
+        table.row([verdicts.run.clone()].into_iter().chain(cells).collect());
+    }
+    Section {
+        title: "Overload goals, every run".into(),
+        intro: vec![
+            "Each overload run above against its goals (✓ met, ✗ missed): admitted requests \
+             that failed ≤ 0.1 %; goodput ≥ 90 % of the origin's capacity (80 % in a \
+             brownout); served p99 ≤ 2× the unloaded p99; the last 503 refusal ≤ 2 s after the \
+             phase; high priority served ≥ 99 % of what its keys' quotas admit (surges only)."
+                .into(),
+        ],
+        tables: vec![(String::new(), table)],
+    }
 }
 
 fn check(plan: &Plan, m: &Measured) -> Vec<Goal> {
@@ -81,12 +135,14 @@ fn check(plan: &Plan, m: &Measured) -> Vec<Goal> {
     let mut goals = vec![
         Goal {
             name: "admitted requests that failed",
+            column: "failed",
             target: "≤ 0.1%".into(),
             measured: format!("{:.2}% ({failed} of {})", failure * 100.0, served + failed),
             met: failure <= 0.001,
         },
         Goal {
             name: "goodput / the origin's capacity",
+            column: "goodput",
             target: format!("≥ {:.0}%", goodput_goal * 100.0),
             measured: format!("{:.0}% of {capacity:.0}/s", goodput * 100.0),
             met: goodput >= goodput_goal,
@@ -97,12 +153,14 @@ fn check(plan: &Plan, m: &Measured) -> Vec<Goal> {
             } else {
                 "served p99 / unloaded p99"
             },
+            column: "p99",
             target: "≤ 2×".into(),
             measured: p99.map_or("-".into(), |r| format!("{r:.2}×")),
             met: p99.is_some_and(|r| r <= 2.0),
         },
         Goal {
             name: "last 503 refusal after the phase ends",
+            column: "refusals end",
             target: format!("≤ {} s", LET_GO.as_secs()),
             measured: last_refusal.map_or("none".into(), |d| format!("{:.1} s", secs(d))),
             met: last_refusal.is_none_or(|d| d <= LET_GO),
@@ -113,10 +171,85 @@ fn check(plan: &Plan, m: &Measured) -> Vec<Goal> {
     if !brownout {
         goals.push(Goal {
             name: "high priority served (of those within their key's quota)",
+            column: "high served",
             target: "≥ 99%".into(),
             measured: format!("{:.1}% of {high_eligible}", high_served * 100.0),
             met: high_served >= 0.99,
         });
     }
     goals
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::plan;
+    use super::super::{Measured, Meta};
+    use super::*;
+    use crate::stats::Sample;
+    use crate::throttle::Counts;
+
+    fn sample(answer: Answer, ms: u64) -> Sample {
+        Sample {
+            latency: Duration::from_millis(ms),
+            answer,
+            status: None,
+            cache: Default::default(),
+            read_from: None,
+        }
+    }
+
+    /// A 3× surge on an origin of 8 × 30 ms (267/s) over 10 s phases: the unloaded phase served
+    /// at 50 ms; the surge served 2,410 (90.4 %) at 90 ms, with one failure and two high
+    /// requests refused; a refusal 3 s into the after phase.
+    #[test]
+    fn each_goal_is_measured_from_its_phase() {
+        let plan = plan();
+        let mut rows: Vec<(Sample, Meta)> = Vec::new();
+        let mut push = |phase, route, at_ms, answer, ms| {
+            let meta = Meta {
+                phase,
+                route,
+                at: Duration::from_millis(at_ms),
+            };
+            rows.push((sample(answer, ms), meta));
+        };
+        for i in 0..100 {
+            push(0, Route::High, i, Answer::Served, 50);
+        }
+        for i in 0..2_410 {
+            push(1, Route::High, 10_000 + i, Answer::Served, 90);
+        }
+        push(1, Route::High, 15_000, Answer::OriginError, 1_000);
+        push(1, Route::High, 15_001, Answer::Shed, 1);
+        push(1, Route::High, 15_002, Answer::Shed, 1);
+        push(1, Route::Low, 15_003, Answer::RateLimited, 1);
+        push(2, Route::Low, 23_000, Answer::Shed, 1);
+        let (samples, meta): (Vec<Sample>, Vec<Meta>) = rows.into_iter().unzip();
+        let m = Measured {
+            direct: Summary::default(),
+            direct_middle: None,
+            meta: &meta,
+            samples: &samples,
+            lag: Duration::ZERO,
+            origin: Counts::default(),
+        };
+        let verdicts = Verdicts::of(&plan, &m);
+        let got: Vec<(&str, &str, bool)> = verdicts
+            .goals
+            .iter()
+            .map(|g| (g.column, g.measured.as_str(), g.met))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("failed", "0.04% (1 of 2411)", true),
+                ("goodput", "90% of 267/s", true),
+                ("p99", "1.80×", true),
+                ("refusals end", "3.0 s", false),
+                ("high served", "99.9% of 2413", true),
+            ]
+        );
+        let summary = summary(&[verdicts]);
+        assert_eq!(summary.tables.len(), 1);
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{Measured, PLAN, Plan, Route, goals};
+use super::{Measured, PLAN, Plan, Route, goals::Verdicts};
 use crate::answer::Answer;
 use crate::report::{Section, Table, ms, ratio, secs};
 use crate::stats::Summary;
@@ -29,7 +29,7 @@ const COUNTED: [Answer; 5] = [
     Answer::EdgeError,
 ];
 
-pub fn section(plan: &Plan, vars: &[(&str, String)], m: &Measured) -> Section {
+pub fn section(plan: &Plan, vars: &[(&str, String)], m: &Measured, verdicts: &Verdicts) -> Section {
     let (limit, burst) = plan.quota();
     let config: Vec<String> = vars
         .iter()
@@ -42,7 +42,11 @@ pub fn section(plan: &Plan, vars: &[(&str, String)], m: &Measured) -> Section {
         .map(|(name, x)| format!("{name} {:.0}/s", plan.rate * x))
         .collect();
     Section {
-        title: format!("Overload: {} against a slowed origin", plan.profile.name()),
+        title: format!(
+            "Overload: {} against a slowed origin, CONCURRENCY {}",
+            plan.profile.name(),
+            plan.setting()
+        ),
         intro: vec![
             format!(
                 "Open loop, Poisson arrivals, {} s per phase ({}), seed {}, one fresh edge for \
@@ -77,7 +81,7 @@ pub fn section(plan: &Plan, vars: &[(&str, String)], m: &Measured) -> Section {
         ],
         tables: vec![
             (String::new(), phase_table(plan, m)),
-            ("Goals".into(), goals::table(plan, m)),
+            ("Goals".into(), verdicts.table()),
             (
                 format!(
                     "Timeline (requests per second, in {} s buckets of scheduled send time; the \
