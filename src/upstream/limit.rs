@@ -8,6 +8,9 @@
 //! reports the round trip to the limit: an answer is a sample of the origin's latency; a
 //! timeout, no answer, or the origin's own overload refusal cuts the limit.
 //!
+//! Each report to `CONTROL` carries the isolate's measurements, and the fleet's limit it brings
+//! back caps this isolate's at its share ([`report`]).
+//!
 //! A waiter polls its ticket on its own timer, as single-flight followers do: a wake-up fired
 //! from another request's completion would resume it inside that request's context, where
 //! workerd refuses its I/O.
