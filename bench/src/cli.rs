@@ -87,8 +87,9 @@ pub struct Args {
     pub origin_delay_ms: u64,
 
     /// Surge: requests the slowed origin serves at once (the rest queue). Small by default: on
-    /// a 2-CPU machine the edge itself (uncached, a limiter call per request) falls behind well
-    /// before 600 requests/s, and the surge is to overload the origin, not the edge.
+    /// a 2-CPU machine the edge itself (uncached, a limiter call per request) falls behind
+    /// before a 10× surge's 500 requests/s, and the surge is to overload the origin, not the
+    /// edge.
     #[arg(long, env = "BENCH_ORIGIN_CONCURRENCY", default_value_t = 2,
           value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub origin_concurrency: u64,
@@ -104,8 +105,9 @@ pub struct Args {
           default_value = "3x,10x,brownout", value_parser = Profile::parse)]
     pub surge_profiles: Vec<Profile>,
 
-    /// Surge: seconds of each phase (unloaded, surge, after; and the unloaded phase once more
-    /// straight to the slowed origin) [default: 12, or 6 with --quick].
+    /// Surge: seconds of each phase (unloaded, surge or brownout, after; and the unloaded phase
+    /// once more straight to the slowed origin, twice for a brownout) [default: 12, or 6 with
+    /// --quick].
     #[arg(long, env = "BENCH_SURGE_SECONDS",
           value_parser = clap::value_parser!(u64).range(1..=600))]
     pub surge_seconds: Option<u64>,

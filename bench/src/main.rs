@@ -3,8 +3,8 @@
 //! One run, side by side, against one in-process origin and fresh edges under workerd (via the
 //! Miniflare API): the cache tiers (a seeded Zipf sequence against the origin alone, through the
 //! edge, through an edge with a small memory tier, then stampedes), the rate limiter's added
-//! latency (the same cached reads with and without a limited route), a surge against a slowed
-//! origin with admission control on, and idempotency (the same orders with and without the
+//! latency (the same cached reads with and without a limited route), surges and a brownout
+//! against a slowed origin with admission control on, and idempotency (the same orders with and without the
 //! edge's records, then a retry storm with faults between edge and origin, checked for duplicate
 //! orders in the origin's database), write-behind (views queued by the edge and answered `202`
 //! against the same write done synchronously, with the drain and the database transactions per
@@ -167,19 +167,24 @@ fn bench(args: &Args) -> Result<Report, String> {
             if !(rate > 0.0 && rate.is_finite()) {
                 return Err("--surge-rate must be positive".into());
             }
+            let base = surge::Plan {
+                throttle,
+                rate,
+                profile: surge::Profile::Surge { factor: 1.0 },
+                phase: Duration::from_secs(args.surge_seconds()),
+                principals: args.surge_principals as usize,
+                concurrency: None,
+                products: spec.products,
+                list_pages: spec.list_pages,
+                seed: args.seed,
+            };
             let mut verdicts = Vec::new();
             for &profile in &args.surge_profiles {
                 for setting in &args.surge_concurrency {
                     let plan = surge::Plan {
-                        throttle,
-                        rate,
                         profile,
-                        phase: Duration::from_secs(args.surge_seconds()),
-                        principals: args.surge_principals as usize,
                         concurrency: (setting != "shipped").then(|| setting.clone()),
-                        products: spec.products,
-                        list_pages: spec.list_pages,
-                        seed: args.seed,
+                        ..base.clone()
                     };
                     let (section, goals) = surge::run(&bench, &plan)?;
                     sections.push(section);

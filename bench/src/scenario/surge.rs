@@ -35,8 +35,9 @@ const CONTROL_REPORT_MS: u64 = 100;
 /// The plan every API key is on.
 const PLAN: &str = "bench";
 /// A key's quota per route, as a multiple of the share of the unloaded rate it sends there: the
-/// unloaded phase is never limited, the surge (3× the share) is, but what the quotas let through
-/// (1.6× the unloaded rate) is still more than the origin can serve, so shedding has work too.
+/// unloaded phase (and a brownout, at the same rate) is never limited, a surge (3× the share or
+/// more) is, but what the quotas let through (1.6× the unloaded rate) is still more than the
+/// origin can serve, so shedding has work too.
 const QUOTA_HEADROOM: f64 = 1.6;
 
 /// What happens in the middle phase.
@@ -75,6 +76,10 @@ impl Profile {
         }
     }
 
+    fn is_brownout(self) -> bool {
+        matches!(self, Self::Brownout { .. })
+    }
+
     /// The middle phase's offered rate as a multiple of the unloaded one.
     fn load(self) -> f64 {
         match self {
@@ -96,7 +101,7 @@ impl Profile {
 #[derive(Clone)]
 pub struct Plan {
     pub throttle: Throttle,
-    /// Requests per second offered in the unloaded phase (and after the surge).
+    /// Requests per second offered in the unloaded phase (and after the middle one).
     pub rate: f64,
     pub profile: Profile,
     /// Length of each phase.
@@ -144,9 +149,10 @@ struct Traffic {
 impl Plan {
     /// (name, multiple of the unloaded rate) of each phase, in order.
     fn phases(&self) -> [(&'static str, f64); 3] {
-        let middle = match self.profile {
-            Profile::Surge { .. } => "surge",
-            Profile::Brownout { .. } => "brownout",
+        let middle = if self.profile.is_brownout() {
+            "brownout"
+        } else {
+            "surge"
         };
         [
             ("unloaded", 1.0),
@@ -278,22 +284,13 @@ pub fn run(bench: &Bench, plan: &Plan) -> Result<(Section, goals::Verdicts), Str
     let slowed = format!("http://{addr}");
 
     // The unloaded phase's requests straight to the slowed origin: what it gives without an edge.
-    let unloaded = traffic.meta.iter().take_while(|m| m.phase == 0).count();
     step(&format!(
-        "surge reference: the unloaded phase ({unloaded} requests) against the slowed origin \
-         directly: {slowed}"
+        "surge reference: the unloaded phase against the slowed origin directly: {slowed}"
     ));
-    let direct = bench.block_on(async {
-        let client = load::client()?;
-        bench.warm_up(&client, &slowed).await;
-        let requests: Arc<[Request]> = traffic.requests[..unloaded].into();
-        let at = &traffic.at[..unloaded];
-        let (samples, _) = load::open_loop(&client, &slowed, requests, at, "origin direct").await;
-        Ok(Summary::of(&samples.samples, plan.phase))
-    })?;
+    let direct = unloaded_directly(bench, &slowed, &traffic, plan.phase)?;
     // A brownout's own unloaded latency: the slower origin at the same utilisation, directly.
-    let slowdown = plan.profile.slowdown();
-    let direct_middle = if slowdown > 1.0 {
+    let direct_middle = if plan.profile.is_brownout() {
+        let slowdown = plan.profile.slowdown();
         step(&format!(
             "brownout reference: the slower origin ({} ms) directly, at 1/{slowdown} of the rate",
             plan.middle().delay.as_millis()
@@ -303,15 +300,7 @@ pub fn run(bench: &Bench, plan: &Plan) -> Result<(Section, goals::Verdicts), Str
             rate: plan.rate / slowdown,
             ..plan.clone()
         };
-        let t = lighter.traffic();
-        let n = t.meta.iter().take_while(|m| m.phase == 0).count();
-        let summary = bench.block_on(async {
-            let client = load::client()?;
-            let requests: Arc<[Request]> = t.requests[..n].into();
-            let (samples, _) =
-                load::open_loop(&client, &slowed, requests, &t.at[..n], "origin direct").await;
-            Ok(Summary::of(&samples.samples, plan.phase))
-        })?;
+        let summary = unloaded_directly(bench, &slowed, &lighter.traffic(), plan.phase)?;
         front.set_delay(plan.throttle.delay);
         Some(summary)
     } else {
@@ -335,12 +324,10 @@ pub fn run(bench: &Bench, plan: &Plan) -> Result<(Section, goals::Verdicts), Str
         };
         load::closed_loop(&client, &edge.url, plan.priming(), priming).await;
         let before = front.counts();
-        let brownout = tokio::spawn(brown_out(
-            front.clone(),
-            plan.throttle,
-            plan.middle(),
-            plan.phase,
-        ));
+        let brownout = plan
+            .profile
+            .is_brownout()
+            .then(|| tokio::spawn(brown_out(front.clone(), plan.clone())));
         let (samples, lag) = load::open_loop(
             &client,
             &edge.url,
@@ -349,8 +336,10 @@ pub fn run(bench: &Bench, plan: &Plan) -> Result<(Section, goals::Verdicts), Str
             "surge scenario",
         )
         .await;
-        brownout.abort();
-        front.set_delay(plan.throttle.delay);
+        if let Some(task) = brownout {
+            task.abort();
+            front.set_delay(plan.throttle.delay);
+        }
         let after = front.counts();
         let origin = Counts {
             received: after.received - before.received,
@@ -372,17 +361,33 @@ pub fn run(bench: &Bench, plan: &Plan) -> Result<(Section, goals::Verdicts), Str
     Ok((tables::section(plan, &vars, &measured, &verdicts), verdicts))
 }
 
-/// The middle phase's origin for the middle phase of the run that starts now: the load's
-/// schedule is relative to its start, which is within microseconds of this task's.
-async fn brown_out(front: ThrottledProxy, normal: Throttle, middle: Throttle, phase: Duration) {
-    if middle == normal {
-        return;
-    }
+/// The phase's unloaded requests of `traffic` (its first phase) straight to `url`, after a
+/// warm-up.
+fn unloaded_directly(
+    bench: &Bench,
+    url: &str,
+    traffic: &Traffic,
+    phase: Duration,
+) -> Result<Summary, String> {
+    let n = traffic.meta.iter().take_while(|m| m.phase == 0).count();
+    bench.block_on(async {
+        let client = load::client()?;
+        bench.warm_up(&client, url).await;
+        let requests: Arc<[Request]> = traffic.requests[..n].into();
+        let at = &traffic.at[..n];
+        let (samples, _) = load::open_loop(&client, url, requests, at, "origin direct").await;
+        Ok(Summary::of(&samples.samples, phase))
+    })
+}
+
+/// The slower origin for the middle phase of the run that starts now: the load's schedule is
+/// relative to its start, which is within microseconds of this task's.
+async fn brown_out(front: ThrottledProxy, plan: Plan) {
     let start = tokio::time::Instant::now();
-    tokio::time::sleep_until(start + phase).await;
-    front.set_delay(middle.delay);
-    tokio::time::sleep_until(start + 2 * phase).await;
-    front.set_delay(normal.delay);
+    tokio::time::sleep_until(start + plan.phase).await;
+    front.set_delay(plan.middle().delay);
+    tokio::time::sleep_until(start + 2 * plan.phase).await;
+    front.set_delay(plan.throttle.delay);
 }
 
 /// What the scenario measured.
@@ -397,6 +402,18 @@ struct Measured<'a> {
     lag: Duration,
     /// The slowed origin's counts over the timed phases.
     origin: Counts,
+}
+
+impl Measured<'_> {
+    /// Phase `phase`'s requests, of one route or both, as a summary over `wall`.
+    fn summary(&self, phase: usize, route: Option<Route>, wall: Duration) -> Summary {
+        let samples = self
+            .samples
+            .iter()
+            .zip(self.meta)
+            .filter(|(_, meta)| meta.phase == phase && route.is_none_or(|r| r == meta.route));
+        Summary::of(samples.map(|(s, _)| s), wall)
+    }
 }
 
 #[cfg(test)]

@@ -114,13 +114,7 @@ fn phase_table(plan: &Plan, m: &Measured) -> Table {
             .chain(COUNTED.iter().map(Answer::as_str))
             .chain(["other", "p50 ms", "p99 ms", "p99 / unloaded p99"]),
     );
-    let pick = |phase: usize, route: Option<Route>| {
-        let samples =
-            m.samples.iter().zip(m.meta).filter(move |(_, meta)| {
-                meta.phase == phase && route.is_none_or(|r| r == meta.route)
-            });
-        Summary::of(samples.map(|(s, _)| s), plan.phase)
-    };
+    let pick = |phase, route| m.summary(phase, route, plan.phase);
     let direct = format!("unloaded, origin direct ({:.0}/s, no edge)", plan.rate);
     table.row(phase_row(direct, &m.direct, None, plan.phase));
     for (phase, (name, multiple)) in plan.phases().into_iter().enumerate() {
