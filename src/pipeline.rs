@@ -20,9 +20,8 @@ use crate::error::EdgeError;
 use crate::exchange::Exchange;
 use crate::respond;
 use crate::runtime::now_ms;
-use crate::upstream::limit;
+use crate::upstream::{self, limit};
 use breakwater_core::headers::{REQUEST_ID, SERVER_TIMING, TRACEPARENT};
-use breakwater_core::pool::retry::refused_as_overloaded;
 use breakwater_core::problem::Problem;
 use worker::{Context, Env, Request, Response, Result};
 
@@ -185,8 +184,7 @@ fn finish(ex: &Exchange, mut response: Response) -> Result<Response> {
     // Refusals count neither way, the edge's own or an overloaded origin's (`503` with
     // `Retry-After`): as errors they would keep the burn rate up and shedding would never
     // recover; as successes they would hide a failing origin.
-    let retry_after = headers.has("retry-after")?;
-    if !ex.refused && !refused_as_overloaded(status, retry_after) {
+    if !ex.refused && !upstream::refused(status, headers) {
         signals::record_request(status >= 500, ex.would_shed);
     }
     if signals::report_due(&ex.config) {

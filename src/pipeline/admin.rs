@@ -4,7 +4,8 @@
 //! `POST /_breakwater/purge` with `{"tags": [..], "urls": [..], "prefixes": [..]}` purges every
 //! tier at once: tags as the origin named them in `Cache-Tag`, URLs (path and query, normalised
 //! by the route's key rules, every header variant), and key prefixes. It answers the purge's
-//! epoch; purges reach this isolate at once and every other within `PURGE_SYNC_MS`.
+//! epoch; purges reach this isolate at once and every other within `PURGE_SYNC_MS` (twice that
+//! through a `CONTROL` shard).
 //!
 //! `GET /_breakwater/dead-events?limit=&after=` lists write-behind dead letters (with reason,
 //! attempts and times), and `POST /_breakwater/dead-events/replay` with `{"ids": [..]}` or

@@ -41,11 +41,12 @@ pub async fn attempt(
     let started = now_ms();
     let result = send_once(&url, outbound, config.origin_timeout).await;
     let latency_ms = (now_ms() - started) as u64;
+    let refused = result.as_ref().is_ok_and(overloaded);
     if let Some(slot) = slot {
         // An answer measures the origin, whatever its status; a refusal as overloaded or no
         // answer in time cuts the limit; a reset or a broken answer says nothing of its load.
         slot.release(match &result {
-            Ok(response) if overloaded(response) => Sample::Dropped,
+            Ok(_) if refused => Sample::Dropped,
             Ok(_) => Sample::Ok,
             Err(EdgeError::OriginTimeout(_)) => Sample::Dropped,
             Err(_) => Sample::Unmeasured,
@@ -54,7 +55,7 @@ pub async fn attempt(
     // An overloaded origin's refusal is fast and did no work: not a failure for the breaker.
     let failed = result
         .as_ref()
-        .map_or(true, |r| is_origin_error(r.status_code()) && !overloaded(r));
+        .map_or(true, |r| is_origin_error(r.status_code()) && !refused);
     call.finish(config, !failed);
     match probe {
         Some(id) => signals::probe_done(env, origin, id, !failed, latency_ms).await,
@@ -68,8 +69,13 @@ pub async fn attempt(
 /// True when the origin refused the request as overloaded (core's
 /// [`refused_as_overloaded`]: `503` with `Retry-After`).
 pub fn overloaded(response: &Response) -> bool {
-    let retry_after = response.headers().has("retry-after").unwrap_or(false);
-    refused_as_overloaded(response.status_code(), retry_after)
+    refused(response.status_code(), response.headers())
+}
+
+/// [`refused_as_overloaded`] for a status and its headers, reading `Retry-After` (a call across
+/// the JS boundary) only for a `503`.
+pub fn refused(status: u16, headers: &Headers) -> bool {
+    status == 503 && refused_as_overloaded(status, headers.has("retry-after").unwrap_or(false))
 }
 
 /// Sends `outbound` to `url` once, answering `502` if the origin cannot be reached and `504` if

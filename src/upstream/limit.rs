@@ -47,11 +47,17 @@ thread_local! {
 
 fn with<T>(config: &ConcurrencyConfig, origin: &str, f: impl FnOnce(&mut Admission) -> T) -> T {
     ORIGINS.with_borrow_mut(|origins| {
-        let entry = origins.entry(origin.to_owned()).or_insert_with(|| Origin {
+        // Looked up by `&str`: the key is allocated once per origin, not per request or poll.
+        if let Some(o) = origins.get_mut(origin) {
+            return f(&mut o.admission);
+        }
+        let mut new = Origin {
             admission: Admission::new(config.limit.clone(), config.queue.clone()),
             reported_demand: 0,
-        });
-        f(&mut entry.admission)
+        };
+        let out = f(&mut new.admission);
+        origins.insert(origin.to_owned(), new);
+        out
     })
 }
 

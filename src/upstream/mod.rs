@@ -24,7 +24,7 @@ pub mod limit;
 mod outbound;
 pub mod pool;
 
-pub use call::{Buffered, buffer, read_body};
+pub use call::{Buffered, buffer, read_body, refused};
 pub use outbound::{Forward, Outbound};
 
 use crate::error::EdgeError;

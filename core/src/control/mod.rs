@@ -43,7 +43,7 @@ pub struct Check {
     pub result: CheckResult,
 }
 
-/// What an isolate counted since its last report.
+/// What an isolate counted since its last report, or a shard's sum of its isolates' reports.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// Answered requests, and those that failed for the origin's sake.

@@ -1,4 +1,5 @@
-//! The `CONTROL` Durable Object: cluster-wide control state, one object for the deployment.
+//! The `CONTROL` Durable Object: cluster-wide control state in one root object for the
+//! deployment, and the shards that relay to it (see below).
 //! Core holds the contract and every decision ([`breakwater_core::control`]); this object loads
 //! the state once per lifetime, applies a command's transition, stores the parts it changed
 //! before answering (the output gate holds the answer until the write is durable), and logs the

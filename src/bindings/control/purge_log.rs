@@ -43,9 +43,8 @@ pub async fn current(env: &Env, config: &EdgeConfig) -> Rc<PurgeLog> {
     }
     let epoch = known.as_ref().map(|l| l.epoch());
     match control::fetch_log(env, config.control_shards, epoch).await {
-        // A shard's copy can be older than the one this isolate took from its own purge.
-        Ok(Some(log)) if epoch.is_none_or(|known| log.epoch() > known) => remember(log),
-        Ok(_) => known.unwrap_or_default(),
+        Ok(Some(log)) => remember(log),
+        Ok(None) => known.unwrap_or_default(),
         Err(e) => {
             worker::console_warn!("purge log: CONTROL unreachable, using the last copy: {e}");
             known.unwrap_or_else(|| remember(PurgeLog::default()))
@@ -54,7 +53,7 @@ pub async fn current(env: &Env, config: &EdgeConfig) -> Rc<PurgeLog> {
 }
 
 /// Records `request` (validated) in `CONTROL`; this isolate sees it at once, others within
-/// `PURGE_SYNC_MS`. Returns the purge's epoch.
+/// `PURGE_SYNC_MS` (twice that through a shard). Returns the purge's epoch.
 pub async fn purge(env: &Env, request: &PurgeRequest) -> Result<u64, EdgeError> {
     let log = control::purge(env, request)
         .await?

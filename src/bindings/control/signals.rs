@@ -3,10 +3,10 @@
 //!
 //! Requests add to local counters (requests, errors, origin calls); at most every
 //! `CONTROL_REPORT_MS` one report carries them to `CONTROL`, after the answer, and brings back the
-//! current status, which the isolate then uses until the next report. The report also carries
-//! the isolate's concurrency measurements, and the status brings back the fleet's limits
-//! ([`breakwater_core::concurrency::shares`]). No request waits for `CONTROL` except a half-open
-//! breaker's probe permit.
+//! status (current, or up to two report intervals old through a shard), which the isolate then
+//! uses until the next report. The report also carries the isolate's concurrency measurements,
+//! and the status brings back the fleet's limits ([`breakwater_core::concurrency::shares`]). No
+//! request waits for `CONTROL` except a half-open breaker's probe permit.
 
 use super::client as control;
 use crate::runtime::{now_millis, now_ms};

@@ -98,13 +98,7 @@ pub fn run(env: &Env) -> Result<(), String> {
     for outcome in outcomes {
         let (got, elapsed) = outcome?;
         let got = got?;
-        let header = |name: &str| {
-            got.headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned()
-        };
+        let header = |name: &str| got.header(name).unwrap_or_default();
         match got.status {
             200 if got.body == b"served" => served += 1,
             503 if header("content-type") == "application/problem+json"
