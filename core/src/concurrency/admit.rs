@@ -19,7 +19,7 @@
 //!   priority below its own, which is refused; if there is none it is refused itself.
 //! - **Deadline**: a waiter is granted or refused by its budget after it queued. By default
 //!   the wait budget is `2 · no-load RTT − recent RTT` (the no-load RTT when the origin is not
-//!   queueing, nothing when it is at twice it), so queue wait + origin RTT stays within about
+//!   queueing, down to the `min_wait_ms` floor when it is at twice it), so queue wait + origin RTT stays within about
 //!   twice the unloaded latency: waiting longer would make a request later than the timeouts and
 //!   SLOs it is meant to protect, and the retry a refusal invites is better spent elsewhere.
 //!
@@ -42,17 +42,18 @@ use serde::{Deserialize, Serialize};
 use super::limit::{AdaptiveLimit, LimitConfig, Sample};
 use crate::ratelimit::Priority;
 
-const PRIORITIES: usize = 4;
+/// One wait queue per priority rank ([`crate::shedding::RANKS`]; ranks above the last count as it).
+const PRIORITIES: usize = crate::shedding::RANKS as usize;
 
 /// The wait queues. In JSON, missing fields take their defaults and unknown ones are refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct QueueConfig {
     /// How long a request may wait for a slot; `None` (the default) derives it: twice the no-load
-    /// RTT less the recent RTT, rounded up to a whole millisecond, or `fallback_wait_ms` before
-    /// the first sample.
+    /// RTT less the recent RTT, rounded up to a whole millisecond and at least `min_wait_ms`, or
+    /// `fallback_wait_ms` before the first sample.
     pub max_wait_ms: Option<u64>,
-    /// Waiters across all priorities, 100: with a one-RTT budget and a limit in the tens, more
+    /// Waiters across all priorities, 100: with a budget of about one RTT and a limit in the tens, more
     /// could not be served in time anyway.
     pub max_queued: u32,
     /// The derived wait budget before any RTT is known, 100 ms.
@@ -101,30 +102,11 @@ pub enum Acquire {
 pub enum Wait {
     Granted(Permit),
     Waiting,
-    /// The deadline passed, a higher priority took the place, or the ticket is unknown.
+    /// The deadline passed, a higher priority took the place or was refused ahead of it, or the
+    /// ticket is unknown.
     Refused {
         retry_after_ms: u64,
     },
-}
-
-impl Acquire {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Granted(_) => "granted",
-            Self::Queued(_) => "queued",
-            Self::Refused { .. } => "refused",
-        }
-    }
-}
-
-impl Wait {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Granted(_) => "granted",
-            Self::Waiting => "waiting",
-            Self::Refused { .. } => "refused",
-        }
-    }
 }
 
 /// A snapshot for reporting (metrics, and the coordinator of [`super::shares`]). `samples` and

@@ -43,13 +43,13 @@
 
 use serde::{Deserialize, Serialize};
 
-/// RTTs are clamped to this range, in ms: Workers' clock advances only across I/O, in whole
-/// milliseconds, so a 0 ms sample means "under a millisecond" and would make any later sample look
-/// infinitely queued; an hour is past every timeout.
 /// Round-trip growth below this is noise, not queueing, whatever the ratio: a 1 ms origin seen
 /// at 2 ms has not queued a request.
 const RTT_SLACK_MS: f64 = 5.0;
 
+/// RTTs are clamped to this range, in ms: Workers' clock advances only across I/O, in whole
+/// milliseconds, so a 0 ms sample means "under a millisecond" and would make any later sample look
+/// infinitely queued; an hour is past every timeout.
 const RTT_RANGE_MS: (f64, f64) = (1.0, 3_600_000.0);
 
 /// How the limit adapts. In JSON, missing fields take their defaults and unknown ones are refused.
@@ -152,16 +152,6 @@ pub enum Sample {
     /// (a reset's round trip would pass for a fast origin, and a broken answer is not
     /// queueing).
     Unmeasured,
-}
-
-impl Sample {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Ok => "ok",
-            Self::Dropped => "dropped",
-            Self::Unmeasured => "unmeasured",
-        }
-    }
 }
 
 /// Least RTT over two half windows: the current one and the one before.

@@ -22,7 +22,7 @@ pub mod shares;
 
 pub use admit::{Acquire, Admission, Measurement, Permit, QueueConfig, Ticket, Wait};
 pub use limit::{AdaptiveLimit, LimitConfig, Sample};
-pub use shares::{GlobalLimit, GlobalLimits, Published, aggregate, share};
+pub use shares::{GlobalLimit, GlobalLimits, Published, aggregate, merge_limits, share};
 
 #[cfg(test)]
 pub(crate) mod sim;

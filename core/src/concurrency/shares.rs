@@ -1,6 +1,6 @@
 //! One origin's concurrency limit across isolates: each isolate enforces a share of a global
 //! limit that a coordinator (the `CONTROL` Durable Object, or its shards) computes from the
-//! isolates' [`Measurement`]s and publishes every `report_interval_ms`.
+//! isolates' [`Measurement`]s and publishes every report interval (`CONTROL_REPORT_MS`).
 //!
 //! ## Why
 //!
@@ -12,7 +12,7 @@
 //!
 //! ## Model
 //!
-//! Every interval `T` (`report_interval_ms`), isolate `i` reports its limit `lᵢ` and its demand
+//! Every interval `T` (`CONTROL_REPORT_MS`), isolate `i` reports its limit `lᵢ` and its demand
 //! `dᵢ` (requests that wanted the origin, [`Measurement::demand`]). The coordinator publishes
 //!
 //! ```text
@@ -137,6 +137,13 @@ pub fn aggregate(measurements: &[Measurement]) -> GlobalLimit {
 /// Global limits by origin base URL.
 pub type GlobalLimits = BTreeMap<String, GlobalLimit>;
 
+/// Adds `partials` into `sum`, origin by origin.
+pub fn merge_limits(sum: &mut GlobalLimits, partials: &GlobalLimits) {
+    for (origin, partial) in partials {
+        sum.entry(origin.clone()).or_default().merge(partial);
+    }
+}
+
 /// The coordinator's side: partial aggregates summed over one interval and published when the
 /// next begins, so what isolates read is the last complete interval (at most two intervals old).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -160,12 +167,7 @@ impl Published {
             };
             self.started_ms = now_ms;
         }
-        for (origin, partial) in partials {
-            self.current
-                .entry(origin.clone())
-                .or_default()
-                .merge(partial);
-        }
+        merge_limits(&mut self.current, partials);
         &self.last
     }
 }

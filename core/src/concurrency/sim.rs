@@ -7,7 +7,7 @@ use std::collections::BinaryHeap;
 
 use super::admit::{Acquire, Admission, Permit, QueueConfig, Ticket, Wait};
 use super::limit::{AdaptiveLimit, LimitConfig, Sample};
-use super::shares::{aggregate, ceiling, share};
+use super::shares::aggregate;
 use crate::ratelimit::Priority;
 
 /// An origin with `servers` workers taking `service_ms` each, and a FIFO queue in front of them:
@@ -376,8 +376,7 @@ impl Fleet {
                             .collect();
                         let global = aggregate(&measurements);
                         for (i, m) in measurements.iter().enumerate() {
-                            let s = share(&global, m.demand, global.total_demand, global.isolates);
-                            w.isolates[i].set_ceiling(Some(ceiling(s)), now);
+                            w.isolates[i].set_ceiling(global.ceiling_for(m.demand), now);
                             w.poll_waiters(now, i);
                         }
                     }

@@ -383,8 +383,6 @@ fn parse_warm(raw: &str) -> Result<Vec<String>, ConfigError> {
     Ok(paths)
 }
 
-/// `defaults` with the fields `raw` (a JSON object) sets replaced; an unknown field, a wrong
-/// type or a value `validate` refuses is an error naming `field`.
 /// The adaptive concurrency limit in front of each origin ([`crate::concurrency`]): each isolate
 /// keeps requests in flight to an origin within a limit learnt from its latency, lets the excess
 /// wait briefly by priority, and refuses the rest with `503` and `Retry-After`. In JSON, missing
@@ -392,11 +390,10 @@ fn parse_warm(raw: &str) -> Result<Vec<String>, ConfigError> {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConcurrencyConfig {
-    /// On: the limit applies. Off by default until its tuning is measured against the
-    /// benchmark's surge profiles: on a machine whose CPU the edge shares with its load, the
-    /// edge's own queueing inflates round trips like an origin's and the limit cuts for it.
-    /// Off, requests go to the origin however many are in flight (the breaker and the SLO loop
-    /// still apply).
+    /// On: the limit applies. Off by default for now: at moderate load an origin with few
+    /// workers already queues on its own, and the limit refuses some of what it would have
+    /// served (README § Admission). Off, requests go to the origin however many are in flight
+    /// (the breaker and the SLO loop still apply).
     pub enabled: bool,
     /// The controller's tuning.
     pub limit: LimitConfig,
@@ -411,6 +408,8 @@ impl ConcurrencyConfig {
     }
 }
 
+/// `defaults` with the fields `raw` (a JSON object) sets replaced; an unknown field, a wrong
+/// type or a value `validate` refuses is an error naming `field`.
 fn overlay<T: Serialize + DeserializeOwned>(
     field: &'static str,
     defaults: T,

@@ -23,7 +23,7 @@ pub use commands::*;
 pub use state::{Changed, ControlState, Notice};
 
 use crate::breaker::{Breaker, Counts, View};
-use crate::concurrency::GlobalLimits;
+use crate::concurrency::{GlobalLimits, merge_limits};
 use crate::pool::HealthRecord;
 use crate::pool::health::CheckResult;
 use serde::{Deserialize, Serialize};
@@ -71,12 +71,7 @@ impl Report {
             mine.failures += counts.failures;
             mine.slow += counts.slow;
         }
-        for (origin, partial) in &other.concurrency {
-            self.concurrency
-                .entry(origin.clone())
-                .or_default()
-                .merge(partial);
-        }
+        merge_limits(&mut self.concurrency, &other.concurrency);
     }
 
     /// Adds back a report that could not be delivered. Its counts still happened; its

@@ -22,8 +22,8 @@ use crate::purge::PurgeLog;
 pub struct Relay {
     /// Counts received and not yet passed on.
     pending: Report,
-    /// What the root answered last; `None` until it first answered.
-    status: Option<Status>,
+    /// What the root answered last; admit-all until it first answered.
+    status: Status,
     /// When the last report was passed on; `None` before the first.
     forwarded_ms: Option<u64>,
     forwarding: bool,
@@ -52,14 +52,14 @@ impl Relay {
     pub fn forwarded(&mut self, sum: Report, answer: Option<Status>) {
         self.forwarding = false;
         match answer {
-            Some(status) => self.status = Some(status),
+            Some(status) => self.status = status,
             None => self.pending.put_back(sum),
         }
     }
 
     /// The status to answer isolates with: the root's last, or admit-all before it answered.
     pub fn status(&self) -> Status {
-        self.status.clone().unwrap_or_default()
+        self.status.clone()
     }
 
     /// Whether the copy of the purge log must be refreshed from the root at `now_ms` first;

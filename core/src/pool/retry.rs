@@ -73,7 +73,7 @@ pub enum Failure {
 /// True for an origin answer that refuses a request as overloaded: `503` with `Retry-After`
 /// (RFC 9110 §15.6.4: the server is unable to handle it, and says when to come back). Such an
 /// answer is a refusal, not a failure: it does not count toward the circuit breaker or the SLO's
-/// error budget, and the request may go to another origin. A `503` without `Retry-After` is an
+/// error budget, and a request that is safe to repeat may go to another origin ([`retryable`]). A `503` without `Retry-After` is an
 /// ordinary origin error.
 pub fn refused_as_overloaded(status: u16, retry_after: bool) -> bool {
     status == 503 && retry_after

@@ -47,12 +47,12 @@ pub struct SloConfig {
     pub slo: f64,
     /// The window that reacts: cuts stop soon after the errors do.
     pub short_window_ms: u64,
-    /// The window that confirms: a blip too short to matter cannot cut, and restoring waits until
-    /// the incident has left it.
+    /// The window that confirms: a blip too short to matter cannot cut.
     pub long_window_ms: u64,
     /// Burn rate both windows must exceed for a cut; 14.4 spends 2% of a 30-day budget in an hour.
     pub burn_threshold: f64,
-    /// Burn rate every window with a signal must be under for a restore; in between, hold.
+    /// Burn rate the requests admitted since the last step must be under for a restore (every
+    /// window with a signal, when too few came in to tell); in between, hold.
     pub recover_threshold: f64,
     /// Share of the admission fraction cut per step.
     pub cut: f64,
@@ -227,11 +227,12 @@ impl Controller {
         }
     }
 
-    /// Takes one step per adjust interval elapsed since the last call and returns the fraction.
+    /// Decides once for the adjust intervals elapsed since the last call and returns the fraction.
     ///
-    /// Every step reads the burn rates as of `now_ms`, so catching up after a quiet spell takes
-    /// at most the steps the short window vouches for (`short_window_ms / adjust_interval_ms`).
-    /// A clock that stepped back restarts the interval and takes no step.
+    /// A cut is applied once however many intervals passed (and at most once per `dwell_ms`); a
+    /// restore compounds over them, at most over the steps the short window vouches for
+    /// (`short_window_ms / adjust_interval_ms`). A clock that stepped back restarts the interval
+    /// and takes no step.
     pub fn adjust(&mut self, config: &SloConfig, now_ms: u64) -> f64 {
         let interval = config.adjust_interval_ms.max(1);
         let start = *self.interval_start_ms.get_or_insert(now_ms);
@@ -271,8 +272,12 @@ impl Controller {
                 .fold((0u64, 0u64), |(r, e), b| {
                     (r.saturating_add(b.requests), e.saturating_add(b.errors))
                 });
-            (requests >= u64::from(config.min_requests).max(1))
-                .then(|| errors.min(requests) as f64 / requests as f64 / (1.0 - config.slo))
+            burn_rate(
+                requests,
+                errors,
+                u64::from(config.min_requests).max(1),
+                config.slo,
+            )
         };
         (burn(config.short_window_ms), burn(config.long_window_ms))
     }
@@ -317,8 +322,12 @@ impl Controller {
     /// to tell (a tenth of `min_requests`, at least one).
     fn recent_burn(&self, config: &SloConfig) -> Option<f64> {
         let (requests, errors) = self.recent;
-        (requests >= u64::from(config.min_requests / 10).max(1))
-            .then(|| errors.min(requests) as f64 / requests as f64 / (1.0 - config.slo))
+        burn_rate(
+            requests,
+            errors,
+            u64::from(config.min_requests / 10).max(1),
+            config.slo,
+        )
     }
 
     /// `now_ms`, or the newest bucket's start when the clock stepped back less than a long window
@@ -354,6 +363,11 @@ pub fn shed_probability(fraction: f64, rank: u8) -> f64 {
 /// Whether to admit a request of priority `rank`; `uniform` is a random draw in `[0, 1)`.
 pub fn admit(fraction: f64, rank: u8, uniform: f64) -> bool {
     uniform >= shed_probability(fraction, rank)
+}
+
+/// Error ratio over the error budget (`1 − slo`), or `None` below `min_requests` requests.
+fn burn_rate(requests: u64, errors: u64, min_requests: u64, slo: f64) -> Option<f64> {
+    (requests >= min_requests).then(|| errors.min(requests) as f64 / requests as f64 / (1.0 - slo))
 }
 
 #[cfg(test)]
