@@ -245,7 +245,8 @@ impl Codel {
 enum Outcome {
     /// The slot of a finished request is now its own.
     Admitted,
-    Shed(ShedReason),
+    /// Shed (and counted, with its reason, where it was decided).
+    Shed,
 }
 
 struct Waiter {
@@ -299,7 +300,7 @@ impl Limiter {
             let waiter = entry.remove();
             self.series.count_shed(reason);
             // A waiter that went away is simply gone.
-            let _ = waiter.outcome.send(Outcome::Shed(reason));
+            let _ = waiter.outcome.send(Outcome::Shed);
         }
     }
 
@@ -334,8 +335,8 @@ impl Limiter {
         self.series.set_dropping(state.codel.is_dropping());
     }
 
-    /// A slot, at once or after a wait, or why there is none.
-    async fn acquire(self: Arc<Self>) -> Result<Permit, ShedReason> {
+    /// A slot, at once or after a wait; `None` when the request is shed.
+    async fn acquire(self: Arc<Self>) -> Option<Permit> {
         let mut waiting = {
             let mut state = self.lock();
             let now = Instant::now();
@@ -348,7 +349,7 @@ impl Limiter {
                 }
                 self.publish(&state);
                 drop(state);
-                return Ok(Permit { limiter: self });
+                return Some(Permit { limiter: self });
             }
             let seq = state.next_seq;
             state.next_seq += 1;
@@ -396,7 +397,7 @@ struct Waiting {
 }
 
 impl Waiting {
-    async fn wait(&mut self) -> Result<Permit, ShedReason> {
+    async fn wait(&mut self) -> Option<Permit> {
         loop {
             let wake_at = {
                 let mut state = self.limiter.lock();
@@ -424,16 +425,12 @@ impl Waiting {
         }
     }
 
-    fn finish(&mut self, outcome: Option<Outcome>) -> Result<Permit, ShedReason> {
+    fn finish(&mut self, outcome: Option<Outcome>) -> Option<Permit> {
         self.done = true;
-        match outcome {
-            Some(Outcome::Admitted) => Ok(Permit {
-                limiter: self.limiter.clone(),
-            }),
-            Some(Outcome::Shed(reason)) => Err(reason),
-            // Every removal from the queue sends an outcome first.
-            None => Err(ShedReason::QueueDelay),
-        }
+        // Every removal from the queue sends an outcome first.
+        matches!(outcome, Some(Outcome::Admitted)).then(|| Permit {
+            limiter: self.limiter.clone(),
+        })
     }
 }
 
@@ -535,12 +532,12 @@ where
         let limiter = self.limiter.clone();
         Box::pin(async move {
             match limiter.acquire().await {
-                Ok(permit) => {
+                Some(permit) => {
                     let response = inner.call(request).await;
                     drop(permit);
                     response
                 }
-                Err(_) => Ok(ApiError::Shed.into_response()),
+                None => Ok(ApiError::Shed.into_response()),
             }
         })
     }
@@ -925,6 +922,6 @@ mod tests {
         drop(gone);
         assert_eq!(limiter.lock().in_flight, 0);
         let next = limiter.clone().acquire().await;
-        assert!(next.is_ok());
+        assert!(next.is_some());
     }
 }
