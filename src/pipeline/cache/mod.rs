@@ -17,14 +17,14 @@ pub use warm::warm;
 
 use super::Next;
 use crate::bindings::control::purge_log;
-use crate::bindings::tiers;
+use crate::bindings::tiers::{self, memory::Stored};
 use crate::error::EdgeError;
 use crate::exchange::Exchange;
 use crate::runtime::{now_millis, now_ms};
 use crate::upstream::{self, Outbound};
 use breakwater_core::cache::{
-    AfterWait, Gate, Plan, RequestFacts, RequestHead, Timestamp, after_wait, flight_timeouts, gate,
-    options, plan, shared_request_headers,
+    AfterWait, Gate, HeaderList, Plan, RequestFacts, RequestHead, Timestamp, after_wait,
+    flight_timeouts, gate, options, plan, shared_request_headers,
 };
 use breakwater_core::intake::{self, Principal};
 use breakwater_core::policy::{RoutePolicy, Tier};
@@ -82,28 +82,10 @@ async fn cached(
         Plan::Serve { detail, refresh } => {
             if let (Some(found), Some(stored)) = (&found, &stored) {
                 promote(ex, route, &key, found);
-                // One refresh per key at a time in the isolate: only the leader builds one.
-                if refresh
-                    && let Role::Lead(leader) = flight::join(
-                        &key,
-                        now_millis(),
-                        flight_timeouts(ex.config.origin_timeout),
-                    )
-                {
-                    let fill = Fill::new(
-                        ex,
-                        route,
-                        &key,
-                        &request_headers,
-                        &found.variants,
-                        log.epoch(),
-                    )
-                    .await?;
-                    let stored = stored.clone();
-                    ex.ctx.wait_until(async move {
-                        fill.run_to_completion(Some(&stored)).await;
-                        drop(leader);
-                    });
+                if refresh {
+                    let epoch = log.epoch();
+                    refresh_in_background(ex, route, &key, &request_headers, epoch, found, stored)
+                        .await?;
                 }
                 let status = Status::Hit {
                     tier: found.tier,
@@ -196,6 +178,30 @@ async fn cached(
 }
 
 /// Copies a lower tier's hit into the tiers above it: memory now, the Cache API after the answer.
+/// Refreshes a stale hit after the answer, if this request leads `key`'s flight: one refresh
+/// per key at a time in the isolate, and only the leader builds one.
+async fn refresh_in_background(
+    ex: &mut Exchange,
+    route: &RoutePolicy,
+    key: &str,
+    request_headers: &HeaderList,
+    epoch: u64,
+    found: &tiers::Found,
+    stored: &Rc<Stored>,
+) -> Result<(), EdgeError> {
+    let timeouts = flight_timeouts(ex.config.origin_timeout);
+    let Role::Lead(leader) = flight::join(key, now_millis(), timeouts) else {
+        return Ok(());
+    };
+    let fill = Fill::new(ex, route, key, request_headers, &found.variants, epoch).await?;
+    let stored = stored.clone();
+    ex.ctx.wait_until(async move {
+        fill.run_to_completion(Some(&stored)).await;
+        drop(leader);
+    });
+    Ok(())
+}
+
 fn promote(ex: &Exchange, route: &RoutePolicy, key: &str, found: &tiers::Found) {
     let above = tiers::above(&route.tiers, found.tier);
     if above.is_empty() {
