@@ -118,12 +118,13 @@ pub struct Args {
     pub surge_principals: u64,
 
     /// Surge: the edge's `CONCURRENCY` settings to run every profile with, separated by `;`:
-    /// `shipped` (the edge's own defaults) or a JSON object, e.g. `{"enabled": true}`.
+    /// `shipped` (the edge's own defaults: the limit on) or a JSON object, e.g.
+    /// `{"enabled": false}` (the limit off, for comparison).
     #[arg(
         long,
         env = "BENCH_SURGE_CONCURRENCY",
         value_delimiter = ';',
-        default_value = r#"shipped;{"enabled": true}"#
+        default_value = r#"shipped;{"enabled": false}"#
     )]
     pub surge_concurrency: Vec<String>,
 

@@ -89,16 +89,17 @@ fn take_measurements() -> GlobalLimits {
     })
 }
 
-/// Caps each origin's limit at this isolate's share of the fleet's limit `CONTROL` published;
+/// Caps each origin's limit at this isolate's share of the fleet's limit `CONTROL` published, and
+/// gives it its part of the fleet's queue allowance;
 /// an origin it published nothing for runs on this isolate's own limit.
 fn adopt(limits: &GlobalLimits) {
     let now = now_millis();
     ORIGINS.with_borrow_mut(|origins| {
         for (url, o) in origins.iter_mut() {
-            let ceiling = limits
+            let share = limits
                 .get(url)
-                .and_then(|global| global.ceiling_for(o.reported_demand));
-            o.admission.set_ceiling(ceiling, now);
+                .and_then(|global| global.share_for(o.reported_demand));
+            o.admission.set_share(share, now);
         }
     });
 }

@@ -10,7 +10,7 @@
 //!   highest priority first. Critical therefore never waits behind a lower priority, and is never
 //!   refused while the limit has room for it.
 //! - **Refused at once**, lowest priority first: any priority when its expected wait (those
-//!   ahead of it, its own priority and above, drained at `limit` per no-load RTT) exceeds its
+//!   ahead of it, its own priority and above, drained at `limit` per recent RTT) exceeds its
 //!   wait budget, and then every lower priority's waiters with it, who wait behind it. Low's
 //!   budget is half the others', so as a queue builds Low is refused first; it is not refused
 //!   merely because a higher priority waits (at moderate load short queues come and go with the
@@ -18,14 +18,20 @@
 //!   A request that finds the queue full takes the place of the newest waiter of the lowest
 //!   priority below its own, which is refused; if there is none it is refused itself.
 //! - **Deadline**: a waiter is granted or refused by its budget after it queued. By default
-//!   the wait budget is `2 · no-load RTT − recent RTT` (the no-load RTT when the origin is not
-//!   queueing, down to the `min_wait_ms` floor when it is at twice it), so queue wait + origin RTT stays within about
-//!   twice the unloaded latency: waiting longer would make a request later than the timeouts and
-//!   SLOs it is meant to protect, and the retry a refusal invites is better spent elsewhere.
+//!   Normal's budget is the larger of `2 · no-load RTT − recent RTT` (the no-load RTT when the
+//!   origin is not queueing), so queue wait + origin RTT stays within about twice the unloaded
+//!   latency, and the time the origin takes to serve the queue allowance (`allowance · recent RTT
+//!   / limit`, see [`super::limit`]): an origin allowed a standing queue of its own has an
+//!   unloaded latency that already includes it. Never below `min_wait_ms`. Low gets half (the
+//!   floor still applies, or Low would be refused at moderate load whenever two arrive at once), High
+//!   and Critical three allowances' worth ([`DRAINS_ABOVE_NORMAL`]): after a cut the requests in
+//!   flight above the new limit drain first, and the priorities the queue exists for should
+//!   outlast that. Waiting longer would make a request later than the timeouts and SLOs it is
+//!   meant to protect, and the retry a refusal invites is better spent elsewhere.
 //!
 //! `retry_after_ms` tells a refused client when the queue ahead of it will have drained: the
 //! waiters ahead of it (its priority and above, itself included) over the drain rate
-//! `limit / no-load RTT`, rounded up to whole seconds (Retry-After's unit), at least 1 s and at
+//! `limit / recent RTT` (Little's law: the origin's throughput), rounded up to whole seconds (Retry-After's unit), at least 1 s and at
 //! most `max_retry_after_ms` (10 s by default: past that the limit and the load have changed
 //! anyway, and a longer hint would only keep clients away from a recovered origin).
 //!
@@ -40,7 +46,13 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use super::limit::{AdaptiveLimit, LimitConfig, Sample};
+use super::shares::Share;
 use crate::ratelimit::Priority;
+
+/// How many queue allowances' worth of service High and Critical may wait: long enough to
+/// outlast the drain after a cut (in flight above the new limit), so that a cut does not refuse
+/// the priorities the queue exists for.
+const DRAINS_ABOVE_NORMAL: f64 = 3.0;
 
 /// One wait queue per priority rank ([`crate::shedding::RANKS`]; ranks above the last count as it).
 const PRIORITIES: usize = crate::shedding::RANKS as usize;
@@ -49,9 +61,9 @@ const PRIORITIES: usize = crate::shedding::RANKS as usize;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct QueueConfig {
-    /// How long a request may wait for a slot; `None` (the default) derives it: twice the no-load
-    /// RTT less the recent RTT, rounded up to a whole millisecond and at least `min_wait_ms`, or
-    /// `fallback_wait_ms` before the first sample.
+    /// How long a Normal request may wait for a slot (Low half of it); `None` (the default)
+    /// derives it per priority from the RTTs (module documentation), rounded up to a whole
+    /// millisecond and at least `min_wait_ms`, or `fallback_wait_ms` before the first sample.
     pub max_wait_ms: Option<u64>,
     /// Waiters across all priorities, 100: with a budget of about one RTT and a limit in the tens, more
     /// could not be served in time anyway.
@@ -259,10 +271,10 @@ impl Admission {
         self.dispatch(now_ms);
     }
 
-    /// Caps the limit at this isolate's share of a global limit (see [`super::shares`]); `None`
-    /// lifts the cap.
-    pub fn set_ceiling(&mut self, ceiling: Option<u32>, now_ms: u64) {
-        self.limit.set_ceiling(ceiling);
+    /// Takes this isolate's share of a global limit (see [`super::shares`]); `None` lifts the
+    /// cap.
+    pub fn set_share(&mut self, share: Option<Share>, now_ms: u64) {
+        self.limit.set_share(share);
         self.dispatch(now_ms);
     }
 
@@ -301,29 +313,29 @@ impl Admission {
         m
     }
 
-    /// The wait budget of a `priority` request: [`Admission::max_wait_ms`], half of it for Low.
-    fn budget_ms(&self, priority: Priority) -> u64 {
-        let budget = self.max_wait_ms();
-        if priority == Priority::Low {
-            budget / 2
-        } else {
-            budget
+    /// The wait budget of a `priority` request: `max_wait_ms` when configured (half for Low);
+    /// otherwise derived (see the module documentation).
+    pub fn budget_ms(&self, priority: Priority) -> u64 {
+        let low = priority == Priority::Low;
+        if let Some(fixed) = self.config.max_wait_ms {
+            return if low { fixed / 2 } else { fixed };
         }
-    }
-
-    /// The wait budget in force.
-    pub fn max_wait_ms(&self) -> u64 {
-        self.config.max_wait_ms.unwrap_or_else(|| {
-            let no_load = self.limit.no_load_rtt_ms();
-            let recent = self.limit.recent_rtt_ms().or(no_load);
-            match (no_load, recent) {
-                // Finite and at most an hour each: the limit clamps what it keeps.
-                (Some(no_load), Some(recent)) => {
-                    ((2.0 * no_load - recent).max(0.0).ceil() as u64).max(self.config.min_wait_ms)
-                }
-                _ => self.config.fallback_wait_ms,
+        let (Some(no_load), Some(recent)) =
+            (self.limit.no_load_rtt_ms(), self.limit.recent_rtt_ms())
+        else {
+            return self.config.fallback_wait_ms;
+        };
+        // The time the origin takes to serve what its queue may hold.
+        let allowance = self.limit.queue_allowance() * recent / f64::from(self.limit().max(1));
+        let derived = match priority {
+            Priority::Low => (2.0 * no_load - recent).max(allowance) / 2.0,
+            Priority::Normal => (2.0 * no_load - recent).max(allowance),
+            Priority::High | Priority::Critical => {
+                (2.0 * no_load - recent).max(DRAINS_ABOVE_NORMAL * allowance)
             }
-        })
+        };
+        // Finite and at most an hour each: the limit clamps what it keeps.
+        (derived.max(0.0).ceil() as u64).max(self.config.min_wait_ms)
     }
 
     /// Expires waiters past their deadline, then hands free capacity to the rest, highest
@@ -354,10 +366,10 @@ impl Admission {
         id
     }
 
-    /// How long `ahead` waiters take to drain at `limit` per no-load RTT; `None` before the first
+    /// How long `ahead` waiters take to drain at `limit` per recent RTT; `None` before the first
     /// sample.
     fn expected_wait_ms(&self, ahead: u64) -> Option<f64> {
-        let rtt = self.limit.no_load_rtt_ms()?;
+        let rtt = self.limit.recent_rtt_ms()?;
         Some(ahead as f64 * rtt / f64::from(self.limit().max(1)))
     }
 

@@ -21,27 +21,50 @@
 //!
 //! and steers the limit by AIMD, as TCP and Netflix's concurrency-limits do:
 //!
-//! - **cut** `limit ← limit · backoff` when the recent RTT exceeds `tolerance` × the no-load RTT
-//!   (queueing) or on a [`Sample::Dropped`] (timeout, no answer, origin refused as overloaded);
-//!   at most once per recent RTT, since the samples of the round trip after a cut still carry the
-//!   queue that the cut is draining;
+//! - **cut** `limit ← limit · backoff` on queueing, or on a [`Sample::Dropped`] (timeout, no
+//!   answer, origin refused as overloaded); at most once per recent RTT, since the samples of the
+//!   round trip after a cut still carry the queue that the cut is draining. Queueing is the recent
+//!   RTT above `tolerance` × the no-load RTT **and** more requests queued at the origin than the
+//!   queue allowance (see below);
 //! - **grow** otherwise, by `√limit` per round trip (`1/√limit` per sample): the queue allowance
 //!   of Gradient2, fast from the floor and a small relative step at large limits. A limit that is
 //!   not used (fewer than half of it in flight) does not grow: an idle origin says nothing about
 //!   how much it can take.
 //!
-//! In a saturated loop the limit is a sawtooth between `backoff · tolerance · C` and
-//! `tolerance · C` (0.75·C and 1.5·C by default): the RTT peaks at about `tolerance · S`, and
-//! the throughput averages well above 90% of `C / S`. `backoff · tolerance < 1` is required
-//! ([`LimitConfig::validate`]): it makes every cut dip below `C`, so some samples see no queue and
-//! keep the no-load RTT honest. Without the dip a loop that never leaves the queue would take the
-//! queued RTT for the no-load one and ratchet the limit up window after window.
+//! ## The queue allowance
 //!
-//! Known limit of the model: the no-load RTT is a minimum, so `tolerance` must exceed the
-//! unloaded origin's mean/min RTT ratio, or its own jitter reads as queueing and the limit sits
-//! at the floor. 1.5 suits a steady origin; an origin with a heavy-tailed service time needs more.
+//! A ratio alone misjudges an origin with few workers. Two workers at 75% load keep a queue of
+//! their own (Poisson arrivals bunch), so their mean RTT is 1.6× the no-load one with nothing
+//! wrong; a limit cutting at 1.5× sat near the floor and refused about 10% of a load the origin
+//! served. So, as TCP Vegas counts its queue in packets, the controller also counts the queue in
+//! requests, by Little's law: with `n` in flight, `n · (1 − no-load / recent)` of them are queued.
+//! The origin may hold `queue_allowance` (4) queued requests before a high RTT counts as
+//! queueing. The allowance is the fleet's: an isolate takes its share's fraction of it
+//! ([`AdaptiveLimit::set_share`]), so a thousand isolates do not queue four thousand requests.
+//! On an origin with many workers `tolerance` binds first (1.5 × 32 workers leaves 16 queued),
+//! and the allowance changes nothing.
+//!
+//! ## Equilibrium
+//!
+//! In a saturated loop the limit is a sawtooth below `top = max(tolerance · C, C + allowance)`,
+//! cut to `backoff · top` (0.75·C to 1.5·C by default on a large origin): the RTT peaks at about
+//! `top / C · S`, and the throughput averages well above 90% of `C / S`.
+//! `backoff · tolerance < 1` is required ([`LimitConfig::validate`]): it makes every cut from a
+//! tolerance peak dip below `C`, so some samples see no queue and keep the no-load RTT honest.
+//! Without the dip a loop that never leaves the queue would take the queued RTT for the no-load
+//! one and ratchet the limit up window after window. A cut from an allowance peak (`C + a`) dips
+//! below `C` only when `backoff · (C + a) < C`; otherwise the no-load estimate drifts up to
+//! `backoff · (C + a) / C` service times, where the next cut lands, and stops there (the
+//! allowance is added, the cut multiplies): at most `1 + a / C` by default, so the limit stays
+//! below `C + 2a` and the RTT below `(1 + 2a / C) · S`. The tests check this band.
+//!
+//! Known limit of the model: the no-load RTT is a minimum, so an origin with a heavy-tailed
+//! service time and many workers, whose own jitter exceeds `tolerance` with a queue beyond the
+//! allowance, reads as queueing and runs at a lower limit than it could; raise `tolerance`.
 
 use serde::{Deserialize, Serialize};
+
+use super::shares::Share;
 
 /// Round-trip growth below this is noise, not queueing, whatever the ratio: a 1 ms origin seen
 /// at 2 ms has not queued a request.
@@ -72,6 +95,10 @@ pub struct LimitConfig {
     /// Span over which the least RTT is the no-load RTT, 10 s: how long a brownout (an origin that
     /// became slower for good) is taken for queueing before the limit climbs back.
     pub no_load_window_ms: u64,
+    /// Requests the origin's queue may hold, across the fleet, before an RTT above `tolerance`
+    /// counts as queueing, 4: what a few-worker origin queues by itself at 75% load (see the
+    /// module documentation).
+    pub queue_allowance: f64,
 }
 
 impl Default for LimitConfig {
@@ -83,6 +110,7 @@ impl Default for LimitConfig {
             tolerance: 1.5,
             backoff: 0.5,
             no_load_window_ms: 10_000,
+            queue_allowance: 4.0,
         }
     }
 }
@@ -113,6 +141,11 @@ impl LimitConfig {
                 self.no_load_window_ms >= 2,
                 "must be at least 2",
             ),
+            (
+                "queue_allowance",
+                (0.0..=f64::from(u32::MAX)).contains(&self.queue_allowance),
+                "must be a number of requests, at least 0",
+            ),
         ];
         match checks.into_iter().find(|(_, ok, _)| !ok) {
             Some((field, _, reason)) => Err(format!("{field} {reason}")),
@@ -134,6 +167,9 @@ impl LimitConfig {
             self.backoff = (0.75 / self.tolerance).min(default.backoff);
         }
         self.no_load_window_ms = self.no_load_window_ms.max(2);
+        if !(0.0..=f64::from(u32::MAX)).contains(&self.queue_allowance) {
+            self.queue_allowance = default.queue_allowance;
+        }
         self
     }
 }
@@ -208,6 +244,8 @@ pub struct AdaptiveLimit {
     window: MinWindow,
     /// When the last cut was made; `None` before the first.
     last_cut_ms: Option<u64>,
+    /// This isolate's fraction of the fleet's demand on the origin.
+    fraction: f64,
 }
 
 impl AdaptiveLimit {
@@ -224,6 +262,7 @@ impl AdaptiveLimit {
                 previous: None,
             },
             last_cut_ms: None,
+            fraction: 1.0,
             config,
         }
     }
@@ -246,16 +285,27 @@ impl AdaptiveLimit {
         self.recent
     }
 
+    /// Requests this isolate may leave queued at the origin: its fraction of the fleet's
+    /// `queue_allowance`.
+    pub fn queue_allowance(&self) -> f64 {
+        self.config.queue_allowance * self.fraction
+    }
+
     /// The config in force (after [`AdaptiveLimit::new`] forced it into range).
     pub fn config(&self) -> &LimitConfig {
         &self.config
     }
 
-    /// Caps the limit at `ceiling` (raised to `min` if below it); `None` lifts the cap to `max`.
-    pub fn set_ceiling(&mut self, ceiling: Option<u32>) {
-        self.ceiling = ceiling
-            .unwrap_or(self.config.max)
+    /// Caps the limit at the share's ceiling (raised to `min` if below it) and takes the share's
+    /// fraction of the queue allowance; `None` lifts the cap to `max` and takes all of it.
+    pub fn set_share(&mut self, share: Option<Share>) {
+        self.ceiling = share
+            .map_or(self.config.max, |s| s.ceiling)
             .clamp(self.config.min, self.config.max);
+        self.fraction = share
+            .map(|s| s.fraction)
+            .filter(|f| *f > 0.0 && *f <= 1.0)
+            .unwrap_or(1.0);
         self.limit = self.limit.clamp(f64::from(self.config.min), self.top());
     }
 
@@ -279,8 +329,10 @@ impl AdaptiveLimit {
                 self.recent = Some(recent);
                 let no_load = self.window.least().unwrap_or(rtt);
                 // A round trip within the slack of the no-load one is noise, not a queue.
-                let queueing =
-                    recent > (self.config.tolerance * no_load).max(no_load + RTT_SLACK_MS);
+                let queued = f64::from(inflight) * (1.0 - no_load / recent);
+                let queueing = recent
+                    > (self.config.tolerance * no_load).max(no_load + RTT_SLACK_MS)
+                    && queued > self.queue_allowance();
                 // With fewer than half its slots taken the limit is not what the traffic
                 // meets (it is "app-limited", in Netflix's Gradient2 words): it neither grows
                 // nor cuts. A cut there would only come from noise, and under light traffic

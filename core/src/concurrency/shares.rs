@@ -44,7 +44,10 @@
 //! ```
 //!
 //! - `1.25 · G` is the staleness term: one interval of growth at the headroom rate. `G` itself
-//!   tracks the origin's concurrency `C` within the AIMD band of [`super::limit`], `[0.75, 1.5]·C`.
+//!   tracks the origin's concurrency `C` within the AIMD band of [`super::limit`]: up to
+//!   `max(1.5 · C, C + 2a)`, where `a` is the queue allowance. Each isolate takes its demand's
+//!   fraction of `a` ([`Share::fraction`]), so the fleet's allowance stays `a` however many
+//!   isolates share the origin (an isolate's fraction is one interval stale, like its ceiling).
 //! - `n · (MIN_SHARE + MIN_GROWTH)` is the floor term: every busy isolate may keep 3 requests in
 //!   flight, so beyond about `C / 3` busy isolates the floors alone fill the origin and only the
 //!   RTT feedback (each isolate's cuts to `min`) holds it. Hence this floor is kept small.
@@ -111,17 +114,34 @@ impl GlobalLimit {
         };
     }
 
-    /// The cap for an isolate that wanted the origin `demand` times in its last reported
+    /// The share of an isolate that wanted the origin `demand` times in its last reported
     /// interval; `None` while the fleet reported no demand (nothing measured to share). An
     /// isolate that was idle gets an even split (`G / isolates`), not the floor: its next burst
     /// would otherwise be refused down to [`MIN_SHARE`] until its next report.
-    pub fn ceiling_for(&self, demand: u64) -> Option<u32> {
+    pub fn share_for(&self, demand: u64) -> Option<Share> {
         if self.limit == 0 || self.total_demand == 0 {
             return None;
         }
         let total = if demand == 0 { 0 } else { self.total_demand };
-        Some(ceiling(share(self, demand, total, self.isolates)))
+        let fraction = if demand == 0 {
+            1.0 / f64::from(self.isolates.max(1))
+        } else {
+            demand.min(self.total_demand) as f64 / self.total_demand as f64
+        };
+        Some(Share {
+            ceiling: ceiling(share(self, demand, total, self.isolates)),
+            fraction,
+        })
     }
+}
+
+/// What one isolate may take of an origin: the cap on its limit, and its fraction of the fleet's
+/// demand (the part of the fleet's queue allowance that is its own).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Share {
+    pub ceiling: u32,
+    /// In `(0, 1]`.
+    pub fraction: f64,
 }
 
 /// The global limit from one interval's measurements (see the module documentation).

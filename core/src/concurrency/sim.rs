@@ -174,8 +174,18 @@ pub struct Fleet {
     /// Whether to admit everything (the baseline without a concurrency limit).
     pub unlimited: bool,
     pub limit: LimitConfig,
+    /// The priorities arrivals take, each equally likely.
+    pub priorities: &'static [Priority],
     pub seed: u64,
 }
+
+/// Every priority, most important first.
+pub const ALL_PRIORITIES: &[Priority] = &[
+    Priority::Critical,
+    Priority::High,
+    Priority::Normal,
+    Priority::Low,
+];
 
 /// What a fleet run did after its warm-up.
 #[derive(Debug, Clone, Default)]
@@ -184,6 +194,9 @@ pub struct FleetRun {
     pub ok: u64,
     pub failed: u64,
     pub refused: u64,
+    /// Arrivals and refusals by priority rank.
+    pub arrivals_by_rank: [u64; 4],
+    pub refused_by_rank: [u64; 4],
     /// Arrival to answer, of the admitted requests that succeeded, sorted.
     pub latencies: Vec<u64>,
     /// Answered within the timeout per second, over the origin's capacity.
@@ -203,6 +216,16 @@ impl FleetRun {
     pub fn failure_ratio(&self) -> f64 {
         self.failed as f64 / (self.ok + self.failed).max(1) as f64
     }
+
+    /// Refused over arrivals, of one priority.
+    pub fn refused_ratio(&self, priority: Priority) -> f64 {
+        self.refused_by_rank[rank(priority)] as f64
+            / self.arrivals_by_rank[rank(priority)].max(1) as f64
+    }
+}
+
+fn rank(priority: Priority) -> usize {
+    usize::from(priority.rank()).min(3)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -229,8 +252,8 @@ struct World<'a> {
     fleet: &'a Fleet,
     origin: Origin,
     isolates: Vec<Admission>,
-    /// Per isolate, its waiting tickets and when each request arrived.
-    waiting: Vec<Vec<(Ticket, u64)>>,
+    /// Per isolate, its waiting tickets, when each request arrived and its priority.
+    waiting: Vec<Vec<(Ticket, u64, Priority)>>,
     events: BinaryHeap<Reverse<(u64, u64, Event)>>,
     seq: u64,
     warmup_ms: u64,
@@ -243,9 +266,10 @@ impl World<'_> {
         self.events.push(Reverse((at, self.seq, event)));
     }
 
-    fn refused(&mut self, arrived: u64) {
+    fn refused(&mut self, arrived: u64, priority: Priority) {
         if arrived >= self.warmup_ms {
             self.run.refused += 1;
+            self.run.refused_by_rank[rank(priority)] += 1;
         }
     }
 
@@ -271,11 +295,11 @@ impl World<'_> {
     /// Polls every waiter of `isolate`: a release or a new ceiling may have granted some.
     fn poll_waiters(&mut self, now: u64, isolate: usize) {
         let waiters = std::mem::take(&mut self.waiting[isolate]);
-        for (ticket, arrived) in waiters {
+        for (ticket, arrived, priority) in waiters {
             match self.isolates[isolate].poll(ticket, now) {
                 Wait::Granted(permit) => self.send(now, isolate, permit, arrived),
-                Wait::Waiting => self.waiting[isolate].push((ticket, arrived)),
-                Wait::Refused { .. } => self.refused(arrived),
+                Wait::Waiting => self.waiting[isolate].push((ticket, arrived, priority)),
+                Wait::Refused { .. } => self.refused(arrived, priority),
             }
         }
     }
@@ -308,12 +332,6 @@ impl Fleet {
             warmup_ms,
             run: FleetRun::default(),
         };
-        let priorities = [
-            Priority::Critical,
-            Priority::High,
-            Priority::Normal,
-            Priority::Low,
-        ];
         let mean_gap = self.service_ms as f64 / self.servers as f64 / self.offered;
         // Arrival times are kept fractional, so the offered rate is exact.
         let mut next_arrival = 0.0f64;
@@ -326,18 +344,19 @@ impl Fleet {
             match event {
                 Event::Arrival if now < end => {
                     let i = rng.below(self.isolates as u64) as usize;
-                    let p = priorities[rng.below(4) as usize];
+                    let p = self.priorities[rng.below(self.priorities.len() as u64) as usize];
                     if now >= warmup_ms {
                         w.run.arrivals += 1;
+                        w.run.arrivals_by_rank[rank(p)] += 1;
                     }
                     match w.isolates[i].try_acquire(now, p) {
                         Acquire::Granted(permit) => w.send(now, i, permit, now),
                         Acquire::Queued(ticket) => {
-                            w.waiting[i].push((ticket, now));
+                            w.waiting[i].push((ticket, now, p));
                             let deadline = w.isolates[i].deadline_ms(ticket).unwrap_or(now);
                             w.push(deadline, Event::Deadline { isolate: i, ticket });
                         }
-                        Acquire::Refused { .. } => w.refused(now),
+                        Acquire::Refused { .. } => w.refused(now, p),
                     }
                     next_arrival += rng.exp(mean_gap);
                     w.push(next_arrival as u64, Event::Arrival);
@@ -376,7 +395,7 @@ impl Fleet {
                             .collect();
                         let global = aggregate(&measurements);
                         for (i, m) in measurements.iter().enumerate() {
-                            w.isolates[i].set_ceiling(global.ceiling_for(m.demand), now);
+                            w.isolates[i].set_share(global.share_for(m.demand), now);
                             w.poll_waiters(now, i);
                         }
                     }
