@@ -176,6 +176,9 @@ pub struct Fleet {
     pub limit: LimitConfig,
     /// The priorities arrivals take, each equally likely.
     pub priorities: &'static [Priority],
+    /// Up to this much (uniform) is added to every round trip: the edge's own delays (its event
+    /// loop, the network), which the limit cannot tell from the origin's.
+    pub jitter_ms: u64,
     pub seed: u64,
 }
 
@@ -258,6 +261,7 @@ struct World<'a> {
     seq: u64,
     warmup_ms: u64,
     run: FleetRun,
+    rng: Rng,
 }
 
 impl World<'_> {
@@ -275,7 +279,8 @@ impl World<'_> {
 
     /// Sends a granted request to the origin.
     fn send(&mut self, now: u64, isolate: usize, permit: Permit, arrived: u64) {
-        let finish = self.origin.send(now);
+        let jitter = self.rng.below(self.fleet.jitter_ms + 1);
+        let finish = self.origin.send(now) + jitter;
         let timed_out = finish - now > self.fleet.timeout_ms;
         let at = if timed_out {
             now + self.fleet.timeout_ms
@@ -309,7 +314,6 @@ impl Fleet {
     /// Runs `warmup_ms`, then measures over `measure_ms` (requests that arrived in it).
     pub fn run(&self, warmup_ms: u64, measure_ms: u64) -> FleetRun {
         let end = warmup_ms + measure_ms;
-        let mut rng = Rng::new(self.seed);
         let config = if self.unlimited {
             LimitConfig {
                 initial: u32::MAX,
@@ -331,6 +335,7 @@ impl Fleet {
             seq: 0,
             warmup_ms,
             run: FleetRun::default(),
+            rng: Rng::new(self.seed),
         };
         let mean_gap = self.service_ms as f64 / self.servers as f64 / self.offered;
         // Arrival times are kept fractional, so the offered rate is exact.
@@ -343,8 +348,8 @@ impl Fleet {
             }
             match event {
                 Event::Arrival if now < end => {
-                    let i = rng.below(self.isolates as u64) as usize;
-                    let p = self.priorities[rng.below(self.priorities.len() as u64) as usize];
+                    let i = w.rng.below(self.isolates as u64) as usize;
+                    let p = self.priorities[w.rng.below(self.priorities.len() as u64) as usize];
                     if now >= warmup_ms {
                         w.run.arrivals += 1;
                         w.run.arrivals_by_rank[rank(p)] += 1;
@@ -358,7 +363,7 @@ impl Fleet {
                         }
                         Acquire::Refused { .. } => w.refused(now, p),
                     }
-                    next_arrival += rng.exp(mean_gap);
+                    next_arrival += w.rng.exp(mean_gap);
                     w.push(next_arrival as u64, Event::Arrival);
                 }
                 Event::Arrival => {}
