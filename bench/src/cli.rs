@@ -118,13 +118,13 @@ pub struct Args {
     pub surge_principals: u64,
 
     /// Surge: the edge's `CONCURRENCY` settings to run every profile with, separated by `;`:
-    /// `shipped` (the edge's own defaults: the limit on) or a JSON object, e.g.
-    /// `{"enabled": false}` (the limit off, for comparison).
+    /// `shipped` (the edge's own defaults: the limit off) or a JSON object, e.g.
+    /// `{"enabled": true}`.
     #[arg(
         long,
         env = "BENCH_SURGE_CONCURRENCY",
         value_delimiter = ';',
-        default_value = r#"shipped;{"enabled": false}"#
+        default_value = r#"shipped;{"enabled": true}"#
     )]
     pub surge_concurrency: Vec<String>,
 

@@ -387,26 +387,19 @@ fn parse_warm(raw: &str) -> Result<Vec<String>, ConfigError> {
 /// keeps requests in flight to an origin within a limit learnt from its latency, lets the excess
 /// wait briefly by priority, and refuses the rest with `503` and `Retry-After`. In JSON, missing
 /// fields take their defaults and unknown ones are refused.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConcurrencyConfig {
-    /// On (the default): the limit applies. Off, requests go to the origin however many are in
-    /// flight (the breaker and the SLO loop still apply).
+    /// On: the limit applies. Off by default for now: the round trips it learns from include the
+    /// isolate's own delays, and on a busy isolate in front of a fast origin it takes them for
+    /// the origin queueing and refuses what the origin would have served (README § Admission).
+    /// Off, requests go to the origin however many are in flight (the breaker and the SLO loop
+    /// still apply).
     pub enabled: bool,
     /// The controller's tuning.
     pub limit: LimitConfig,
     /// The wait queues' tuning.
     pub queue: QueueConfig,
-}
-
-impl Default for ConcurrencyConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            limit: LimitConfig::default(),
-            queue: QueueConfig::default(),
-        }
-    }
 }
 
 impl ConcurrencyConfig {

@@ -265,19 +265,22 @@ fn origins_default_to_origin_url_and_name_their_field_path() {
 }
 
 #[test]
-fn concurrency_is_on_by_default_and_names_its_bad_field() {
+fn concurrency_is_off_by_default_and_names_its_bad_field() {
     let base = parse(&[("ORIGIN_URL", "http://o")]).unwrap();
-    assert!(base.concurrency.enabled, "on unless turned off");
-    let off = base
+    assert!(
+        !base.concurrency.enabled,
+        "off until it tells the isolate's delays apart"
+    );
+    let on = base
         .clone()
         .with_concurrency(Some(
-            serde_json::json!({"enabled": false, "limit": {"initial": 5}}),
+            serde_json::json!({"enabled": true, "limit": {"initial": 5}}),
         ))
         .unwrap();
-    assert!(!off.concurrency.enabled);
-    assert_eq!(off.concurrency.limit.initial, 5);
+    assert!(on.concurrency.enabled);
+    assert_eq!(on.concurrency.limit.initial, 5);
     assert_eq!(
-        off.concurrency.limit.max, 1_000,
+        on.concurrency.limit.max, 1_000,
         "unnamed fields keep their defaults"
     );
     let cases = [

@@ -2,7 +2,7 @@
 //! gets `503 overloaded` problem+json with `Retry-After` for the excess, promptly, and every
 //! request the edge admits is answered `200` by the origin (none waits into the origin timeout).
 //!
-//! On an edge of its own with the shipped settings ([`Env::limited`]), in front of a scripted
+//! On an edge of its own with the limit on ([`Env::limited`]), in front of a scripted
 //! origin that holds every burst request until the test lets it go (a busy origin, with no
 //! sleeping): the edge's limit starts at 20 in flight and a request waits for a slot at most
 //! about one unloaded round trip (50 ms at least), so of 120 requests at once 20 reach the origin
