@@ -4,7 +4,8 @@
 # Both install what is missing first (make setup) and reinstall nothing on a second run.
 # Also: make bench, the edge benchmark (scenarios against a same-run baseline, the edge under
 # workerd via Miniflare); pass flags with BENCH_ARGS=--quick (BENCH_ARGS=--help lists them).
-.PHONY: dev test setup build bench clean
+# And make fuzz: every fuzz target for FUZZ_SECONDS each (default 60); FUZZ_TARGETS, FUZZ_SEED.
+.PHONY: dev test setup build bench fuzz clean
 
 dev: setup
 	@sh scripts/dev.sh
@@ -21,6 +22,10 @@ build: setup
 
 bench: setup
 	@sh scripts/bench.sh $(BENCH_ARGS)
+
+# Needs only cargo: no wasm target, Node or Postgres.
+fuzz:
+	@FUZZ_SECONDS="$(FUZZ_SECONDS)" FUZZ_TARGETS="$(FUZZ_TARGETS)" FUZZ_SEED="$(FUZZ_SEED)" sh scripts/fuzz.sh
 
 clean:
 	rm -rf build dist target/deploy-dry-run .wrangler

@@ -199,8 +199,11 @@ pub fn normalize_path(raw: &str) -> Result<String, PathError> {
     while i < bytes.len() {
         let b = bytes[i];
         let byte = if b == b'%' {
+            // Two hex digits and nothing else (RFC 3986 §2.1): `from_str_radix` alone would
+            // also take a sign, reading `%+1` as byte 1.
             let hex = bytes
                 .get(i + 1..i + 3)
+                .filter(|hex| hex.iter().all(u8::is_ascii_hexdigit))
                 .ok_or(PathError::BadPercentEncoding)?;
             let hex = std::str::from_utf8(hex).map_err(|_| PathError::BadPercentEncoding)?;
             let v = u8::from_str_radix(hex, 16).map_err(|_| PathError::BadPercentEncoding)?;
@@ -381,6 +384,10 @@ mod tests {
             ("/%252e%252e/x", PathError::DoubleEncoding),
             ("/a%2", PathError::BadPercentEncoding),
             ("/a%zz", PathError::BadPercentEncoding),
+            // Found by the fuzzer (fuzz target `intake`): a sign is no hex digit.
+            ("/a%+1", PathError::BadPercentEncoding),
+            ("/%+f/x", PathError::BadPercentEncoding),
+            ("/%-1", PathError::BadPercentEncoding),
             ("//etc/passwd", PathError::EmptySegment),
             ("c:/windows", PathError::NotAbsolute),
             ("", PathError::NotAbsolute),

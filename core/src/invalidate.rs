@@ -6,7 +6,7 @@
 use crate::cache::{HeaderList, invalidations};
 use crate::intake::split_raw_url;
 use crate::policy::{CachePolicy, Mode};
-use crate::purge::{MAX_ITEMS, PurgeRequest, parse_tags};
+use crate::purge::{MAX_ITEM_BYTES, MAX_ITEMS, PurgeRequest, parse_tags};
 
 /// The purge after the origin answered `status` + `headers` to a `method` request for `target`
 /// (an absolute URI), or `None` when it makes nothing stale: a safe method, an error status, or
@@ -14,7 +14,9 @@ use crate::purge::{MAX_ITEMS, PurgeRequest, parse_tags};
 ///
 /// Only URLs a route caches become keys: a purge record for anything else would churn the
 /// bounded log (and, through its floor, purge more than needed) without invalidating anything.
-/// Keys come first; tags fill what [`MAX_ITEMS`] leaves, so the request is always valid in size.
+/// A key longer than a purge may name ([`MAX_ITEM_BYTES`]: a long query) is purged as the prefix
+/// of its first [`MAX_ITEM_BYTES`] bytes, which covers it (and, at worst, a few more entries).
+/// Keys come first; tags fill what [`MAX_ITEMS`] leaves, so the request is always valid.
 pub fn after_write(
     method: &str,
     status: u16,
@@ -26,25 +28,29 @@ pub fn after_write(
     if uris.is_empty() {
         return None;
     }
-    let keys: Vec<String> = uris
+    let (keys, long_keys): (Vec<String>, Vec<String>) = uris
         .iter()
         .map(|uri| split_raw_url(uri))
         .filter(|(path, _)| cache.route(path).is_some_and(|r| r.mode != Mode::Bypass))
         .map(|(path, query)| cache.url_key(path, query))
         .take(MAX_ITEMS)
+        .partition(|key| key.len() <= MAX_ITEM_BYTES);
+    let prefixes: Vec<String> = long_keys
+        .iter()
+        .map(|key| key[..key.floor_char_boundary(MAX_ITEM_BYTES)].to_owned())
         .collect();
     let mut tags = headers
         .get("cache-tag")
         .map(|v| parse_tags(&v))
         .unwrap_or_default();
-    tags.truncate(MAX_ITEMS - keys.len());
-    if tags.is_empty() && keys.is_empty() {
+    tags.truncate(MAX_ITEMS - keys.len() - prefixes.len());
+    if tags.is_empty() && keys.is_empty() && prefixes.is_empty() {
         return None;
     }
     Some(PurgeRequest {
         tags,
         keys,
-        prefixes: Vec::new(),
+        prefixes,
     })
 }
 
@@ -114,6 +120,39 @@ mod tests {
         .expect("tags purge");
         assert_eq!(purge.tags, ["product:7"]);
         assert!(purge.keys.is_empty());
+    }
+
+    /// Found by the fuzzer (fuzz target `cache-headers`): a write whose URL made a key over
+    /// [`MAX_ITEM_BYTES`] built a purge the log refuses whole, so not even its tags were purged.
+    #[test]
+    fn a_key_too_long_to_name_is_purged_by_its_prefix() {
+        let h = headers(&[("cache-tag", "product:5")]);
+        let p = policy();
+        // (query length, purged as a key)
+        let cases = [
+            (10, true),
+            (MAX_ITEM_BYTES - 20, true),
+            (MAX_ITEM_BYTES, false),
+            (8_000, false),
+        ];
+        for (len, as_key) in cases {
+            let query = format!("?q={}", "é".repeat(len / 2));
+            let target = format!("https://shop.example/api/products/5{query}");
+            let purge = after_write("PUT", 200, &target, &h, &p).expect("a purge");
+            assert_eq!(purge.validate(), Ok(()), "{len}");
+            assert_eq!(purge.tags, ["product:5"], "{len}");
+            assert_eq!(
+                (purge.keys.len(), purge.prefixes.len()),
+                if as_key { (1, 0) } else { (0, 1) }
+            );
+            let mut log = crate::purge::PurgeLog::default();
+            log.purge(&purge);
+            let key = p.url_key("/api/products/5", &query);
+            assert!(
+                log.is_purged(&key, [], 0),
+                "{len}: the entry's own key is purged"
+            );
+        }
     }
 
     #[test]

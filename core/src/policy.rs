@@ -319,7 +319,7 @@ impl CachePolicy {
                 .key
                 .drop_params
                 .iter()
-                .find(|p| p.is_empty() || p[..p.len() - 1].contains('*'))
+                .find(|p| p.is_empty() || p.strip_suffix('*').unwrap_or(p).contains('*'))
             {
                 return Err(fail(
                     ".key.drop_params",
@@ -576,6 +576,32 @@ mod tests {
             unknown.reason.contains("tll"),
             "names the unknown field: {unknown}"
         );
+    }
+
+    /// Found by the fuzzer (fuzz target `config`): a parameter ending in a multi-byte character
+    /// was sliced inside that character, a panic at start-up.
+    #[test]
+    fn dropped_parameters_may_hold_any_character() {
+        // (drop_params, accepted)
+        let cases = [
+            (json!(["é"]), true),
+            (json!(["caf\u{e9}*", "\u{fffd}", "😀"]), true),
+            (json!(["*é"]), false),
+            (json!(["é*é"]), false),
+            (json!(["**"]), false),
+            (json!(["*"]), true),
+        ];
+        for (drop_params, accepted) in cases {
+            let policy = json!({"routes": [{"prefix": "/a", "key": {"drop_params": drop_params}}]});
+            let result = parse(policy.clone());
+            assert_eq!(result.is_ok(), accepted, "{policy}: {result:?}");
+        }
+        let rules = parse(json!({"routes": [{"prefix": "/a", "key": {"drop_params": ["é"]}}]}))
+            .unwrap()
+            .routes[0]
+            .key
+            .clone();
+        assert_eq!(rules.key("/a", "?é=1&b=2", |_| None), "/a?b=2");
     }
 
     #[test]

@@ -149,7 +149,9 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
 proptest! {
     #![proptest_config(config())]
 
-    /// (1) No header value makes a parser panic (T-XC-01 runs the same under cargo-fuzz).
+    /// (1) No header value makes a parser panic. T-XC-01 runs the same parsers, with
+    /// round-trip invariants, for minutes at a time under `make fuzz` (targets `cache-headers`
+    /// and `cache-entry` in `fuzz/src/targets/`), whose corpus `cargo test` replays.
     #[test]
     fn parsers_are_total(value in field(), other in field()) {
         let _ = ResponseDirectives::parse(&value);

@@ -410,14 +410,19 @@ impl ConcurrencyConfig {
 }
 
 /// `defaults` with the fields `raw` (a JSON object) sets replaced; an unknown field, a wrong
-/// type or a value `validate` refuses is an error naming `field`.
+/// type or a value `validate` refuses is an error naming `field`. Without `raw` the defaults are
+/// validated all the same: whether they hold can depend on other vars (the idempotency lease
+/// must outlast `ORIGIN_TIMEOUT_MS`).
 fn overlay<T: Serialize + DeserializeOwned>(
     field: &'static str,
     defaults: T,
     raw: Option<serde_json::Value>,
     validate: impl Fn(&T) -> Result<(), String>,
 ) -> Result<T, ConfigError> {
-    let Some(raw) = raw else { return Ok(defaults) };
+    let Some(raw) = raw else {
+        validate(&defaults).map_err(|reason| ConfigError::new(field, reason))?;
+        return Ok(defaults);
+    };
     let mut merged = serde_json::to_value(defaults).expect("a config serialises");
     let (Some(target), Some(given)) = (merged.as_object_mut(), raw.as_object()) else {
         return Err(ConfigError::new(field, "must be a table (a JSON object)"));

@@ -167,6 +167,38 @@ fn idempotency_routes_require_keys_and_override_retention() {
     }
 }
 
+/// Found by the fuzzer (fuzz target `config`): without `IDEMPOTENCY_POLICY`, the default 30 s
+/// lease was never checked against `ORIGIN_TIMEOUT_MS`, so a longer timeout let a retry take
+/// over a live attempt's key.
+#[test]
+fn the_default_lease_must_outlast_the_origin_timeout_too() {
+    // (ORIGIN_TIMEOUT_MS, IDEMPOTENCY_POLICY, accepted)
+    let cases = [
+        ("10000", None, true),
+        ("29999", None, true),
+        ("30000", None, false),
+        ("120000", None, false),
+        (
+            "120000",
+            Some(serde_json::json!({"lease_ms": 120_001})),
+            true,
+        ),
+        (
+            "120000",
+            Some(serde_json::json!({"retention_ms": 5})),
+            false,
+        ),
+    ];
+    for (timeout, policy, accepted) in cases {
+        let base = parse(&[("ORIGIN_URL", "http://x"), ("ORIGIN_TIMEOUT_MS", timeout)]).unwrap();
+        let result = base.with_idempotency(policy.clone());
+        assert_eq!(result.is_ok(), accepted, "{timeout} {policy:?}: {result:?}");
+        if let Err(e) = result {
+            assert_eq!(e.field, "IDEMPOTENCY_POLICY", "{e}");
+        }
+    }
+}
+
 #[test]
 fn write_behind_routes_name_their_field_path() {
     let base = parse(&[("ORIGIN_URL", "http://x")]).unwrap();

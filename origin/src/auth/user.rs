@@ -22,7 +22,9 @@ impl Email {
             field: "email".into(),
             reason: reason.to_owned(),
         };
-        if raw.chars().count() > MAX_EMAIL_CHARS {
+        // Counted as stored: lower-casing can lengthen an address (`İ` becomes `i̇`).
+        let lower = raw.to_lowercase();
+        if lower.chars().count() > MAX_EMAIL_CHARS {
             return Err(invalid("must be at most 254 characters long"));
         }
         if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -38,7 +40,7 @@ impl Email {
         if local.is_empty() || domain.contains('@') || !domain_ok {
             return Err(invalid("must be an address like name@example.com"));
         }
-        Ok(Self(raw.to_lowercase()))
+        Ok(Self(lower))
     }
 
     pub fn as_str(&self) -> &str {
@@ -110,6 +112,7 @@ mod tests {
             ("Ann@Example.COM", "ann@example.com"),
             ("a.b+tag@mail.example.org", "a.b+tag@mail.example.org"),
             ("ÉMILE@exemple.fr", "émile@exemple.fr"),
+            ("İ@example.com", "i\u{307}@example.com"),
         ] {
             assert_eq!(Email::parse(raw).unwrap().as_str(), stored);
         }
@@ -118,6 +121,7 @@ mod tests {
     #[test]
     fn implausible_addresses_are_refused() {
         let long = format!("{}@example.com", "a".repeat(MAX_EMAIL_CHARS));
+        let lengthens = format!("{}@example.com", "İ".repeat(MAX_EMAIL_CHARS - 12));
         for raw in [
             "",
             "ann",
@@ -132,6 +136,9 @@ mod tests {
             " ann@example.com",
             "ann@example.com\n",
             long.as_str(),
+            // Found by the fuzzer (fuzz target `origin`): 254 characters as sent, 496 once
+            // lower-cased, stored past the limit.
+            lengthens.as_str(),
         ] {
             let error = Email::parse(raw).unwrap_err();
             assert!(error.to_string().contains("`email`"), "{raw:?}: {error}");
