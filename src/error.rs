@@ -22,7 +22,10 @@ pub enum EdgeError {
     #[error("missing or wrong bearer token")]
     Unauthorized,
     /// An operator endpoint was called but no token is configured to open it.
-    #[error("the admin endpoints are disabled: set the ADMIN_TOKEN secret to enable them")]
+    #[error(
+        "the admin endpoints are disabled: set the ADMIN_TOKEN secret (at least 32 characters) to \
+         enable them"
+    )]
     AdminDisabled,
     /// The request body is not what the endpoint reads.
     #[error("invalid request body: {0}")]
@@ -65,6 +68,10 @@ pub enum EdgeError {
     /// The first attempt with this key is still running.
     #[error("a request with this Idempotency-Key is in progress")]
     IdempotencyInFlight { retry_after_ms: u64 },
+    /// The `IDEMPOTENCY` object did not answer, on a route whose origin keeps no record of its
+    /// own: nothing was sent.
+    #[error("the idempotency records are unavailable")]
+    IdempotencyUnavailable,
     /// The key was used before for a different request.
     #[error("this Idempotency-Key was used for a different request")]
     IdempotencyMismatch,
@@ -238,6 +245,13 @@ impl EdgeError {
             Self::InvalidEvent(e) => (
                 Problem::new(e.as_str(), e.status(), e.title()).with_detail(e.to_string()),
                 vec![],
+            ),
+            Self::IdempotencyUnavailable => (
+                Problem::new("idempotency-unavailable", 503, "Temporarily unavailable").with_detail(
+                    "the edge could not reach its record of this Idempotency-Key; nothing was \
+                     sent, retry shortly with the same key",
+                ),
+                vec![("retry-after", "1".into())],
             ),
             Self::QueueUnavailable(_) => (
                 Problem::new("queue-unavailable", 503, "Queue unavailable").with_detail(

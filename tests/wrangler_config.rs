@@ -84,8 +84,8 @@ fn admission_slo_and_breaker_are_valid() {
         parsed
             .idempotency
             .route("/api/orders")
-            .is_some_and(|r| r.required),
-        "orders require an Idempotency-Key"
+            .is_some_and(|r| r.required && r.origin_dedupes),
+        "orders require an Idempotency-Key, and the origin keeps its own record of it"
     );
 }
 

@@ -9,6 +9,10 @@
 //! by core's rule ([`should_keep_on_no_answer`]): kept when the request may have reached it (a
 //! retry gets `409` until the lease ends instead of racing the first attempt), released when it
 //! was never sent. The origin's own unique (principal, key) record makes either safe.
+//!
+//! When the object cannot be reached at all, a route whose origin keeps that record
+//! (`origin_dedupes`) goes on without the edge's record; any other route is refused with `503`
+//! before anything is sent. Never a `500`: the client can always retry with the same key.
 
 use super::Next;
 use crate::bindings::durable;
@@ -30,10 +34,9 @@ pub async fn run(ex: &mut Exchange, next: Next) -> Result<Response, EdgeError> {
     {
         return next.run(ex).await;
     }
-    let required = config
-        .idempotency
-        .route(&ex.path)
-        .is_some_and(|r| r.required);
+    let route = config.idempotency.route(&ex.path);
+    let required = route.is_some_and(|r| r.required);
+    let origin_dedupes = route.is_some_and(|r| r.origin_dedupes);
     let Some(raw_key) = ex.req.headers().get(HEADER)? else {
         return if required {
             Err(EdgeError::IdempotencyKeyMissing)
@@ -53,7 +56,20 @@ pub async fn run(ex: &mut Exchange, next: Next) -> Result<Response, EdgeError> {
         fingerprint: print,
         policy: policy.clone(),
     };
-    let claim = match call(&ex.env, &object, &begin).await? {
+    let decision = match call(&ex.env, &object, &begin).await {
+        Ok(decision) => decision,
+        // The records are down: the origin's own record keeps the write exactly-once where it
+        // has one; elsewhere nothing is sent.
+        Err(e) if origin_dedupes => {
+            worker::console_warn!("idempotency {object}: unavailable, going on unrecorded: {e}");
+            return next.run(ex).await;
+        }
+        Err(e) => {
+            worker::console_error!("idempotency {object}: unavailable: {e}");
+            return Err(EdgeError::IdempotencyUnavailable);
+        }
+    };
+    let claim = match decision {
         Decision::Proceed(claim) => claim,
         Decision::Replay(stored) => return replay(&stored),
         // Too large to keep here: the origin's own record replays it.
@@ -74,8 +90,12 @@ pub async fn run(ex: &mut Exchange, next: Next) -> Result<Response, EdgeError> {
                 | EdgeError::OriginInvalidResponse(_) => NoAnswer::Lost,
                 _ => NoAnswer::NotSent,
             };
-            if !should_keep_on_no_answer(cause) {
-                call(&ex.env, &object, &Release { claim }).await?;
+            // A release that fails leaves the claim to lapse with its lease; the client hears
+            // what happened to its request either way.
+            if !should_keep_on_no_answer(cause)
+                && let Err(release) = call(&ex.env, &object, &Release { claim }).await
+            {
+                worker::console_error!("idempotency {object}: could not release: {release}");
             }
             return Err(e);
         }

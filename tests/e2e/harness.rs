@@ -20,7 +20,7 @@ const EDGE_READY_TIMEOUT: Duration = Duration::from_secs(120);
 pub const ORIGIN_TIMEOUT_MS: u64 = 1500;
 /// The edge's admin token (`ADMIN_TOKEN`) and the origin's (`BREAKWATER_ADMIN_TOKEN`): distinct,
 /// so a test shows which one a request needed.
-pub const EDGE_ADMIN_TOKEN: &str = "edge-admin-token-for-e2e";
+pub const EDGE_ADMIN_TOKEN: &str = "edge-admin-token-for-the-e2e-suite";
 pub const ORIGIN_ADMIN_TOKEN: &str = "origin-admin-token-for-e2e";
 /// Paths the cron trigger keeps warm in these tests.
 pub const WARM_PATH: &str = "/api/products/9007";

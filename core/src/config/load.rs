@@ -32,11 +32,16 @@ impl EdgeConfig {
     }
 }
 
+/// The least length of `ADMIN_TOKEN`, in characters: 32 random hex digits are 128 bits, beyond
+/// guessing however many tries an attacker gets. A shorter one leaves the admin endpoints closed.
+pub const MIN_ADMIN_TOKEN_LEN: usize = 32;
+
 /// The secrets the edge reads (`wrangler secret put`, or `.dev.vars` locally). Each is optional:
 /// without it the feature it opens stays closed, and [`Secrets::parse`] says so.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Secrets {
-    /// `ADMIN_TOKEN`: opens the `/_breakwater/` endpoints (absent: they answer `403`).
+    /// `ADMIN_TOKEN`: opens the `/_breakwater/` endpoints (absent, or shorter than
+    /// [`MIN_ADMIN_TOKEN_LEN`]: they answer `403`).
     pub admin_token: Option<String>,
     /// `API_KEYS`: API key → plan name (absent or malformed: no keys are recognised).
     pub api_keys: BTreeMap<String, String>,
@@ -65,8 +70,19 @@ impl Secrets {
                 BTreeMap::new()
             }),
         };
+        let admin_token = present(Self::ADMIN_TOKEN).filter(|token| {
+            let long_enough = token.chars().count() >= MIN_ADMIN_TOKEN_LEN;
+            if !long_enough {
+                warnings.push(format!(
+                    "{} is shorter than {MIN_ADMIN_TOKEN_LEN} characters; the admin endpoints \
+                     stay closed",
+                    Self::ADMIN_TOKEN
+                ));
+            }
+            long_enough
+        });
         let secrets = Self {
-            admin_token: present(Self::ADMIN_TOKEN),
+            admin_token,
             api_keys,
             origin_token: present(Self::ORIGIN_TOKEN),
         };
@@ -98,13 +114,42 @@ mod tests {
     fn api_keys_map_keys_to_plans() {
         let (s, warnings) = secrets(&[
             ("API_KEYS", r#"{"k-1": "pro"}"#),
-            ("ADMIN_TOKEN", "t"),
+            ("ADMIN_TOKEN", LONG_ENOUGH),
             ("ORIGIN_TOKEN", "o"),
         ]);
         assert_eq!(s.api_keys.get("k-1").map(String::as_str), Some("pro"));
-        assert_eq!(s.admin_token.as_deref(), Some("t"));
+        assert_eq!(s.admin_token.as_deref(), Some(LONG_ENOUGH));
         assert_eq!(s.origin_token.as_deref(), Some("o"));
         assert!(warnings.is_empty());
+    }
+
+    const LONG_ENOUGH: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn a_short_admin_token_warns_and_keeps_the_endpoints_closed() {
+        // (token, accepted): the length counts characters, not bytes.
+        let cases = [
+            (LONG_ENOUGH, true),
+            (&LONG_ENOUGH[1..], false),
+            ("t", false),
+            ("ééééééééééééééééééééééééééééééé", false),
+            ("éééééééééééééééééééééééééééééééé", true),
+        ];
+        for (token, accepted) in cases {
+            let (s, warnings) = secrets(&[("ADMIN_TOKEN", token)]);
+            assert_eq!(s.admin_token.is_some(), accepted, "{token}");
+            assert_eq!(
+                warnings.len(),
+                usize::from(!accepted),
+                "{token}: {warnings:?}"
+            );
+            if !accepted {
+                assert!(
+                    warnings[0].starts_with("ADMIN_TOKEN is shorter than 32"),
+                    "{warnings:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -87,6 +87,12 @@ pub struct IdempotencyRoute {
     pub prefix: String,
     #[serde(default)]
     pub required: bool,
+    /// The origin keeps its own unique (principal, key) record for this route (as Breakwater's
+    /// origin does for `/api/orders`), so when the `IDEMPOTENCY` object cannot be reached a keyed
+    /// write goes ahead unrecorded at the edge and the origin keeps it exactly-once. Off (the
+    /// default), such a write is refused with `503` and `Retry-After`, before anything is sent.
+    #[serde(default)]
+    pub origin_dedupes: bool,
     #[serde(default)]
     pub retention_ms: Option<u64>,
 }

@@ -147,11 +147,18 @@ fn idempotency_routes_require_keys_and_override_retention() {
     let c = base
         .clone()
         .with_idempotency(Some(serde_json::json!({"routes": [
-            {"prefix": "/api/orders", "required": true, "retention_ms": 3_600_000}
+            {"prefix": "/api/orders", "required": true, "retention_ms": 3_600_000,
+             "origin_dedupes": true},
+            {"prefix": "/api/cart"}
         ]})))
         .unwrap();
     let orders = c.idempotency.route("/api/orders/1").unwrap();
-    assert!(orders.required);
+    assert!(orders.required && orders.origin_dedupes);
+    let cart = c.idempotency.route("/api/cart").unwrap();
+    assert!(
+        !cart.required && !cart.origin_dedupes,
+        "neither unless said"
+    );
     assert_eq!(c.idempotency.policy("/api/orders").retention_ms, 3_600_000);
     assert_eq!(
         c.idempotency.policy("/api/cart").retention_ms,
