@@ -78,6 +78,14 @@ fn admission_slo_and_breaker_are_valid() {
         .expect("product reads are limited");
     assert!(!products.quotas.is_empty());
     assert!(parsed.admission.route("/api/cart").is_some());
+    let auth = parsed
+        .admission
+        .route("/api/auth/login")
+        .expect("sign-in is limited");
+    assert!(
+        !auth.fail_open && auth.quotas.iter().any(|q| q.period_ms >= 3_600_000),
+        "sign-in fails closed, with an hourly cap on guesses"
+    );
     assert!(parsed.admission.plans.contains_key("pro"));
     assert!(!parsed.slo.shadow, "the committed SLO enforces shedding");
     assert!(
