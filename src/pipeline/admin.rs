@@ -11,11 +11,17 @@
 //! attempts and times), and `POST /_breakwater/dead-events/replay` with `{"ids": [..]}` or
 //! `{"all": true}` puts them back on `EVENTS` ([`crate::writebehind::dead`]).
 //!
+//! Wrong tokens are counted per address (`RATE_LIMITER`, bucket `_breakwater-admin|<address>`):
+//! past [`GUESSES_PER_MINUTE`] in a minute the next wrong one gets `429` with `Retry-After`
+//! instead of `401`. The right token is never refused, so guessing from an operator's address
+//! cannot lock the operator out; and a limiter that does not answer leaves the `401`.
+//!
 //! `GET /_breakwater/origins` shows the origin pool: per origin its weight, its active health
 //! record (from `CONTROL`) and what the answering isolate knows (ejected or not, requests in
 //! flight, latency average).
 
 use crate::bindings::control::{client as control, dead_letters, purge_log};
+use crate::bindings::limiter;
 use crate::config;
 use crate::error::EdgeError;
 use crate::exchange::Exchange;
@@ -26,14 +32,22 @@ use breakwater_core::auth::bearer_matches;
 use breakwater_core::config::EdgeConfig;
 use breakwater_core::intake;
 use breakwater_core::purge::PurgeRequest;
+use breakwater_core::ratelimit::{Quota, Verdict, policy_header};
 use breakwater_core::writebehind::ReplayRequest;
 use serde::Deserialize;
+use std::time::Duration;
 use worker::{Method, Response};
 
 pub const PURGE_PATH: &str = "/_breakwater/purge";
 pub const DEAD_EVENTS_PATH: &str = "/_breakwater/dead-events";
 pub const REPLAY_PATH: &str = "/_breakwater/dead-events/replay";
 pub const ORIGINS_PATH: &str = "/_breakwater/origins";
+/// Wrong admin tokens an address may present per minute before the next one is `429`.
+pub const GUESSES_PER_MINUTE: u32 = 10;
+/// The bucket's name before the address.
+const GUESSES_BUCKET: &str = "_breakwater-admin";
+/// How long a wrong token waits for its count.
+const GUESS_BUDGET: Duration = Duration::from_millis(500);
 /// Largest purge body read.
 const MAX_BODY: u64 = 64 * 1024;
 /// Largest replay body read: room for the most ids one replay may name.
@@ -63,7 +77,10 @@ pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
             allow: if allow == Method::Get { "GET" } else { "POST" },
         });
     }
-    authorize(ex)?;
+    match authorize(ex) {
+        Err(EdgeError::Unauthorized) => return Err(count_guess(ex).await),
+        other => other?,
+    }
     match path {
         PURGE_PATH => purge_tags(ex).await,
         DEAD_EVENTS_PATH => list_dead_events(ex).await,
@@ -107,6 +124,32 @@ fn authorize(ex: &Exchange) -> Result<(), EdgeError> {
         return Err(EdgeError::Unauthorized);
     }
     Ok(())
+}
+
+/// Counts a wrong token against its address: `Unauthorized` while within the quota, a `429`
+/// past it.
+async fn count_guess(ex: &Exchange) -> EdgeError {
+    let quotas = [Quota {
+        name: "admin-guesses".to_owned(),
+        limit: GUESSES_PER_MINUTE,
+        period_ms: 60_000,
+        burst: GUESSES_PER_MINUTE,
+    }];
+    let object = format!("{GUESSES_BUCKET}|{}", ex.principal.key());
+    let wait = match limiter::known_denial(&object) {
+        Some(wait) => Some(wait),
+        None => match limiter::check(&ex.env, &object, &quotas, 1, GUESS_BUDGET).await {
+            Some(outcome) => match outcome.verdict {
+                Verdict::Deny { retry_after_ms } => Some(retry_after_ms),
+                Verdict::Allow | Verdict::TooCostly => None,
+            },
+            None => None,
+        },
+    };
+    match wait {
+        Some(wait) => super::admission::denied(&quotas, wait, policy_header(&quotas)),
+        None => EdgeError::Unauthorized,
+    }
 }
 
 async fn list_dead_events(ex: &mut Exchange) -> Result<Flow, EdgeError> {

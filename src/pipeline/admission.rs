@@ -82,7 +82,7 @@ pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
 
 /// A `429` from this isolate's memory of the denial: no bucket call, every quota reported empty
 /// until the wait is over.
-fn denied(quotas: &[Quota], wait_ms: u64, policy: String) -> EdgeError {
+pub(super) fn denied(quotas: &[Quota], wait_ms: u64, policy: String) -> EdgeError {
     let empty = ratelimit::Outcome {
         verdict: Verdict::Deny {
             retry_after_ms: wait_ms,

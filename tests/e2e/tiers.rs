@@ -7,7 +7,7 @@
 use crate::harness::{EDGE_ADMIN_TOKEN, Env, ORIGIN_ADMIN_TOKEN, Reply, WARM_PATH};
 use std::time::{Duration, Instant};
 
-pub const CASES: [(&str, crate::Case); 9] = [
+pub const CASES: [(&str, crate::Case); 10] = [
     (
         "tiers::cache_api_answers_its_route",
         cache_api_answers_its_route,
@@ -20,6 +20,10 @@ pub const CASES: [(&str, crate::Case); 9] = [
     (
         "tiers::the_admin_purge_endpoint_refuses_bad_calls",
         the_admin_purge_endpoint_refuses_bad_calls,
+    ),
+    (
+        "tiers::wrong_admin_tokens_are_throttled_per_address",
+        wrong_admin_tokens_are_throttled_per_address,
     ),
     (
         "tiers::purge_and_promotion_across_a_restart",
@@ -153,6 +157,45 @@ fn the_admin_purge_endpoint_refuses_bad_calls(env: &Env) -> Result<(), String> {
     }
     let r = env.get("/_breakwater/purge", &[])?;
     check(r.status == 405, || format!("GET: status {}", r.status))
+}
+
+/// Ten wrong admin tokens from one address get `401`; the eleventh gets `429` with
+/// `Retry-After`, and the right token still works. On the limited edge, which no other case sends
+/// wrong tokens to: every client of the suite shares one address.
+fn wrong_admin_tokens_are_throttled_per_address(env: &Env) -> Result<(), String> {
+    use crate::conformance::{client, send};
+    let edge = &env.limited()?.edge;
+    let client = client();
+    let origins = format!("{edge}/_breakwater/origins");
+    let with = |token: &str| vec![("authorization".to_owned(), format!("Bearer {token}"))];
+    for i in 0..10 {
+        let r = env
+            .rt
+            .block_on(send(&client, &origins, "GET", &with("wrong"), None))?;
+        check(r.status == 401, || {
+            format!("guess {i}: status {}", r.status)
+        })?;
+    }
+    let r = env
+        .rt
+        .block_on(send(&client, &origins, "GET", &with("wrong"), None))?;
+    check(r.status == 429 && r.header("retry-after").is_some(), || {
+        format!(
+            "guess 11: status {}, retry-after {:?}",
+            r.status,
+            r.header("retry-after")
+        )
+    })?;
+    let r = env.rt.block_on(send(
+        &client,
+        &origins,
+        "GET",
+        &with(EDGE_ADMIN_TOKEN),
+        None,
+    ))?;
+    check(r.status == 200, || {
+        format!("the right token after the guesses: status {}", r.status)
+    })
 }
 
 fn purge_and_promotion_across_a_restart(env: &Env) -> Result<(), String> {
