@@ -100,18 +100,20 @@ fn text(body: &JsValue) -> String {
 /// ones stand).
 pub async fn send(env: &Env, binding: &str, bodies: &[String]) -> Result<()> {
     let queue = env.queue(binding)?;
-    let mut start = 0;
-    while start < bodies.len() {
-        let mut end = start;
+    let mut rest = bodies;
+    while !rest.is_empty() {
+        // As many as fit, and always at least one.
+        let mut count = 0;
         let mut bytes = 0;
-        while end < bodies.len()
-            && end - start < MAX_BATCH_MESSAGES
-            && (end == start || bytes + bodies[end].len() <= MAX_BATCH_BYTES)
-        {
-            bytes += bodies[end].len();
-            end += 1;
+        for body in rest.iter().take(MAX_BATCH_MESSAGES) {
+            if count > 0 && bytes + body.len() > MAX_BATCH_BYTES {
+                break;
+            }
+            bytes += body.len();
+            count += 1;
         }
-        let chunk: Vec<SendMessage<JsValue>> = bodies[start..end]
+        let (batch, tail) = rest.split_at_checked(count).unwrap_or((rest, &[]));
+        let chunk: Vec<SendMessage<JsValue>> = batch
             .iter()
             .map(|body| {
                 RawMessageBuilder::new(JsValue::from_str(body))
@@ -126,7 +128,7 @@ pub async fn send(env: &Env, binding: &str, bodies: &[String]) -> Result<()> {
                     SEND_TIMEOUT.as_secs()
                 ))
             })??;
-        start = end;
+        rest = tail;
     }
     Ok(())
 }

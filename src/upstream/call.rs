@@ -32,7 +32,7 @@ pub async fn attempt(
     outbound: &Outbound,
     call: pool::Call,
 ) -> Result<Response, EdgeError> {
-    let origin = &config.pool.origins[call.index].url;
+    let origin = pool::origin_url(config, call.index);
     let probe = signals::breaker_permit(env, origin)
         .await
         .map_err(|retry_after_ms| EdgeError::BreakerOpen { retry_after_ms })?;

@@ -84,8 +84,8 @@ async fn send_with_retry(
         "{} {}: {failure:?} at {}; retrying at {}",
         outbound.method,
         outbound.path,
-        config.pool.origins[failed].url,
-        config.pool.origins[second.index].url
+        pool::origin_url(config, failed),
+        pool::origin_url(config, second.index)
     );
     call::attempt(env, config, outbound, second).await
 }

@@ -128,9 +128,20 @@ impl State {
             .balancer
             .pick(&weights, cands, &self.loads, u64::from_le_bytes(random()))
             .unwrap_or(0);
-        self.loads[index].in_flight += 1;
+        if let Some(load) = self.loads.get_mut(index) {
+            load.in_flight += 1;
+        }
         index
     }
+}
+
+/// The base URL of origin `index` of the pool (an index this module handed out), or `""`.
+pub fn origin_url(config: &EdgeConfig, index: usize) -> &str {
+    config
+        .pool
+        .origins
+        .get(index)
+        .map_or("", |o| o.url.as_str())
 }
 
 impl Call {
@@ -155,16 +166,17 @@ impl Call {
         };
         let index = self.index;
         let ejected = with_state(config, |s| {
-            let load = &mut s.loads[index];
-            load.in_flight = load.in_flight.saturating_sub(1);
-            load.observe(latency);
+            if let Some(load) = s.loads.get_mut(index) {
+                load.in_flight = load.in_flight.saturating_sub(1);
+                load.observe(latency);
+            }
             let period = s
                 .ejector
                 .record(&config.pool.ejection, index, now as u64, ok)?;
-            let out = !s.ejector.eligible(&config.pool.ejection, now as u64)[index];
-            Some((period, out))
+            let eligible = s.ejector.eligible(&config.pool.ejection, now as u64);
+            Some((period, !eligible.get(index).copied().unwrap_or(true)))
         });
-        let url = &config.pool.origins[index].url;
+        let url = origin_url(config, index);
         match ejected {
             Some((period_ms, true)) => {
                 worker::console_warn!("origin {url} ejected for {period_ms} ms after failing")

@@ -78,12 +78,14 @@ async fn dead_letter(env: &Env, config: &EdgeConfig, dead: Vec<(Delivered, Strin
     match queue::send(env, EVENTS_DLQ, &envelopes).await {
         Ok(()) => {
             // One line per batch: an outage dead-letters whole batches for the same reason.
-            let (first, reason) = &dead[0];
-            worker::console_warn!(
-                "write-behind: dead-lettered {} message(s), the first after {} attempt(s): {reason}",
-                dead.len(),
-                first.attempts
-            );
+            if let Some((first, reason)) = dead.first() {
+                worker::console_warn!(
+                    "write-behind: dead-lettered {} message(s), the first after {} attempt(s): \
+                     {reason}",
+                    dead.len(),
+                    first.attempts
+                );
+            }
             for (message, _) in &dead {
                 message.ack();
             }

@@ -31,7 +31,7 @@ pub async fn store(env: &Env, messages: Vec<Delivered>) {
             worker::console_warn!(
                 "dead letters: kept {} ({}{}); list them at /_breakwater/dead-events",
                 letters.len(),
-                letters[0].id,
+                letters.first().map_or("", |l| l.id.as_str()),
                 if letters.len() > 1 { ", ..." } else { "" }
             );
             for message in &messages {

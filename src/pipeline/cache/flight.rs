@@ -75,14 +75,12 @@ pub fn join(key: &str, now_ms: u64, timeouts: Timeouts) -> Role {
             flights: Flights::new(timeouts),
             signals: HashMap::new(),
         });
-        match state.flights.join(key, now_ms) {
-            Join::Follow { wait_ms, .. } if state.signals.contains_key(key) => Role::Follow {
-                signal: state.signals[key].clone(),
-                wait_ms,
-            },
-            Join::Lead { generation }
-            | Join::TakeOver { generation }
-            | Join::Follow { generation, .. } => {
+        let joined = state.flights.join(key, now_ms);
+        match (joined, state.signals.get(key).cloned()) {
+            (Join::Follow { wait_ms, .. }, Some(signal)) => Role::Follow { signal, wait_ms },
+            (Join::Lead { generation }, _)
+            | (Join::TakeOver { generation }, _)
+            | (Join::Follow { generation, .. }, None) => {
                 let signal = Rc::new(Signal::default());
                 state.signals.insert(key.to_owned(), signal.clone());
                 Role::Lead(Leader {
