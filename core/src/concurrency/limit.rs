@@ -61,6 +61,11 @@
 //! Known limit of the model: the no-load RTT is a minimum, so an origin with a heavy-tailed
 //! service time and many workers, whose own jitter exceeds `tolerance` with a queue beyond the
 //! allowance, reads as queueing and runs at a lower limit than it could; raise `tolerance`.
+//! Worse, the round trip an isolate measures includes its own delays (its event loop busy with
+//! other requests, the network): they do not shrink when the limit is cut, yet against a
+//! minimum-based no-load RTT they read as a queue. In front of a 2 ms origin, a uniform 0–10 ms
+//! delay per round trip had the fleet simulation refuse 92% of a load at 30% of capacity. That is
+//! why the edge ships with the limit off (`CONCURRENCY.enabled`, README § Admission).
 
 use serde::{Deserialize, Serialize};
 
