@@ -10,19 +10,28 @@ use crate::error::EdgeError;
 use crate::exchange::Exchange;
 use crate::pipeline::Flow;
 use crate::runtime::random;
-use breakwater_core::intake::Principal;
+use breakwater_core::auth::{LOGIN_PATH, login_account};
+use breakwater_core::intake::{Limits, Principal};
 use breakwater_core::ratelimit::{
     self, AdmissionPolicy, Quota, RouteAdmission, Verdict, policy_header, ratelimit_header,
 };
 use breakwater_core::shedding;
 use std::time::Duration;
+use worker::Method;
 
 /// How long a request waits for its rate-limit bucket before the route's fail-open/closed rule.
 const LIMITER_BUDGET: Duration = Duration::from_millis(500);
 /// `Retry-After` for shed requests: about one controller adjustment later.
 const SHED_RETRY_AFTER_S: u64 = 2;
 
+/// Sign-ins one account may attempt, whatever address they come from: 10 at once, then 30 an
+/// hour. The address's own route quota still applies on top.
+const LOGIN_ATTEMPTS: (u32, u32) = (10, 30);
+
 pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
+    if ex.path == LOGIN_PATH && ex.req.method() == Method::Post {
+        limit_account(ex).await?;
+    }
     let config = ex.config.clone();
     let policy = &config.admission;
     let Some(route) = policy.route(&ex.path) else {
@@ -70,6 +79,49 @@ pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
             Err(EdgeError::RateLimited {
                 retry_after_ms,
                 policy: policy_value,
+                ratelimit: ratelimit_header(&outcome),
+            })
+        }
+        Verdict::TooCostly => {
+            ex.refused = true;
+            Err(EdgeError::InsufficientCapacity)
+        }
+    }
+}
+
+/// Charges the account a sign-in names against [`LOGIN_ATTEMPTS`], so that guesses at one
+/// account spread over many addresses are limited too. Fails closed: credentials are never
+/// checked while the tries cannot be counted. A body that names no account passes (the origin
+/// refuses it).
+async fn limit_account(ex: &mut Exchange) -> Result<(), EdgeError> {
+    let body = ex.body(Limits::default().max_body_bytes).await?;
+    let Some(account) = login_account(&body) else {
+        return Ok(());
+    };
+    let (burst, per_hour) = LOGIN_ATTEMPTS;
+    let quotas = [Quota {
+        name: "per-account".to_owned(),
+        limit: per_hour,
+        period_ms: 3_600_000,
+        burst,
+    }];
+    let object = format!("_login-account|{account}");
+    let policy = policy_header(&quotas);
+    if let Some(wait) = limiter::known_denial(&object) {
+        ex.refused = true;
+        return Err(denied(&quotas, wait, policy));
+    }
+    let Some(outcome) = limiter::check(&ex.env, &object, &quotas, 1, LIMITER_BUDGET).await else {
+        ex.refused = true;
+        return Err(EdgeError::LimiterUnavailable);
+    };
+    match outcome.verdict {
+        Verdict::Allow => Ok(()),
+        Verdict::Deny { retry_after_ms } => {
+            ex.refused = true;
+            Err(EdgeError::RateLimited {
+                retry_after_ms,
+                policy,
                 ratelimit: ratelimit_header(&outcome),
             })
         }

@@ -15,7 +15,7 @@ use serde_json::json;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub const CASES: [(&str, crate::Case); 6] = [
+pub const CASES: [(&str, crate::Case); 7] = [
     (
         "tokens::a_real_token_is_the_principal_the_origin_sees",
         a_real_token_is_the_principal_the_origin_sees,
@@ -39,6 +39,10 @@ pub const CASES: [(&str, crate::Case); 6] = [
     (
         "tokens::a_token_holder_shares_the_catalogue_cache",
         a_token_holder_shares_the_catalogue_cache,
+    ),
+    (
+        "tokens::sign_ins_to_one_account_are_limited",
+        sign_ins_to_one_account_are_limited,
     ),
 ];
 
@@ -67,6 +71,31 @@ fn bearer(token: &str) -> String {
 /// A token the origin would issue for `sub`, signed with its key.
 fn token_for(sub: &str) -> String {
     Signer::from_seed(&SIGNING_SEED).sign(&Claims::new(ISS, AUD, sub, "e2e", now(), 900))
+}
+
+/// Ten sign-ins to one account reach the origin (wrong password: `401`); the eleventh, with the
+/// address written differently, gets `429` from the edge; another account is not affected.
+fn sign_ins_to_one_account_are_limited(env: &Env) -> Result<(), String> {
+    let account = format!("guessed-{}@example.com", std::process::id());
+    let json = [("content-type", "application/json")];
+    let attempt = |email: &str| {
+        let body = json!({ "email": email, "password": "wrong" }).to_string();
+        env.send("POST", "/api/auth/login", &json, Some(&body))
+    };
+    for i in 0..10 {
+        let r = attempt(&account)?;
+        check(r.status == 401, || {
+            format!("attempt {i}: {} {}", r.status, r.text())
+        })?;
+    }
+    let r = attempt(&format!("  {}", account.to_uppercase()))?;
+    check(r.status == 429 && r.header("retry-after").is_some(), || {
+        format!("attempt 11: {} {}", r.status, r.text())
+    })?;
+    let other = attempt(&format!("other-{account}"))?;
+    check(other.status == 401, || {
+        format!("another account: {} {}", other.status, other.text())
+    })
 }
 
 /// A fresh account, signed in through the edge: its id and access token.
