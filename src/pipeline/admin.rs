@@ -21,7 +21,6 @@
 //! flight, latency average).
 
 use crate::bindings::control::{client as control, dead_letters, purge_log};
-use crate::bindings::limiter;
 use crate::config;
 use crate::error::EdgeError;
 use crate::exchange::Exchange;
@@ -32,10 +31,9 @@ use breakwater_core::auth::bearer_matches;
 use breakwater_core::config::EdgeConfig;
 use breakwater_core::intake;
 use breakwater_core::purge::PurgeRequest;
-use breakwater_core::ratelimit::{Quota, Verdict, policy_header};
+use breakwater_core::ratelimit::Quota;
 use breakwater_core::writebehind::ReplayRequest;
 use serde::Deserialize;
-use std::time::Duration;
 use worker::{Method, Response};
 
 pub const PURGE_PATH: &str = "/_breakwater/purge";
@@ -46,8 +44,6 @@ pub const ORIGINS_PATH: &str = "/_breakwater/origins";
 pub const GUESSES_PER_MINUTE: u32 = 10;
 /// The bucket's name before the address.
 const GUESSES_BUCKET: &str = "_breakwater-admin";
-/// How long a wrong token waits for its count.
-const GUESS_BUDGET: Duration = Duration::from_millis(500);
 /// Largest purge body read.
 const MAX_BODY: u64 = 64 * 1024;
 /// Largest replay body read: room for the most ids one replay may name.
@@ -126,9 +122,9 @@ fn authorize(ex: &Exchange) -> Result<(), EdgeError> {
     Ok(())
 }
 
-/// Counts a wrong token against its address: `Unauthorized` while within the quota, a `429`
-/// past it.
-async fn count_guess(ex: &Exchange) -> EdgeError {
+/// Counts a wrong token against its address: `Unauthorized` while within the quota (or while
+/// the limiter does not answer), a `429` past it.
+async fn count_guess(ex: &mut Exchange) -> EdgeError {
     let quotas = [Quota {
         name: "admin-guesses".to_owned(),
         limit: GUESSES_PER_MINUTE,
@@ -136,19 +132,9 @@ async fn count_guess(ex: &Exchange) -> EdgeError {
         burst: GUESSES_PER_MINUTE,
     }];
     let object = format!("{GUESSES_BUCKET}|{}", ex.principal.key());
-    let wait = match limiter::known_denial(&object) {
-        Some(wait) => Some(wait),
-        None => match limiter::check(&ex.env, &object, &quotas, 1, GUESS_BUDGET).await {
-            Some(outcome) => match outcome.verdict {
-                Verdict::Deny { retry_after_ms } => Some(retry_after_ms),
-                Verdict::Allow | Verdict::TooCostly => None,
-            },
-            None => None,
-        },
-    };
-    match wait {
-        Some(wait) => super::admission::denied(&quotas, wait, policy_header(&quotas)),
-        None => EdgeError::Unauthorized,
+    match super::admission::charge(ex, &object, &quotas, 1).await {
+        Err(refusal) => refusal,
+        Ok(_) => EdgeError::Unauthorized,
     }
 }
 

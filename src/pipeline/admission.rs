@@ -56,37 +56,48 @@ pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
         return Ok(Flow::Next);
     }
     let object = format!("{}|{}", route.name, ex.principal.key());
-    let policy_value = policy_header(quotas);
-    if let Some(wait) = limiter::known_denial(&object) {
-        ex.refused = true;
-        return Err(denied(quotas, wait, policy_value));
-    }
-    let outcome = limiter::check(&ex.env, &object, quotas, route.cost, LIMITER_BUDGET).await;
-    let Some(outcome) = outcome else {
-        if route.fail_open {
-            return Ok(Flow::Next);
-        }
-        ex.refused = true;
-        return Err(EdgeError::LimiterUnavailable);
-    };
-    match outcome.verdict {
-        Verdict::Allow => {
-            ex.rate_headers = Some((policy_value, ratelimit_header(&outcome)));
+    match charge(ex, &object, quotas, route.cost).await? {
+        Some(outcome) => {
+            ex.rate_headers = Some((policy_header(quotas), ratelimit_header(&outcome)));
             Ok(Flow::Next)
         }
-        Verdict::Deny { retry_after_ms } => {
+        None if route.fail_open => Ok(Flow::Next),
+        None => {
             ex.refused = true;
-            Err(EdgeError::RateLimited {
-                retry_after_ms,
-                policy: policy_value,
-                ratelimit: ratelimit_header(&outcome),
-            })
-        }
-        Verdict::TooCostly => {
-            ex.refused = true;
-            Err(EdgeError::InsufficientCapacity)
+            Err(EdgeError::LimiterUnavailable)
         }
     }
+}
+
+/// Charges `object`'s bucket `cost` against `quotas`. `Ok(Some(outcome))` when admitted (for
+/// the `RateLimit` fields), `Ok(None)` when the limiter did not answer (the caller's
+/// fail-open/closed rule), and the refusal, marked as the edge's own, when denied: from this
+/// isolate's memory of an earlier denial, or from the bucket.
+pub(super) async fn charge(
+    ex: &mut Exchange,
+    object: &str,
+    quotas: &[Quota],
+    cost: u32,
+) -> Result<Option<ratelimit::Outcome>, EdgeError> {
+    let refusal = if let Some(wait) = limiter::known_denial(object) {
+        denied(quotas, wait, policy_header(quotas))
+    } else {
+        let Some(outcome) = limiter::check(&ex.env, object, quotas, cost, LIMITER_BUDGET).await
+        else {
+            return Ok(None);
+        };
+        match outcome.verdict {
+            Verdict::Allow => return Ok(Some(outcome)),
+            Verdict::Deny { retry_after_ms } => EdgeError::RateLimited {
+                retry_after_ms,
+                policy: policy_header(quotas),
+                ratelimit: ratelimit_header(&outcome),
+            },
+            Verdict::TooCostly => EdgeError::InsufficientCapacity,
+        }
+    };
+    ex.refused = true;
+    Err(refusal)
 }
 
 /// Charges the account a sign-in names against [`LOGIN_ATTEMPTS`], so that guesses at one
@@ -106,35 +117,16 @@ async fn limit_account(ex: &mut Exchange) -> Result<(), EdgeError> {
         burst,
     }];
     let object = format!("_login-account|{account}");
-    let policy = policy_header(&quotas);
-    if let Some(wait) = limiter::known_denial(&object) {
-        ex.refused = true;
-        return Err(denied(&quotas, wait, policy));
-    }
-    let Some(outcome) = limiter::check(&ex.env, &object, &quotas, 1, LIMITER_BUDGET).await else {
+    if charge(ex, &object, &quotas, 1).await?.is_none() {
         ex.refused = true;
         return Err(EdgeError::LimiterUnavailable);
-    };
-    match outcome.verdict {
-        Verdict::Allow => Ok(()),
-        Verdict::Deny { retry_after_ms } => {
-            ex.refused = true;
-            Err(EdgeError::RateLimited {
-                retry_after_ms,
-                policy,
-                ratelimit: ratelimit_header(&outcome),
-            })
-        }
-        Verdict::TooCostly => {
-            ex.refused = true;
-            Err(EdgeError::InsufficientCapacity)
-        }
     }
+    Ok(())
 }
 
 /// A `429` from this isolate's memory of the denial: no bucket call, every quota reported empty
 /// until the wait is over.
-pub(super) fn denied(quotas: &[Quota], wait_ms: u64, policy: String) -> EdgeError {
+fn denied(quotas: &[Quota], wait_ms: u64, policy: String) -> EdgeError {
     let empty = ratelimit::Outcome {
         verdict: Verdict::Deny {
             retry_after_ms: wait_ms,
