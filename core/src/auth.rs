@@ -2,8 +2,6 @@
 //! time a refusal takes says nothing about how much of a guess was right. And the account a
 //! sign-in names, for its own rate-limit bucket ([`login_account`]).
 
-use std::fmt::Write;
-
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -27,11 +25,7 @@ pub fn login_account(body: &[u8]) -> Option<String> {
     let mut hasher = Sha256::new();
     hasher.update(b"breakwater login account v1\0");
     hasher.update(email.as_bytes());
-    let digest = hasher.finalize();
-    Some(digest.iter().take(16).fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    }))
+    hasher.finalize().get(..16).map(crate::hash::hex)
 }
 
 /// The token in an `Authorization: Bearer <token>` value (scheme case-insensitive, RFC 6750

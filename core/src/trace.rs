@@ -3,7 +3,7 @@
 //! Randomness comes in as arguments (the edge draws it from `crypto.getRandomValues`), so these
 //! functions stay pure and testable.
 
-use std::fmt::Write;
+use crate::hash::hex;
 
 /// Longest request id accepted from a client; longer ones are replaced, not truncated.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
@@ -100,15 +100,6 @@ fn nonzero<const N: usize>(mut bytes: [u8; N]) -> [u8; N] {
         bytes[N - 1] = 1;
     }
     bytes
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {

@@ -139,11 +139,7 @@ pub fn record_name(principal: &str, key: &IdempotencyKey) -> String {
         hasher.update((part.len() as u64).to_be_bytes());
         hasher.update(part);
     }
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hash::hex(&hasher.finalize())
 }
 
 #[cfg(test)]

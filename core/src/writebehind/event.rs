@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::hash::hex;
+
 /// What an event counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -234,10 +236,6 @@ pub(super) fn check_id(raw: &str, max: usize) -> Result<(), String> {
         Some(bad) => Err(format!("{bad:?} is not one of A-Z a-z 0-9 . _ : -")),
         None => Ok(()),
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
