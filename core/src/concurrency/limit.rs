@@ -61,11 +61,16 @@
 //! Known limit of the model: the no-load RTT is a minimum, so an origin with a heavy-tailed
 //! service time and many workers, whose own jitter exceeds `tolerance` with a queue beyond the
 //! allowance, reads as queueing and runs at a lower limit than it could; raise `tolerance`.
-//! Worse, the round trip an isolate measures includes its own delays (its event loop busy with
-//! other requests, the network): they do not shrink when the limit is cut, yet against a
-//! minimum-based no-load RTT they read as a queue. In front of a 2 ms origin, a uniform 0–10 ms
-//! delay per round trip had the fleet simulation refuse 92% of a load at 30% of capacity. That is
-//! why the edge ships with the limit off (`CONCURRENCY.enabled`, README § Admission).
+//! Worse, the round trip an isolate measures includes delays that are not the origin's (its
+//! event loop busy with other requests, the runtime and the network on a busy host): they do not
+//! shrink when the limit is cut, yet against a minimum-based no-load RTT they read as a queue. In
+//! front of a 2 ms origin, a uniform 0–10 ms delay per round trip had the fleet simulation refuse
+//! 92% of a load at 30% of capacity. Measuring the isolate's share does not remove them: a
+//! zero-delay timer set beside each request saw 5–22 ms of event-loop lag while the same
+//! requests' round trips took 120–164 ms against an origin answering in under a millisecond
+//! (workerd through Miniflare, 65 requests at once, two CPUs shared with the client); with that
+//! lag subtracted, the cache scenario of `make bench` was still refused 40–54%. That is why the
+//! edge ships with the limit off (`CONCURRENCY.enabled`, README § Admission).
 
 use serde::{Deserialize, Serialize};
 
