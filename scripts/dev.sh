@@ -12,6 +12,10 @@ ORIGIN_URL="http://127.0.0.1:$ORIGIN_PORT"
 # consumer calls the origin's batch endpoint with the origin's token (its ORIGIN_TOKEN secret).
 ORIGIN_ADMIN_TOKEN=${BREAKWATER_ADMIN_TOKEN:-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')}
 EDGE_ADMIN_TOKEN=${ADMIN_TOKEN:-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')}
+# The key the edge signs its requests to the origin with (EDGE_KEY at the edge,
+# BREAKWATER_EDGE_KEYS at the origin), unless given: the origin then believes a principal only
+# from the edge.
+EDGE_KEY=${EDGE_KEY:-$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')}
 # The key that signs users' access tokens (an Ed25519 seed, unpadded base64url), unless given:
 # made once into data/signing-key (mode 600) and reused, so tokens issued before a restart stay
 # valid, like the users in data/breakwater.sqlite they belong to.
@@ -40,7 +44,7 @@ trap stop INT TERM EXIT
 
 step "starting the origin on $ORIGIN_URL (SQLite: data/breakwater.sqlite)"
 BREAKWATER_LOG_FORMAT=${BREAKWATER_LOG_FORMAT:-pretty} BREAKWATER_ADMIN_TOKEN="$ORIGIN_ADMIN_TOKEN" \
-  BREAKWATER_SIGNING_KEY="$BREAKWATER_SIGNING_KEY" target/debug/breakwater-origin --listen "127.0.0.1:$ORIGIN_PORT" &
+  BREAKWATER_EDGE_KEYS="$EDGE_KEY" BREAKWATER_SIGNING_KEY="$BREAKWATER_SIGNING_KEY" target/debug/breakwater-origin --listen "127.0.0.1:$ORIGIN_PORT" &
 origin_pid=$!
 # Wait on readiness, not a timer: /health answers once the listener is up (seeding included).
 tries=0
@@ -57,7 +61,7 @@ ACCESS_TOKENS="{\"issuer\": \"${BREAKWATER_TOKEN_ISSUER:-breakwater-origin}\", \
 step "starting the edge (wrangler dev) on http://127.0.0.1:$EDGE_PORT"
 npx wrangler dev --ip 127.0.0.1 --port "$EDGE_PORT" --var "ORIGIN_URL:$ORIGIN_URL" \
   --var "ADMIN_TOKEN:$EDGE_ADMIN_TOKEN" --var "ORIGIN_TOKEN:$ORIGIN_ADMIN_TOKEN" \
-  --var "ACCESS_TOKENS:$ACCESS_TOKENS" --test-scheduled \
+  --var "ACCESS_TOKENS:$ACCESS_TOKENS" --var "EDGE_KEY:$EDGE_KEY" --test-scheduled \
   --persist-to .wrangler/state --show-interactive-dev-session=false &
 edge_pid=$!
 until curl -fsS "http://127.0.0.1:$EDGE_PORT/" >/dev/null 2>&1; do

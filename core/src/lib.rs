@@ -26,6 +26,7 @@ pub mod purge;
 pub mod ratelimit;
 pub mod rpc;
 pub mod shedding;
+pub mod signing;
 pub mod singleflight;
 pub mod timing;
 pub mod token;

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use breakwater_core::auth::{bearer_token, constant_time_eq};
 
+use crate::edge::NotFromEdge;
 use crate::error::ApiError;
 use crate::routes::AppState;
 
@@ -85,9 +86,13 @@ pub struct Admin;
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
-    /// `403` when no token is configured (no credentials could help), `401` when the token is
-    /// missing, malformed or wrong.
+    /// `401` when edge keys are configured and the edge did not sign the request (see
+    /// [`crate::edge`]), `403` when no token is configured (no credentials could help), `401`
+    /// when the token is missing, malformed or wrong.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if parts.extensions.get::<NotFromEdge>().is_some() {
+            return Err(ApiError::EdgeSignatureMissing);
+        }
         let Some(token) = &state.admin_token else {
             return Err(ApiError::AdminWritesDisabled);
         };

@@ -53,6 +53,19 @@ pub struct Cli {
     )]
     pub admin_token: Option<String>,
 
+    /// The key the edge signs its requests with (its `EDGE_KEY` secret), at least 32 characters;
+    /// repeat the flag (or comma-separate the variable) to accept the previous key during a
+    /// rotation. Unset, requests are not checked and `Breakwater-Principal` is trusted as sent,
+    /// so the origin must be reachable only through the edge.
+    #[arg(
+        long = "edge-key",
+        env = "BREAKWATER_EDGE_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true,
+        global = true
+    )]
+    pub edge_keys: Vec<String>,
+
     #[command(flatten)]
     pub outbox: OutboxArgs,
 
@@ -217,6 +230,7 @@ impl fmt::Debug for Cli {
                 &self.admin_token.as_ref().map(|_| "<redacted>"),
             )
             .field("replica_urls", &self.replica_urls)
+            .field("edge_keys", &format!("<{} redacted>", self.edge_keys.len()))
             .field("command", &self.command)
             .field("outbox", &self.outbox)
             .field(
@@ -257,6 +271,7 @@ impl Cli {
         Settings {
             admin_token: self.admin_token.clone(),
             replica_urls: self.replica_urls.clone(),
+            edge_keys: self.edge_keys.clone(),
             bulkheads,
             overload: OverloadSettings {
                 max_in_flight: self.overload_max_in_flight.and_then(NonZeroU32::new),

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use breakwater_core::problem::{self, Problem};
 use breakwater_core::token::TokenError;
 
-use crate::{admin, auth, principal};
+use crate::{admin, auth, edge, principal};
 
 /// Everything a request can fail with. Each variant says whose fault it is through its status
 /// (4xx: the client's, 5xx: ours or the database's) and [`ApiError::is_retryable`] says whether
@@ -47,6 +47,15 @@ pub enum ApiError {
          `Breakwater-Principal`; send the request through the edge"
     )]
     MissingPrincipal,
+    /// A `Breakwater-Signature` that does not hold (see [`crate::edge`]).
+    #[error("{0}")]
+    EdgeSignature(breakwater_core::signing::Refused),
+    /// An admin route called directly while edge keys are configured.
+    #[error(
+        "this route is served only through the Breakwater edge, which signs its requests \
+         (Breakwater-Signature)"
+    )]
+    EdgeSignatureMissing,
     #[error(
         "this route needs an `Idempotency-Key` header, e.g. Idempotency-Key: \"<a fresh UUID>\""
     )]
@@ -178,6 +187,7 @@ impl ApiError {
             Self::ProductNotFound(_) | Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::AdminWritesDisabled => StatusCode::FORBIDDEN,
             Self::Unauthorized | Self::MissingPrincipal => StatusCode::UNAUTHORIZED,
+            Self::EdgeSignature(_) | Self::EdgeSignatureMissing => StatusCode::UNAUTHORIZED,
             Self::IdempotencyKeyMissing | Self::IdempotencyKeyInvalid(_) => StatusCode::BAD_REQUEST,
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::OrderNotFound(_) => StatusCode::NOT_FOUND,
@@ -217,6 +227,8 @@ impl ApiError {
             Self::AdminWritesDisabled => "admin-writes-disabled",
             Self::Unauthorized => "unauthorized",
             Self::MissingPrincipal => "principal-missing",
+            Self::EdgeSignature(_) => "edge-signature-invalid",
+            Self::EdgeSignatureMissing => "edge-signature-missing",
             Self::IdempotencyKeyMissing => "idempotency-key-missing",
             Self::IdempotencyKeyInvalid(_) => "idempotency-key-invalid",
             Self::IdempotencyKeyReused => "idempotency-key-reused",
@@ -269,6 +281,7 @@ impl IntoResponse for ApiError {
         let challenge = match self {
             Self::Unauthorized => Some(admin::CHALLENGE),
             Self::MissingPrincipal => Some(principal::CHALLENGE),
+            Self::EdgeSignature(_) | Self::EdgeSignatureMissing => Some(edge::CHALLENGE),
             Self::MissingAccessToken | Self::InvalidCredentials | Self::InvalidRefreshToken => {
                 Some(auth::CHALLENGE)
             }

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod conditional;
 pub mod db;
+pub mod edge;
 pub mod error;
 pub mod events;
 pub mod idempotency;

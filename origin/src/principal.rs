@@ -2,10 +2,10 @@
 //!
 //! The edge derives the principal (a verified access token's subject, `user:<id>`; else an API
 //! key's hash or the client address), strips any `Breakwater-Principal` a client sent, and sets
-//! its own. The origin trusts the header as it stands, so it must be reachable only through the
-//! edge (a private network, Cloudflare Tunnel or mTLS): anyone who can reach the origin directly
-//! can claim any principal. Routes that need a user verify the access token themselves
-//! ([`crate::auth`]).
+//! its own. With edge keys configured the header reaches a handler only on a request the edge
+//! signed ([`crate::edge`] drops it from any other); without them the origin trusts it as it
+//! stands, and must be reachable only through the edge (a private network, Cloudflare Tunnel or
+//! mTLS). Routes that need a user verify the access token themselves ([`crate::auth`]).
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use crate::admin::{AdminToken, InvalidAdminToken};
 use crate::auth::{self, Auth, AuthSetupError};
 use crate::db::{self, Bulkheads, Connect, Db};
+use crate::edge::{EdgeKeys, InvalidEdgeKey};
 use crate::metrics::{self, Metrics};
 use crate::outbox::{self, OutboxSettings, Relay, Wakeup, Workers};
 use crate::overload::{OverloadSettings, RequestBulkheads};
@@ -55,6 +56,10 @@ pub struct Settings {
     pub token_issuer: String,
     /// The `aud` of access tokens.
     pub token_audience: String,
+    /// The keys the edge signs its requests with (current first, then any still accepted during
+    /// a rotation), each at least 32 characters; empty, requests are not checked and
+    /// `Breakwater-Principal` is trusted as sent (see [`crate::edge`]).
+    pub edge_keys: Vec<String>,
 }
 
 impl Settings {
@@ -72,6 +77,7 @@ impl Settings {
             signing_key: None,
             token_issuer: auth::DEFAULT_TOKEN_ISSUER.to_owned(),
             token_audience: auth::DEFAULT_TOKEN_AUDIENCE.to_owned(),
+            edge_keys: Vec::new(),
         }
     }
 }
@@ -97,6 +103,7 @@ impl fmt::Debug for Settings {
             )
             .field("token_issuer", &self.token_issuer)
             .field("token_audience", &self.token_audience)
+            .field("edge_keys", &format!("<{} redacted>", self.edge_keys.len()))
             .finish()
     }
 }
@@ -117,6 +124,8 @@ impl Default for Settings {
 pub enum StartupError {
     #[error("invalid admin token (--admin-token / BREAKWATER_ADMIN_TOKEN)")]
     AdminToken(#[from] InvalidAdminToken),
+    #[error("invalid edge key (--edge-key / BREAKWATER_EDGE_KEYS)")]
+    EdgeKey(#[from] InvalidEdgeKey),
     #[error(transparent)]
     Auth(#[from] AuthSetupError),
     #[error(transparent)]
@@ -164,6 +173,13 @@ impl Application {
             .transpose()?;
         if admin_token.is_none() {
             tracing::info!("admin writes disabled: no BREAKWATER_ADMIN_TOKEN configured");
+        }
+        let edge_keys = EdgeKeys::new(&settings.edge_keys)?;
+        if !edge_keys.enabled() {
+            tracing::warn!(
+                "no BREAKWATER_EDGE_KEYS configured: Breakwater-Principal is trusted as sent, so \
+                 this origin must be reachable only through the edge"
+            );
         }
         let auth = Arc::new(Auth::new(
             settings.signing_key.as_deref(),
@@ -217,6 +233,7 @@ impl Application {
                 outbox_wakeup: wakeup.clone(),
                 metrics: metrics.clone(),
                 auth,
+                edge_keys,
             },
             &request_bulkheads,
         );

@@ -4,7 +4,9 @@
 use super::limit;
 use super::outbound::Outbound;
 use super::pool;
+use super::sign;
 use crate::bindings::control::signals;
+use crate::config;
 use crate::error::EdgeError;
 use crate::respond;
 use crate::runtime::{now_ms, within};
@@ -13,6 +15,7 @@ use breakwater_core::concurrency::Sample;
 use breakwater_core::config::EdgeConfig;
 use breakwater_core::headers::is_field_value;
 use breakwater_core::pool::retry::refused_as_overloaded;
+use breakwater_core::signing;
 use futures_util::StreamExt;
 use std::time::Duration;
 use worker::{
@@ -39,7 +42,8 @@ pub async fn attempt(
     let slot = limit::acquire(&config.concurrency, origin, outbound.priority).await?;
     let url = format!("{origin}{}", outbound.path);
     let started = now_ms();
-    let result = send_once(&url, outbound, config.origin_timeout).await;
+    let key = config::secrets(env).edge_key.clone();
+    let result = send_once(&url, outbound, config.origin_timeout, key.as_deref()).await;
     let latency_ms = (now_ms() - started) as u64;
     let refused = result.as_ref().is_ok_and(overloaded);
     if let Some(slot) = slot {
@@ -78,9 +82,9 @@ pub fn refused(status: u16, headers: &Headers) -> bool {
     status == 503 && refused_as_overloaded(status, headers.has("retry-after").unwrap_or(false))
 }
 
-/// Sends `outbound` to `url` once, answering `502` if the origin cannot be reached and `504` if
-/// its response head takes longer than `timeout`. The response comes back with mutable headers,
-/// hop-by-hop fields removed ([`relay`]).
+/// Sends `outbound` to `url` once, signed with `edge_key` if given ([`sign`]), answering `502` if
+/// the origin cannot be reached and `504` if its response head takes longer than `timeout`. The
+/// response comes back with mutable headers, hop-by-hop fields removed ([`relay`]).
 ///
 /// A connection refused, reset or closed before the response head rejects the runtime's fetch at
 /// once, and so ends the race against the timer at once: no answer is
@@ -90,10 +94,14 @@ pub async fn send_once(
     url: &str,
     outbound: &Outbound,
     timeout: Duration,
+    edge_key: Option<&str>,
 ) -> Result<Response, EdgeError> {
     let headers = Headers::new();
     for (name, value) in &outbound.headers {
         headers.append(name, value)?;
+    }
+    if let Some(signature) = edge_key.and_then(|key| sign::signature(key, url, outbound)) {
+        headers.set(signing::HEADER, &signature)?;
     }
     let mut init = RequestInit::new();
     init.with_method(outbound.method.clone())

@@ -23,6 +23,7 @@ pub mod health;
 pub mod limit;
 mod outbound;
 pub mod pool;
+mod sign;
 
 pub use call::{Buffered, buffer, read_body, refused};
 pub use outbound::{Forward, Outbound};

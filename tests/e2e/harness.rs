@@ -22,6 +22,9 @@ pub const ORIGIN_TIMEOUT_MS: u64 = 1500;
 /// so a test shows which one a request needed.
 pub const EDGE_ADMIN_TOKEN: &str = "edge-admin-token-for-the-e2e-suite";
 pub const ORIGIN_ADMIN_TOKEN: &str = "origin-admin-token-for-e2e";
+/// The key every edge signs its requests to the origin with (`EDGE_KEY`), which the origins
+/// check (`BREAKWATER_EDGE_KEYS`).
+pub const EDGE_KEY: &str = "edge-key-for-the-e2e-suite-0123456789";
 /// Paths the cron trigger keeps warm in these tests.
 pub const WARM_PATH: &str = "/api/products/9007";
 
@@ -182,6 +185,7 @@ impl Env {
             let settings = breakwater_origin::Settings {
                 admin_token: Some(ORIGIN_ADMIN_TOKEN.into()),
                 signing_key: Some(URL_SAFE_NO_PAD.encode(SIGNING_SEED)),
+                edge_keys: vec![EDGE_KEY.into()],
                 outbox: breakwater_origin::outbox::OutboxSettings {
                     confirmation_dir: tmp.path().join("confirmations"),
                     ..Default::default()
@@ -289,6 +293,7 @@ impl Env {
             let settings = breakwater_origin::Settings {
                 admin_token: Some(ORIGIN_ADMIN_TOKEN.into()),
                 signing_key: Some(URL_SAFE_NO_PAD.encode(SIGNING_SEED)),
+                edge_keys: vec![EDGE_KEY.into()],
                 outbox: breakwater_origin::outbox::OutboxSettings {
                     confirmation_dir: tmp.join("confirmations"),
                     ..Default::default()
@@ -590,6 +595,7 @@ fn start_edge(
         .args(["--var", &format!("ORIGIN_TIMEOUT_MS:{ORIGIN_TIMEOUT_MS}")])
         .args(["--var", &format!("ADMIN_TOKEN:{EDGE_ADMIN_TOKEN}")])
         .args(["--var", &format!("ORIGIN_TOKEN:{ORIGIN_ADMIN_TOKEN}")])
+        .args(["--var", &format!("EDGE_KEY:{EDGE_KEY}")])
         .args(["--var", &format!("WRITE_BEHIND:{}", write_behind(root)?)])
         .args(["--var", &format!("CACHE_WARM:{WARM_PATH}")])
         .args(default_var("CACHE_POLICY", extra_vars, || {

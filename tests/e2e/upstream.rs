@@ -86,8 +86,15 @@ fn received(env: &Env, line: &str) -> Result<Head, String> {
 }
 
 /// The rules every caller shares: hop-by-hop fields and the client's forged principal never
-/// arrive; the trace continues the client's trace id (or, for the edge's own requests, starts one).
+/// arrive; the trace continues the client's trace id (or, for the edge's own requests, starts one);
+/// the edge signs the request (`EDGE_KEY`; the origin checks it, so a wrong one would fail the
+/// answer as well).
 fn common_rules(head: &Head, client_trace: bool) -> Result<(), String> {
+    let signature = head.get("breakwater-signature").unwrap_or_default();
+    check(
+        ["t=", "n=", "v1="].iter().all(|p| signature.contains(p)),
+        || format!("not signed by the edge: {head:?}"),
+    )?;
     check(head.get("x-hop").is_none(), || {
         format!("x-hop arrived: {head:?}")
     })?;

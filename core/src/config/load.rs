@@ -3,6 +3,7 @@
 //! [`EdgeConfig::load`], so the test checks exactly what a deployment parses.
 
 use super::{ConfigError, EdgeConfig};
+use crate::signing::MIN_KEY_LEN;
 use std::collections::BTreeMap;
 
 /// A source of `[vars]`.
@@ -48,12 +49,17 @@ pub struct Secrets {
     /// `ORIGIN_TOKEN`: what the queue consumer presents to the origin's batch endpoint (absent:
     /// write-behind batches cannot be delivered).
     pub origin_token: Option<String>,
+    /// `EDGE_KEY`: signs every request to the origin ([`crate::signing`]; absent, or shorter
+    /// than [`crate::signing::MIN_KEY_LEN`]: requests go unsigned, and an origin that checks
+    /// signatures treats every caller as nobody).
+    pub edge_key: Option<String>,
 }
 
 impl Secrets {
     pub const ADMIN_TOKEN: &'static str = "ADMIN_TOKEN";
     pub const API_KEYS: &'static str = "API_KEYS";
     pub const ORIGIN_TOKEN: &'static str = "ORIGIN_TOKEN";
+    pub const EDGE_KEY: &'static str = "EDGE_KEY";
 
     /// Reads each secret through `secret`, with a warning for each one that is malformed. A bad
     /// secret never stops the edge: only the feature it opens stays closed.
@@ -81,10 +87,22 @@ impl Secrets {
             }
             long_enough
         });
+        let edge_key = present(Self::EDGE_KEY).filter(|key| {
+            let long_enough = key.len() >= MIN_KEY_LEN;
+            if !long_enough {
+                warnings.push(format!(
+                    "{} is shorter than {MIN_KEY_LEN} characters; requests to the origin go \
+                     unsigned",
+                    Self::EDGE_KEY
+                ));
+            }
+            long_enough
+        });
         let secrets = Self {
             admin_token,
             api_keys,
             origin_token: present(Self::ORIGIN_TOKEN),
+            edge_key,
         };
         (secrets, warnings)
     }
@@ -150,6 +168,20 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_short_edge_key_warns_and_signs_nothing() {
+        let (s, warnings) = secrets(&[("EDGE_KEY", LONG_ENOUGH)]);
+        assert_eq!(s.edge_key.as_deref(), Some(LONG_ENOUGH));
+        assert!(warnings.is_empty());
+        let (s, warnings) = secrets(&[("EDGE_KEY", &LONG_ENOUGH[1..])]);
+        assert_eq!(s.edge_key, None);
+        assert_eq!(warnings.len(), 1);
+        assert!(
+            warnings[0].starts_with("EDGE_KEY is shorter than 32"),
+            "{warnings:?}"
+        );
     }
 
     #[test]

@@ -35,6 +35,7 @@ use tracing::Level;
 use crate::admin::AdminToken;
 use crate::auth::Auth;
 use crate::db::Db;
+use crate::edge::{self, EdgeKeys};
 use crate::error::ApiError;
 use crate::metrics::{Metrics, http as http_metrics};
 use crate::outbox::Wakeup;
@@ -64,6 +65,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Users' access and refresh tokens and password hashing.
     pub auth: Arc<Auth>,
+    /// The keys the edge signs with; none configured, nothing is checked (see [`crate::edge`]).
+    pub edge_keys: EdgeKeys,
 }
 
 /// The whole HTTP surface of the origin, each API route behind its bulkhead's limiter.
@@ -94,6 +97,7 @@ pub fn router(state: AppState, bulkheads: &RequestBulkheads) -> Router {
             REQUEST_TIMEOUT,
         ));
     let metrics = state.metrics.clone();
+    let edge_keys = state.edge_keys.clone();
     let read = |route: MethodRouter<AppState>| route.route_layer(bulkheads.reads.clone());
     let write = |route: MethodRouter<AppState>| route.route_layer(bulkheads.writes.clone());
 
@@ -121,6 +125,12 @@ pub fn router(state: AppState, bulkheads: &RequestBulkheads) -> Router {
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
+        // Inside the body limit and the timeout, outside the routes: the principal a handler
+        // reads is the one the edge signed.
+        .layer(axum::middleware::from_fn_with_state(
+            edge_keys,
+            edge::verify,
+        ))
         .layer(inner)
         .layer(outer)
         // Outside the request span, so the span can log the trace id this hop settles on.

@@ -4,6 +4,7 @@ mod auth;
 mod bulkheads;
 mod cart;
 mod dead_letters;
+mod edge_signature;
 mod events;
 mod exposition;
 mod health;
