@@ -44,7 +44,9 @@ pub async fn run(ex: &mut Exchange, next: Next) -> Result<Response, EdgeError> {
             next.run(ex).await
         };
     };
-    let key = parse_key(&raw_key).map_err(|e| EdgeError::IdempotencyKeyInvalid(e.to_string()))?;
+    let key = parse_key(&raw_key)
+        .and_then(|k| k.at_least(config.idempotency.min_key_chars))
+        .map_err(|e| EdgeError::IdempotencyKeyInvalid(e.to_string()))?;
     let raw_url = ex.req.inner().url();
     let (_, query) = intake::split_raw_url(&raw_url);
     let body = ex.body(Limits::default().max_body_bytes).await?;

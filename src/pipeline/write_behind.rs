@@ -37,8 +37,9 @@ pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
     let principal = ex.principal.key();
     let event_id = match ex.req.headers().get(IDEMPOTENCY_KEY)? {
         Some(raw) => {
-            let key =
-                parse_key(&raw).map_err(|e| EdgeError::IdempotencyKeyInvalid(e.to_string()))?;
+            let key = parse_key(&raw)
+                .and_then(|k| k.at_least(config.idempotency.min_key_chars))
+                .map_err(|e| EdgeError::IdempotencyKeyInvalid(e.to_string()))?;
             EventId::for_key(&principal, key.as_str(), &ex.path, input.value)
         }
         None => EventId::random(random()),

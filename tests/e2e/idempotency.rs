@@ -83,7 +83,7 @@ fn retry_until_not_in_flight(env: &Env, key: &str) -> Result<Reply, String> {
 
 fn concurrent_duplicates_make_one_order(env: &Env) -> Result<(), String> {
     const N: usize = 20;
-    let key = "e2e-concurrent-1";
+    let key = "e2e-order-key-concurrent-1";
     let url = format!("{}/api/orders", env.edge);
     let replies: Vec<Result<(u16, bool, String), String>> = env.rt.block_on(async {
         let client = reqwest::Client::new();
@@ -139,7 +139,7 @@ fn concurrent_duplicates_make_one_order(env: &Env) -> Result<(), String> {
 }
 
 fn a_replay_is_byte_identical(env: &Env) -> Result<(), String> {
-    let key = "e2e-replay-1";
+    let key = "e2e-order-key-replay-1";
     let first = order(env, key, BODY, &[])?;
     check(first.status == 201, || {
         format!("first: {} {}", first.status, first.text())
@@ -182,8 +182,14 @@ fn bad_keys_and_reused_keys_are_refused(env: &Env) -> Result<(), String> {
     check(bad.text().contains("idempotency-key-invalid"), || {
         bad.text()
     })?;
+    // Valid, but short enough for two clients to pick it by chance.
+    let short = order(env, "\"order-1\"", BODY, &[])?;
+    check(
+        short.status == 400 && short.text().contains("at least 16"),
+        || format!("short key: {} {}", short.status, short.text()),
+    )?;
 
-    let key = "e2e-reuse-1";
+    let key = "e2e-order-key-reuse-1";
     let first = order(env, key, BODY, &[])?;
     check(first.status == 201, || format!("first: {}", first.status))?;
     let other = order(
@@ -207,7 +213,7 @@ fn bad_keys_and_reused_keys_are_refused(env: &Env) -> Result<(), String> {
 }
 
 fn another_principal_gets_its_own_record(env: &Env) -> Result<(), String> {
-    let key = "e2e-principals-1";
+    let key = "e2e-order-key-principals-1";
     let mine = order(env, key, BODY, &[])?;
     let theirs = order(env, key, BODY, &[("x-api-key", PRO_API_KEY)])?;
     check(mine.status == 201 && theirs.status == 201, || {
@@ -225,7 +231,7 @@ fn another_principal_gets_its_own_record(env: &Env) -> Result<(), String> {
 }
 
 fn a_lost_answer_is_recovered_without_a_duplicate(env: &Env) -> Result<(), String> {
-    let key = "e2e-lost-1";
+    let key = "e2e-order-key-lost-1";
     // The origin commits the order, then the connection dies before the edge sees the answer.
     env.proxy.set(Mode::DropResponse);
     let lost = order(env, key, BODY, &[]);
@@ -249,7 +255,7 @@ fn a_lost_answer_is_recovered_without_a_duplicate(env: &Env) -> Result<(), Strin
 }
 
 fn a_key_past_retention_still_cannot_duplicate(env: &Env) -> Result<(), String> {
-    let key = "e2e-retention-1";
+    let key = "e2e-order-key-retention-1";
     let first = order(env, key, BODY, &[])?;
     check(first.status == 201, || format!("first: {}", first.status))?;
     // Replays come from the edge until its record expires; then the origin answers.

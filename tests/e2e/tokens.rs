@@ -146,7 +146,7 @@ fn a_real_token_is_the_principal_the_origin_sees(env: &Env) -> Result<(), String
         format!("cart: {} {}", cart.status, cart.text())
     })?;
     // An order is owned by the principal the edge sends: `user:<id>`, not the address.
-    let key = format!("tokens-order-{id}");
+    let key = format!("tokens-order-of-user-{id}");
     let order = env.send(
         "POST",
         "/api/orders",

@@ -79,6 +79,14 @@ pub struct IdempotencyConfig {
     pub lease_ms: u64,
     pub retention_ms: u64,
     pub max_body_bytes: usize,
+    /// The fewest characters a key may have, 16 (1 to 255): shorter keys (`1`, `order`) are
+    /// refused with `400`, since two clients could pick the same one by chance.
+    #[serde(default = "default_min_key_chars")]
+    pub min_key_chars: usize,
+}
+
+fn default_min_key_chars() -> usize {
+    16
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,6 +114,7 @@ impl Default for IdempotencyConfig {
             lease_ms: policy.lease_ms,
             retention_ms: policy.retention_ms,
             max_body_bytes: policy.max_body_bytes,
+            min_key_chars: default_min_key_chars(),
         }
     }
 }
@@ -132,6 +141,13 @@ impl IdempotencyConfig {
         let timeout = origin_timeout.as_millis() as u64;
         if let Some(bad) = self.routes.iter().find(|r| !r.prefix.starts_with('/')) {
             return Err(format!("route prefix {:?} must start with '/'", bad.prefix));
+        }
+        if !(1..=crate::idempotency::MAX_KEY_CHARS).contains(&self.min_key_chars) {
+            return Err(format!(
+                "min_key_chars {} must be between 1 and {}",
+                self.min_key_chars,
+                crate::idempotency::MAX_KEY_CHARS
+            ));
         }
         self.routes
             .iter()

@@ -164,9 +164,17 @@ fn idempotency_routes_require_keys_and_override_retention() {
         c.idempotency.policy("/api/cart").retention_ms,
         24 * 3_600_000
     );
+    assert_eq!(c.idempotency.min_key_chars, 16, "the default floor");
+    let lax = base
+        .clone()
+        .with_idempotency(Some(serde_json::json!({"min_key_chars": 1})))
+        .unwrap();
+    assert_eq!(lax.idempotency.min_key_chars, 1);
     for bad in [
         serde_json::json!({"routes": [{"prefix": "api"}]}),
         serde_json::json!({"lease_ms": 1000}),
+        serde_json::json!({"min_key_chars": 0}),
+        serde_json::json!({"min_key_chars": 256}),
         serde_json::json!({"routes": [{"prefix": "/a", "needed": true}]}),
     ] {
         let err = base.clone().with_idempotency(Some(bad)).unwrap_err();

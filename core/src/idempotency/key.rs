@@ -32,6 +32,19 @@ impl IdempotencyKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// This key if it has at least `min_chars` characters: the edge's floor
+    /// (`IDEMPOTENCY_POLICY.min_key_chars`, 16 by default), so a key is unlikely to be anyone
+    /// else's by chance (`1`, `order`, a counter). A UUID has 36.
+    pub fn at_least(self, min_chars: usize) -> Result<Self, KeyError> {
+        match self.0.len() {
+            chars if chars < min_chars => Err(KeyError::TooShort {
+                chars,
+                min: min_chars,
+            }),
+            _ => Ok(self),
+        }
+    }
 }
 
 /// Why an `Idempotency-Key` value was refused (a 400). Offsets are byte offsets into the value.
@@ -41,6 +54,11 @@ pub enum KeyError {
     Empty,
     #[error("the key has {chars} characters; at most {MAX_KEY_CHARS} are allowed")]
     TooLong { chars: usize },
+    #[error(
+        "the key has {chars} characters; at least {min} are required (send a fresh UUID per \
+         operation)"
+    )]
+    TooShort { chars: usize, min: usize },
     #[error("byte {at} is not printable ASCII (control characters and non-ASCII are refused)")]
     NotPrintableAscii { at: usize },
     #[error("byte {at}: only \\\" and \\\\ may follow a backslash")]
@@ -146,6 +164,22 @@ pub fn record_name(principal: &str, key: &IdempotencyKey) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_key_below_the_floor_is_refused_with_both_lengths() {
+        let key = |v: &str| parse_key(v).unwrap();
+        assert_eq!(
+            key("0123456789abcdef").at_least(16),
+            Ok(key("0123456789abcdef"))
+        );
+        assert_eq!(
+            key("\"0123456789abcde\"").at_least(16),
+            Err(KeyError::TooShort { chars: 15, min: 16 })
+        );
+        let err = key("1").at_least(16).unwrap_err().to_string();
+        assert!(err.contains("1 characters; at least 16"), "{err}");
+        assert_eq!(key("1").at_least(1), Ok(key("1")));
+    }
 
     #[test]
     fn values_parse_to_their_content_or_say_why_not() {

@@ -278,6 +278,11 @@ fn check_key(value: &str, principal: &str, out: &mut Outcome) -> Result<(), Stri
                 record_name(&format!("{principal}x"), &key) != name,
                 "key: another principal names another record"
             );
+            ensure!(
+                key.clone().at_least(16).is_ok() == (k.len() >= 16),
+                "key: the floor refuses exactly the shorter keys",
+                "{k:?}"
+            );
         }
         Err(error) => {
             out.note(&format!("{:?}", std::mem::discriminant(&error)));
