@@ -37,6 +37,11 @@ pub struct Exchange {
     /// The admission route's priority (`Normal` off admission routes): who waits for a slot at
     /// a busy origin, and who is refused first.
     pub priority: Priority,
+    /// A guest session's id (set by the guest stage): who the origin acts for when the
+    /// principal is only an address.
+    pub guest: Option<String>,
+    /// `Set-Cookie` for a guest session this request opened.
+    pub set_cookie: Option<String>,
     /// The stage whose error ended the request, for the log line.
     pub failed_in: Option<&'static str>,
     /// The request body, once read ([`Exchange::body`]): a body can be read only once, and
@@ -64,8 +69,22 @@ impl Exchange {
             refused: false,
             would_shed: false,
             priority: Priority::default(),
+            guest: None,
+            set_cookie: None,
             failed_in: None,
             body: None,
+        }
+    }
+
+    /// Who the origin acts for (`Breakwater-Principal`, idempotency scopes): a token's user, an
+    /// API key, or a guest session; never an address, which many people may share.
+    pub fn owner(&self) -> Option<String> {
+        match &self.principal {
+            Principal::User(_) | Principal::ApiKey { .. } => Some(self.principal.key()),
+            Principal::Ip(_) | Principal::Anonymous => self
+                .guest
+                .as_ref()
+                .map(|id| format!("{}{id}", breakwater_core::guest::PRINCIPAL_PREFIX)),
         }
     }
 

@@ -9,6 +9,7 @@ mod admission;
 mod assets;
 mod authenticate;
 pub mod cache;
+mod guest;
 mod idempotency;
 mod intake;
 mod origin;
@@ -39,6 +40,9 @@ pub enum Stage {
     Authenticate,
     /// Load shedding from the SLO burn rate, then GCRA rate limits (`RATE_LIMITER`).
     Admission,
+    /// Callers without a token or an API key: a guest cookie, or a session opened by a first
+    /// order ([`guest`]).
+    Guest,
     /// `WRITE_BEHIND` routes: the event is queued on `EVENTS` and answered `202` at once.
     WriteBehind,
     /// Unsafe requests with an `Idempotency-Key` run once per (principal, key)
@@ -52,12 +56,13 @@ pub enum Stage {
 }
 
 /// The request path, in order.
-pub static STAGES: [Stage; 9] = [
+pub static STAGES: [Stage; 10] = [
     Stage::Intake,
     Stage::Admin,
     Stage::Assets,
     Stage::Authenticate,
     Stage::Admission,
+    Stage::Guest,
     Stage::WriteBehind,
     Stage::Idempotency,
     Stage::Cache,
@@ -73,6 +78,7 @@ impl Stage {
             Self::Assets => "assets",
             Self::Authenticate => "auth",
             Self::Admission => "admission",
+            Self::Guest => "guest",
             Self::WriteBehind => "write-behind",
             Self::Idempotency => "idempotency",
             Self::Cache => "cache",
@@ -119,6 +125,7 @@ async fn run(
         Stage::Assets => assets::run(ex).await,
         Stage::Authenticate => authenticate::run(ex),
         Stage::Admission => admission::run(ex).await,
+        Stage::Guest => guest::run(ex),
         Stage::WriteBehind => write_behind::run(ex).await,
         Stage::Idempotency => idempotency::run(ex, next).await.map(Flow::Respond),
         Stage::Cache => cache::run(ex, next).await.map(Flow::Respond),
@@ -180,6 +187,10 @@ fn finish(ex: &Exchange, mut response: Response) -> Result<Response> {
     if let Some((policy, state)) = &ex.rate_headers {
         headers.set("ratelimit-policy", policy)?;
         headers.set("ratelimit", state)?;
+    }
+    // A session a first order opened, once the order went through (a replay included).
+    if let Some(cookie) = ex.set_cookie.as_deref().filter(|_| status < 300) {
+        headers.append("set-cookie", cookie)?;
     }
     // Refusals count neither way, the edge's own or an overloaded origin's (`503` with
     // `Retry-After`): as errors they would keep the burn rate up and shedding would never

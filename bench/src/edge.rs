@@ -59,7 +59,9 @@ impl Edge {
             .arg(root.join("bench/miniflare.mjs"))
             .args(["--origin", origin])
             .arg("--persist")
-            .arg(persist.path());
+            .arg(persist.path())
+            .arg("--var")
+            .arg(format!("EDGE_KEY={}", crate::origin::EDGE_KEY));
         for (name, value) in vars {
             cmd.arg("--var").arg(format!("{name}={value}"));
         }

@@ -23,6 +23,9 @@ use crate::throttle::{Throttle, ThrottledProxy};
 /// The origin's admin token, which an edge presents as `ORIGIN_TOKEN` to the batch endpoint of
 /// write-behind events (`POST /internal/events/batch`). Loopback only, so a fixed value.
 pub const ADMIN_TOKEN: &str = "breakwater-bench-admin-token";
+/// The key every bench edge signs its requests with (`EDGE_KEY`) and the origin checks, as a
+/// deployment would: signing is part of what a request costs. Loopback only, so a fixed value.
+pub const EDGE_KEY: &str = "breakwater-bench-edge-key-0123456789";
 
 /// How often [`Origin::wait_for_views`] reads the database.
 const POLL: Duration = Duration::from_millis(10);
@@ -39,12 +42,13 @@ pub struct Origin {
 
 impl Origin {
     /// Migrates and seeds a fresh database (10,000 products), binds, and starts serving, with
-    /// [`ADMIN_TOKEN`] as its admin token.
+    /// [`ADMIN_TOKEN`] as its admin token, checking the edge's signatures ([`EDGE_KEY`]).
     pub fn start() -> Result<Self, String> {
         let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
         let url = format!("sqlite://{}", dir.path().join("origin.sqlite").display());
         let mut settings = Settings::new(Server::ANY_PORT, url);
         settings.admin_token = Some(ADMIN_TOKEN.to_owned());
+        settings.edge_keys = vec![EDGE_KEY.to_owned()];
         let server = Server::start(settings)?;
         let direct = server.addr;
         let (proxy, proxied) = server

@@ -321,11 +321,11 @@ impl Principal {
     }
 
     /// The principal for a verified token's subject: 1 to [`MAX_SUBJECT_LEN`] visible ASCII
-    /// characters, and not in another principal's namespace (`ip:`, `ip6:`, `key:`,
+    /// characters, and not in another principal's namespace (`ip:`, `ip6:`, `key:`, `guest:`,
     /// `anonymous`), so no subject can share a bucket or idempotency scope with an address or a
     /// key. `None` otherwise.
     pub fn user(subject: &str) -> Option<Self> {
-        let reserved = ["ip:", "ip6:", "key:"]
+        let reserved = ["ip:", "ip6:", "key:", crate::guest::PRINCIPAL_PREFIX]
             .iter()
             .any(|prefix| subject.starts_with(prefix))
             || subject == "anonymous";
@@ -481,6 +481,7 @@ mod tests {
             "ip:203.0.113.9",
             "ip6:2001:db8::/64",
             "key:abc",
+            "guest:0123",
             "anonymous",
         ] {
             assert_eq!(Principal::user(bad), None, "{bad:?}");

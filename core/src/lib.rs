@@ -13,6 +13,7 @@ pub mod concurrency;
 pub mod conditional;
 pub mod config;
 pub mod control;
+pub mod guest;
 pub mod hash;
 pub mod headers;
 pub mod idempotency;

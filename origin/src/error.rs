@@ -43,8 +43,9 @@ pub enum ApiError {
     /// No principal from the edge: the request did not come through it, or the edge could not
     /// identify the caller.
     #[error(
-        "this route needs the caller's identity, which the Breakwater edge sends in \
-         `Breakwater-Principal`; send the request through the edge"
+        "this route needs to know who you are: sign in (an access token), present an API key, \
+         or keep the guest session cookie your first order set; the Breakwater edge sends it \
+         as `Breakwater-Principal`"
     )]
     MissingPrincipal,
     /// A `Breakwater-Signature` that does not hold (see [`crate::edge`]).

@@ -52,7 +52,10 @@ pub async fn run(ex: &mut Exchange, next: Next) -> Result<Response, EdgeError> {
     let body = ex.body(Limits::default().max_body_bytes).await?;
     let print = fingerprint(method.as_ref(), &format!("{}{query}", ex.path), &body);
     let policy = config.idempotency.policy(&ex.path);
-    let object = record_name(&ex.principal.key(), &key);
+    // Scoped to the owner (a guest's session, not the address it shares), or the address for a
+    // caller the origin will refuse anyway.
+    let scope = ex.owner().unwrap_or_else(|| ex.principal.key());
+    let object = record_name(&scope, &key);
 
     let begin = Begin {
         fingerprint: print,

@@ -152,9 +152,10 @@ impl Outbound {
         headers.push(("via".into(), VIA.into()));
         headers.push((REQUEST_ID.into(), ex.request_id.clone()));
         headers.push((TRACEPARENT.into(), ex.trace.to_header()));
-        // An anonymous caller has no identity to pass on (the origin refuses work that needs one).
-        if matches!(forward, Forward::Private) && ex.principal != Principal::Anonymous {
-            headers.push((PRINCIPAL.into(), ex.principal.key()));
+        // The owner, never an address (many people share one); a caller without one is nobody
+        // to the origin, which refuses work that needs somebody.
+        if let (Forward::Private, Some(owner)) = (forward, ex.owner()) {
+            headers.push((PRINCIPAL.into(), owner));
         }
 
         let method = ex.req.method();

@@ -8,7 +8,7 @@ use crate::harness::{Env, PRO_API_KEY, Reply};
 use crate::proxy::Mode;
 use std::time::{Duration, Instant};
 
-pub const CASES: [(&str, crate::Case); 6] = [
+pub const CASES: [(&str, crate::Case); 7] = [
     (
         "idempotency::concurrent_duplicates_make_one_order",
         concurrent_duplicates_make_one_order,
@@ -32,6 +32,10 @@ pub const CASES: [(&str, crate::Case); 6] = [
     (
         "idempotency::a_key_past_retention_still_cannot_duplicate",
         a_key_past_retention_still_cannot_duplicate,
+    ),
+    (
+        "idempotency::guests_own_their_orders_by_session_not_by_address",
+        guests_own_their_orders_by_session_not_by_address,
     ),
 ];
 
@@ -277,4 +281,99 @@ fn a_key_past_retention_still_cannot_duplicate(env: &Env) -> Result<(), String> 
     check(orders_with_key(env, key)? == 1, || {
         "reuse after retention duplicated".into()
     })
+}
+
+/// The `name=value` of the guest cookie an answer sets, and its attributes.
+fn guest_cookie(r: &Reply) -> Result<(String, String), String> {
+    let set = r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("__Host-breakwater-guest="))
+        .ok_or_else(|| format!("no guest cookie set: {:?}", r.headers))?;
+    let (pair, attributes) = set.split_once(';').unwrap_or((set, ""));
+    Ok((pair.to_owned(), attributes.to_owned()))
+}
+
+fn history(env: &Env, cookie: Option<&str>) -> Result<Reply, String> {
+    let headers: Vec<(&str, &str)> = cookie.map(|c| ("cookie", c)).into_iter().collect();
+    env.send("GET", "/api/orders", &headers, None)
+}
+
+fn history_ids(env: &Env, cookie: &str) -> Result<Vec<i64>, String> {
+    let r = history(env, Some(cookie))?;
+    check(r.status == 200, || {
+        format!("history: {} {}", r.status, r.text())
+    })?;
+    Ok(r.json()?["items"]
+        .as_array()
+        .map(|items| items.iter().filter_map(|o| o["id"].as_i64()).collect())
+        .unwrap_or_default())
+}
+
+/// Two shoppers behind one address (every request here comes from 127.0.0.1) without accounts:
+/// each first order opens a guest session, its retry without the cookie lands in the same one,
+/// and each sees only their own orders. The address alone is nobody; a forged cookie too.
+fn guests_own_their_orders_by_session_not_by_address(env: &Env) -> Result<(), String> {
+    let first_key = "e2e-order-key-guest-a-1";
+    let first = order(env, first_key, BODY, &[])?;
+    check(first.status == 201, || {
+        format!("{} {}", first.status, first.text())
+    })?;
+    let (alice, attributes) = guest_cookie(&first)?;
+    for attribute in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
+        check(attributes.contains(attribute), || {
+            format!("{attribute} missing: {attributes}")
+        })?;
+    }
+    // The answer was lost: the retry has no cookie either, and still makes no second order.
+    let retry = order(env, first_key, BODY, &[])?;
+    check(retry.header("idempotent-replayed") == Some("true"), || {
+        format!("retry: {} {:?}", retry.status, retry.headers)
+    })?;
+    check(guest_cookie(&retry)?.0 == alice, || {
+        "the retry opened another session".into()
+    })?;
+    check(orders_with_key(env, first_key)? == 1, || {
+        "a second order".into()
+    })?;
+
+    let bob_key = "e2e-order-key-guest-b-1";
+    let bob_first = order(env, bob_key, BODY, &[])?;
+    check(bob_first.status == 201, || bob_first.text())?;
+    let (bob, _) = guest_cookie(&bob_first)?;
+    check(bob != alice, || "two shoppers share a session".into())?;
+
+    // With the cookie, no new session; the order joins Alice's.
+    let second = order(env, "e2e-order-key-guest-a-2", BODY, &[("cookie", &alice)])?;
+    check(second.status == 201, || second.text())?;
+    check(guest_cookie(&second).is_err(), || {
+        "a session was opened again".into()
+    })?;
+
+    let alice_ids = history_ids(env, &alice)?;
+    let bob_ids = history_ids(env, &bob)?;
+    check(alice_ids.len() == 2 && bob_ids.len() == 1, || {
+        format!("alice {alice_ids:?}, bob {bob_ids:?}")
+    })?;
+    check(alice_ids.iter().all(|id| !bob_ids.contains(id)), || {
+        format!("shared orders: alice {alice_ids:?}, bob {bob_ids:?}")
+    })?;
+
+    let mut forged = alice.clone();
+    let last = forged
+        .pop()
+        .map_or('0', |c| if c == '0' { '1' } else { '0' });
+    forged.push(last);
+    for (who, cookie) in [
+        ("the address alone", None),
+        ("a forged cookie", Some(forged.as_str())),
+    ] {
+        let r = history(env, cookie)?;
+        check(r.status == 401, || {
+            format!("{who}: {} {}", r.status, r.text())
+        })?;
+    }
+    Ok(())
 }

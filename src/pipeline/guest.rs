@@ -1,0 +1,52 @@
+//! Guest stage: who the origin acts for when the caller has neither an access token nor an API
+//! key ([`breakwater_core::guest`]). A valid guest cookie makes the request that guest's; a first
+//! order (a keyed write on an `IDEMPOTENCY_POLICY` route) without one opens a session, whose
+//! cookie the answer sets. Anyone else is nobody to the origin: rate limits still follow the
+//! address, but the address is never an owner of orders. Without `EDGE_KEY` no session can be
+//! signed, and such callers stay nobody.
+
+use crate::config;
+use crate::error::EdgeError;
+use crate::exchange::Exchange;
+use crate::pipeline::Flow;
+use breakwater_core::guest;
+use breakwater_core::idempotency::{HEADER as IDEMPOTENCY_KEY, parse_key};
+use breakwater_core::intake::Principal;
+use worker::Method;
+
+pub fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
+    if matches!(ex.principal, Principal::User(_) | Principal::ApiKey { .. }) {
+        return Ok(Flow::Next);
+    }
+    let Some(key) = config::secrets(&ex.env).edge_key.clone() else {
+        return Ok(Flow::Next);
+    };
+    let key = key.as_bytes();
+    if let Some(cookie) = ex.req.headers().get("cookie")?
+        && let Some(id) = guest::from_cookie_header(key, &cookie)
+    {
+        ex.guest = Some(id);
+        return Ok(Flow::Next);
+    }
+    let first_order = ex.config.idempotency.route(&ex.path).is_some()
+        && !matches!(
+            ex.req.method(),
+            Method::Get | Method::Head | Method::Options
+        );
+    if !first_order {
+        return Ok(Flow::Next);
+    }
+    // A missing or invalid key opens nothing: the idempotency stage refuses the request.
+    let order_key = ex
+        .req
+        .headers()
+        .get(IDEMPOTENCY_KEY)?
+        .and_then(|raw| parse_key(&raw).ok())
+        .and_then(|k| k.at_least(ex.config.idempotency.min_key_chars).ok());
+    if let Some(order_key) = order_key {
+        let id = guest::new_id(key, &ex.principal.key(), order_key.as_str());
+        ex.set_cookie = Some(guest::set_cookie(key, &id));
+        ex.guest = Some(id);
+    }
+    Ok(Flow::Next)
+}
