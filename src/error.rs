@@ -81,6 +81,10 @@ pub enum EdgeError {
     /// A queue (or the dead-letter store) did not take what it was given: a retry may help.
     #[error("queue unavailable: {0}")]
     QueueUnavailable(String),
+    /// A Durable Object the request needed (`CONTROL` for a purge or the dead letters, ...) did
+    /// not answer usably: a retry may help. The detail names the binding, for the log.
+    #[error("dependency unavailable: {0}")]
+    DependencyUnavailable(String),
     /// The deployment's configuration is invalid: our fault, no retry helps.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -259,6 +263,11 @@ impl EdgeError {
                 ),
                 vec![("retry-after", "5".into())],
             ),
+            Self::DependencyUnavailable(_) => (
+                Problem::new("dependency-unavailable", 503, "Temporarily unavailable")
+                    .with_detail("a store the edge needs for this did not answer; retry shortly"),
+                vec![("retry-after", "1".into())],
+            ),
             // Configuration and internal details are for our logs, not for clients.
             Self::Config(_) => (
                 Problem::new("edge-misconfigured", 500, "Edge misconfigured")
@@ -303,7 +312,10 @@ impl EdgeError {
     pub fn is_ours(&self) -> bool {
         matches!(
             self,
-            Self::Config(_) | Self::Internal(_) | Self::QueueUnavailable(_)
+            Self::Config(_)
+                | Self::Internal(_)
+                | Self::QueueUnavailable(_)
+                | Self::DependencyUnavailable(_)
         )
     }
 }

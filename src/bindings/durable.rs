@@ -35,9 +35,11 @@ pub enum CallError {
     },
 }
 
+/// A request that needed the object and did not get it: `503` with `Retry-After`, never a
+/// `500` (README § When a dependency fails).
 impl From<CallError> for crate::error::EdgeError {
     fn from(e: CallError) -> Self {
-        Self::Internal(e.to_string())
+        Self::DependencyUnavailable(e.to_string())
     }
 }
 

@@ -106,6 +106,8 @@ pub struct Env {
     /// An edge like the conformance edge, in front of a scripted origin of its own, with the
     /// adaptive concurrency limit on ([`Env::limited`]).
     limited: OnceLock<Result<Conformance, String>>,
+    /// An edge in front of the shared origin with none of its stores bound ([`Env::unbound`]).
+    unbound: OnceLock<Result<String, String>>,
     /// The scripted edges' processes, stopped with the run.
     conformance_process: Mutex<Vec<Child>>,
     _tmp: tempfile::TempDir,
@@ -230,6 +232,7 @@ impl Env {
             proxy_addr,
             &access_tokens,
             &[],
+            None,
         )?;
         Ok(Self {
             rt,
@@ -249,6 +252,7 @@ impl Env {
             pool_process: Mutex::new(None),
             conformance: OnceLock::new(),
             limited: OnceLock::new(),
+            unbound: OnceLock::new(),
             conformance_process: Mutex::new(Vec::new()),
             _tmp: tmp,
         })
@@ -270,6 +274,7 @@ impl Env {
             self.proxy_addr,
             &self.access_tokens,
             &[],
+            None,
         )?);
         Ok(())
     }
@@ -324,6 +329,7 @@ impl Env {
             a_addr,
             &self.access_tokens,
             &[format!("ORIGINS:{origins}")],
+            None,
         )?;
         *self.pool_process.lock().unwrap() = Some(child);
         Ok(Pool {
@@ -359,6 +365,49 @@ impl Env {
             .map_err(Clone::clone)
     }
 
+    /// An edge in front of the shared origin (through its fault proxy) whose `wrangler.toml`
+    /// binds none of its stores: no `RATE_LIMITER`, `IDEMPOTENCY` or `CONTROL` object, no
+    /// `CACHE_KV` namespace, no `EVENTS` queue. Every call to one fails as an unreachable
+    /// binding does, so the cases see the edge's dependency-failure policy with the real code
+    /// path; started on first use. Its admission routes make `/api/auth/` fail closed and
+    /// `/api/products` fail open; `/api/orders` is an `origin_dedupes` route.
+    pub fn unbound(&self) -> Result<&str, String> {
+        self.unbound
+            .get_or_init(|| self.start_unbound())
+            .as_deref()
+            .map_err(Clone::clone)
+    }
+
+    fn start_unbound(&self) -> Result<String, String> {
+        let tmp = self._tmp.path().join("unbound");
+        std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
+        let root = repo_root();
+        let config = tmp.join("wrangler.toml");
+        std::fs::write(&config, unbound_config(&root, &self.dist)?).map_err(|e| e.to_string())?;
+        let admission = r#"{"routes": [
+            {"prefix": "/api/auth/", "fail_open": false, "priority": "critical",
+             "quotas": [{"name": "per-minute", "limit": 100, "period": "1m"}]},
+            {"prefix": "/api/products", "quotas": [{"name": "per-minute", "limit": 100, "period": "1m"}]}
+        ]}"#;
+        let idempotency = r#"{"routes": [{"prefix": "/api/orders", "required": true, "origin_dedupes": true}], "lease_ms": 3000}"#;
+        let edge_addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse().unwrap();
+        let child = start_edge(
+            &root,
+            &tmp,
+            &self.dist,
+            edge_addr,
+            self.proxy_addr,
+            &self.access_tokens,
+            &[
+                format!("ADMISSION:{admission}"),
+                format!("IDEMPOTENCY_POLICY:{idempotency}"),
+            ],
+            Some(&config),
+        )?;
+        self.conformance_process.lock().unwrap().push(child);
+        Ok(format!("http://{edge_addr}"))
+    }
+
     fn start_scripted(&self, name: &str, vars: &[String]) -> Result<Conformance, String> {
         let tmp = self._tmp.path().join(name);
         std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
@@ -384,6 +433,7 @@ impl Env {
             origin_addr,
             &self.access_tokens,
             &all,
+            None,
         )?;
         self.conformance_process.lock().unwrap().push(child);
         Ok(Conformance {
@@ -566,6 +616,7 @@ fn start_edge(
     origin: SocketAddr,
     access_tokens: &str,
     extra_vars: &[String],
+    config: Option<&Path>,
 ) -> Result<Child, String> {
     use std::os::unix::process::CommandExt;
     let bin = root.join("node_modules/.bin");
@@ -591,6 +642,7 @@ fn start_edge(
             &addr.port().to_string(),
         ])
         .args(["--inspector-port", &free_port()?.to_string()])
+        .args(config.iter().flat_map(|c| [Path::new("--config"), c]))
         .args(["--var", &format!("ORIGIN_URL:http://{origin}")])
         .args(["--var", &format!("ORIGIN_TIMEOUT_MS:{ORIGIN_TIMEOUT_MS}")])
         .args(["--var", &format!("ADMIN_TOKEN:{EDGE_ADMIN_TOKEN}")])
@@ -673,6 +725,30 @@ fn start_edge(
             }
         }
     }
+}
+
+/// `wrangler.toml` without its Durable Object, KV and queue-producer bindings (and without the
+/// build step: the suite runs on the prebuilt worker), with its paths made absolute so it can
+/// live in a temporary directory.
+fn unbound_config(root: &Path, dist: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(root.join("wrangler.toml")).map_err(|e| e.to_string())?;
+    let mut config: toml::Table = text.parse().map_err(|e| format!("wrangler.toml: {e}"))?;
+    let main = config
+        .get("main")
+        .and_then(toml::Value::as_str)
+        .ok_or("wrangler.toml has no main")?;
+    let main = root.join(main).display().to_string();
+    config.insert("main".into(), main.into());
+    config.remove("build");
+    config.remove("kv_namespaces");
+    config.remove("durable_objects");
+    if let Some(queues) = config.get_mut("queues").and_then(toml::Value::as_table_mut) {
+        queues.remove("producers");
+    }
+    if let Some(assets) = config.get_mut("assets").and_then(toml::Value::as_table_mut) {
+        assets.insert("directory".into(), dist.display().to_string().into());
+    }
+    toml::to_string(&config).map_err(|e| e.to_string())
 }
 
 /// `--var NAME:<value>` unless `extra_vars` sets NAME itself.

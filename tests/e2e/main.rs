@@ -19,6 +19,8 @@ mod cache;
 #[cfg(not(target_arch = "wasm32"))]
 mod conformance;
 #[cfg(not(target_arch = "wasm32"))]
+mod dependencies;
+#[cfg(not(target_arch = "wasm32"))]
 mod harness;
 #[cfg(not(target_arch = "wasm32"))]
 mod idempotency;
@@ -87,6 +89,8 @@ fn cases() -> Vec<(&'static str, Case)> {
     all.extend(write_behind::CASES);
     all.extend(tokens::CASES);
     all.extend(origins::CASES);
+    // Its own edge, without its stores, in front of the shared origin.
+    all.extend(dependencies::CASES);
     // Its own edge and origin: it shares nothing with the cases around it.
     all.extend(conformance::CASES);
     // Last: it trips the breaker (and heals it).
