@@ -1,7 +1,7 @@
 //! Guest stage: who the origin acts for when the caller has neither an access token nor an API
 //! key ([`breakwater_core::guest`]). A valid guest cookie makes the request that guest's; a first
-//! order (a keyed write on an `IDEMPOTENCY_POLICY` route) without one opens a session, whose
-//! cookie the answer sets. Anyone else is nobody to the origin: rate limits still follow the
+//! order (any write with a valid `Idempotency-Key`: a client that retries, and so needs to stay
+//! the same somebody across attempts) without one opens a session, whose cookie the answer sets. Anyone else is nobody to the origin: rate limits still follow the
 //! address, but the address is never an owner of orders. Without `EDGE_KEY` no session can be
 //! signed, and such callers stay nobody.
 
@@ -28,12 +28,10 @@ pub fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
         ex.guest = Some(id);
         return Ok(Flow::Next);
     }
-    let first_order = ex.config.idempotency.route(&ex.path).is_some()
-        && !matches!(
-            ex.req.method(),
-            Method::Get | Method::Head | Method::Options
-        );
-    if !first_order {
+    if matches!(
+        ex.req.method(),
+        Method::Get | Method::Head | Method::Options
+    ) {
         return Ok(Flow::Next);
     }
     // A missing or invalid key opens nothing: the idempotency stage refuses the request.

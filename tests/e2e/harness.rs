@@ -608,6 +608,10 @@ fn free_port() -> Result<u16, String> {
 
 /// Starts `wrangler dev` and returns once it reports it is ready (its own "Ready on" line), or
 /// fails with its output.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call per kind of edge, each naming what differs"
+)]
 fn start_edge(
     root: &Path,
     tmp: &Path,
