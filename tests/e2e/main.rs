@@ -29,6 +29,8 @@ mod origins;
 #[cfg(not(target_arch = "wasm32"))]
 mod pipeline;
 #[cfg(not(target_arch = "wasm32"))]
+mod privacy;
+#[cfg(not(target_arch = "wasm32"))]
 mod proxy;
 #[cfg(not(target_arch = "wasm32"))]
 mod scripted;
@@ -88,6 +90,7 @@ fn cases() -> Vec<(&'static str, Case)> {
     all.extend(idempotency::CASES);
     all.extend(write_behind::CASES);
     all.extend(tokens::CASES);
+    all.extend(privacy::CASES);
     all.extend(origins::CASES);
     // Its own edge, without its stores, in front of the shared origin.
     all.extend(dependencies::CASES);
