@@ -121,7 +121,7 @@ impl Nonces {
             self.previous.clear();
             self.current.clear();
             self.started_s = now_s;
-        } else if now_s >= self.started_s + span {
+        } else if now_s >= self.started_s.saturating_add(span) {
             self.previous = std::mem::take(&mut self.current);
             self.started_s += span;
         }

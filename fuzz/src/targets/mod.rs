@@ -15,6 +15,7 @@ use crate::rng::Rng;
 mod cache_entry;
 mod cache_headers;
 mod config;
+mod edge_auth;
 mod idempotency;
 mod intake;
 mod origin;
@@ -45,6 +46,7 @@ pub const TARGETS: &[Target] = &[
     config::TARGET,
     idempotency::TARGET,
     token::TARGET,
+    edge_auth::TARGET,
     writebehind::TARGET,
     origin::TARGET,
 ];
