@@ -2,15 +2,15 @@
 //! ([`breakwater_core::signing`]). With keys configured (`--edge-key` / `BREAKWATER_EDGE_KEYS`),
 //! the [`verify`] layer
 //!
-//! - passes a request with a valid, fresh signature, marked [`FromEdge`]; one whose nonce it has
-//!   seen before is a replay when it carries a principal or is not a read (`401`);
+//! - passes a request with a valid, fresh signature; one whose nonce it has seen before is a
+//!   replay when it carries a principal or is not a read (`401`);
 //! - refuses one with a malformed, stale or wrong signature (`401` problem+json);
 //! - passes an unsigned request with its `Breakwater-Principal` removed (whoever sent it directly
 //!   is nobody in particular: public reads work, anything that needs a principal answers `401`),
 //!   and the admin routes refuse it ([`crate::admin::Admin`]).
 //!
 //! Without keys every request passes as before and the principal is trusted as sent; the origin
-//! must then be reachable only through the edge (README § Deploying the origin).
+//! must then be reachable only through the edge (README § Only the edge reaches the origin).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -29,10 +29,6 @@ use crate::routes::BODY_LIMIT;
 
 /// The `WWW-Authenticate` challenge of a `401` for a missing or bad signature.
 pub const CHALLENGE: &str = "Breakwater-Signature realm=\"breakwater-edge\"";
-
-/// Marks a request the edge signed.
-#[derive(Debug, Clone, Copy)]
-pub struct FromEdge;
 
 /// Marks an unsigned request while keys are configured: not from the edge.
 #[derive(Debug, Clone, Copy)]
@@ -158,7 +154,6 @@ pub async fn verify(
     };
     keys.check(value, &signed, unix_now().as_secs())
         .map_err(ApiError::EdgeSignature)?;
-    parts.extensions.insert(FromEdge);
     Ok(next.run(Request::from_parts(parts, Body::from(body))).await)
 }
 

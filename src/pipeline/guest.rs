@@ -1,9 +1,10 @@
 //! Guest stage: who the origin acts for when the caller has neither an access token nor an API
 //! key ([`breakwater_core::guest`]). A valid guest cookie makes the request that guest's; a first
 //! order (any write with a valid `Idempotency-Key`: a client that retries, and so needs to stay
-//! the same somebody across attempts) without one opens a session, whose cookie the answer sets. Anyone else is nobody to the origin: rate limits still follow the
-//! address, but the address is never an owner of orders. Without `EDGE_KEY` no session can be
-//! signed, and such callers stay nobody.
+//! the same somebody across attempts) without one opens a session, whose cookie the answer
+//! sets. Anyone else is nobody to the origin: rate limits still follow the address, but the
+//! address never owns orders. Without `EDGE_KEY` no session can be signed, and such callers
+//! stay nobody.
 
 use crate::config;
 use crate::error::EdgeError;
@@ -18,10 +19,10 @@ pub fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
     if matches!(ex.principal, Principal::User(_) | Principal::ApiKey { .. }) {
         return Ok(Flow::Next);
     }
-    let Some(key) = config::secrets(&ex.env).edge_key.clone() else {
+    let secrets = config::secrets(&ex.env);
+    let Some(key) = secrets.edge_key.as_deref().map(str::as_bytes) else {
         return Ok(Flow::Next);
     };
-    let key = key.as_bytes();
     if let Some(cookie) = ex.req.headers().get("cookie")?
         && let Some(id) = guest::from_cookie_header(key, &cookie)
     {

@@ -42,8 +42,9 @@ pub async fn attempt(
     let slot = limit::acquire(&config.concurrency, origin, outbound.priority).await?;
     let url = format!("{origin}{}", outbound.path);
     let started = now_ms();
-    let key = config::secrets(env).edge_key.clone();
-    let result = send_once(&url, outbound, config.origin_timeout, key.as_deref()).await;
+    let secrets = config::secrets(env);
+    let key = secrets.edge_key.as_deref();
+    let result = send_once(&url, outbound, config.origin_timeout, key).await;
     let latency_ms = (now_ms() - started) as u64;
     let refused = result.as_ref().is_ok_and(overloaded);
     if let Some(slot) = slot {
