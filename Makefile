@@ -5,7 +5,9 @@
 # Also: make bench, the edge benchmark (scenarios against a same-run baseline, the edge under
 # workerd via Miniflare); pass flags with BENCH_ARGS=--quick (BENCH_ARGS=--help lists them).
 # And make fuzz: every fuzz target for FUZZ_SECONDS each (default 60); FUZZ_TARGETS, FUZZ_SEED.
-.PHONY: dev test setup build bench fuzz clean
+# And make chaos: keyed orders while the origin is SIGKILLed and Postgres crashes, checked for
+# exactly-once (CHAOS_ARGS=--quick for the short run make test does).
+.PHONY: dev test setup build bench chaos fuzz clean
 
 dev: setup
 	@sh scripts/dev.sh
@@ -22,6 +24,9 @@ build: setup
 
 bench: setup
 	@sh scripts/bench.sh $(BENCH_ARGS)
+
+chaos: setup
+	@sh scripts/bench.sh --scenario chaos $(CHAOS_ARGS)
 
 # Needs only cargo: no wasm target, Node or Postgres.
 fuzz:

@@ -8,7 +8,8 @@
 # the Postgres primary and replica of scripts/postgres.sh if the origin scenario runs; then runs
 # the bench program natively.
 # Arguments go to the program: `sh scripts/bench.sh --quick`,
-# `--scenario cache|limiter|surge|idempotency|writebehind|failover|origin|all` (comma-separated),
+# `--scenario cache|limiter|surge|idempotency|writebehind|failover|origin|all|chaos`
+# (comma-separated; `all` leaves out chaos, which `make chaos` runs),
 # `--help` for the rest
 # (each flag also has a BENCH_* environment variable).
 set -eu
@@ -37,7 +38,7 @@ for scenario in $scenarios; do
   case $scenario in
     '') ;;
     origin) needs_postgres=1 ;;
-    all) needs_edge=1 needs_postgres=1 ;;
+    all | chaos) needs_edge=1 needs_postgres=1 ;;
     *) needs_edge=1 ;;
   esac
 done

@@ -5,6 +5,9 @@
 #                                  print the URLs
 #   sh scripts/postgres.sh env     print `export` lines for the test variables (eval them)
 #   sh scripts/postgres.sh stop    stop both (the data stays; delete the directory to start over)
+#   sh scripts/postgres.sh restart-primary
+#                                  crash the primary (immediate shutdown) and start it again: what
+#                                  `make chaos` does once mid-run
 #
 # PostgreSQL comes from Debian's `postgresql` package (installed with apt-get when missing and
 # running as root). The clusters are the script's own, not the system's: initdb'd under
@@ -134,8 +137,8 @@ load_secrets() {
 
 command=${1:-start}
 case $command in
-  start | stop | env) ;;
-  *) die "unknown subcommand '$command' (expected: start, stop or env)" ;;
+  start | stop | env | restart-primary) ;;
+  *) die "unknown subcommand '$command' (expected: start, stop, env or restart-primary)" ;;
 esac
 
 if [ "$command" = env ]; then
@@ -180,6 +183,16 @@ REPLICA=$BASE/replica
 if [ "$command" = stop ]; then
   stop_cluster replica "$REPLICA"
   stop_cluster primary "$PRIMARY"
+  exit 0
+fi
+
+if [ "$command" = restart-primary ]; then
+  running "$PRIMARY" || die "the primary is not running; start it first: sh scripts/postgres.sh"
+  step "restarting the primary: an immediate shutdown (no checkpoint, like a crash), then recovery"
+  as_owner "$BIN/pg_ctl" -D "$PRIMARY" -l "$BASE/log/primary.log" -o "-p $PRIMARY_PORT" \
+    -m immediate -w -t 60 restart >/dev/null 9>&- ||
+    die "the primary did not come back (log: $BASE/log/primary.log)"
+  wait_ready primary "$PRIMARY_PORT"
   exit 0
 fi
 

@@ -34,6 +34,10 @@ export BREAKWATER_REQUIRE_POSTGRES=1
 step "tests: unit, property, origin API and end to end (native)"
 cargo test --workspace
 
+step "chaos, short: 500 keyed orders while the origin is SIGKILLed 3 times and the Postgres primary crashes once"
+# Debug build, like the tests: it checks exactly-once, not speed. make chaos runs the long one.
+cargo run --quiet -p breakwater-bench -- --scenario chaos --quick
+
 step "tests: edge code on JS types (wasm-bindgen-test under Node)"
 need wasm-bindgen-test-runner "run: make setup (it ships with wasm-bindgen-cli)"
 cargo test --target wasm32-unknown-unknown -p breakwater --lib

@@ -241,6 +241,15 @@ pub struct Args {
     /// Show Miniflare's and the worker's informational logs.
     #[arg(long, env = "BENCH_VERBOSE")]
     pub verbose: bool,
+
+    /// Chaos: keys, one order each [default: 10000, or 500 with --quick].
+    #[arg(long, env = "BENCH_CHAOS_KEYS")]
+    pub chaos_keys: Option<usize>,
+
+    /// Chaos: times the origin process is SIGKILLed and restarted [default: 12, or 3 with
+    /// --quick].
+    #[arg(long, env = "BENCH_CHAOS_KILLS")]
+    pub chaos_kills: Option<usize>,
 }
 
 /// A part of the benchmark.
@@ -266,8 +275,12 @@ pub enum Scenario {
     /// The origin alone, no edge: product reads and order writes on SQLite, on Postgres, and
     /// on Postgres with its streaming replica serving the reads (needs scripts/postgres.sh).
     Origin,
-    /// All of the above.
+    /// All of the above (not chaos).
     All,
+    /// Keyed orders with client retries while the origin process is SIGKILLed and restarted
+    /// and the Postgres primary crashes once; exactly-once checked in the database
+    /// (`make chaos`; needs scripts/postgres.sh). Not part of `all`.
+    Chaos,
 }
 
 impl Args {
@@ -312,6 +325,15 @@ impl Args {
     }
 
     /// Failover: the phases' lengths in seconds (before, during, after).
+    pub fn chaos_keys(&self) -> usize {
+        self.chaos_keys
+            .unwrap_or(if self.quick { 500 } else { 10_000 })
+    }
+
+    pub fn chaos_kills(&self) -> usize {
+        self.chaos_kills.unwrap_or(if self.quick { 3 } else { 12 })
+    }
+
     pub fn failover_seconds(&self) -> (u64, u64, u64) {
         let or = |x: Option<u64>, full, quick| x.unwrap_or(if self.quick { quick } else { full });
         (
@@ -345,6 +367,7 @@ impl Args {
             Scenario::Idempotency,
             Scenario::WriteBehind,
             Scenario::Failover,
+            Scenario::Chaos,
         ]
         .into_iter()
         .any(|s| self.runs(s))
@@ -354,7 +377,7 @@ impl Args {
     pub fn runs(&self, scenario: Scenario) -> bool {
         self.scenario
             .iter()
-            .any(|&s| s == scenario || s == Scenario::All)
+            .any(|&s| s == scenario || (s == Scenario::All && scenario != Scenario::Chaos))
     }
 }
 

@@ -43,7 +43,8 @@ use crate::postgres::Servers;
 use crate::proxy::Faults;
 use crate::report::Report;
 use crate::scenario::{
-    Bench, cache, failover, idempotency, limiter, origin as origin_only, step, surge, writebehind,
+    Bench, cache, chaos, failover, idempotency, limiter, origin as origin_only, step, surge,
+    writebehind,
 };
 use crate::throttle::Throttle;
 
@@ -53,11 +54,17 @@ const WARMUP_SEED: u64 = 0x5741_524d;
 const UNLOADED_UTILISATION: f64 = 0.75;
 
 fn main() -> ExitCode {
+    scenario::chaos::serve_origin_if_asked();
     let args = Args::parse();
     match bench(&args) {
-        Ok(report) => {
+        Ok(report) if report.failed.is_empty() => {
             print!("{}", report.render());
             ExitCode::SUCCESS
+        }
+        Ok(report) => {
+            print!("{}", report.render());
+            eprintln!("bench: goals missed: {}", report.failed.join("; "));
+            ExitCode::FAILURE
         }
         Err(e) => {
             eprintln!("bench: {e}");
@@ -125,6 +132,7 @@ fn bench(args: &Args) -> Result<Report, String> {
         .transpose()?;
 
     let mut sections = Vec::new();
+    let mut failed = Vec::new();
     let mut took = Vec::new();
     let mut started = Instant::now();
     let mut lap = |name: &str| {
@@ -220,6 +228,20 @@ fn bench(args: &Args) -> Result<Report, String> {
             sections.push(failover::run(&bench, &plan)?);
             lap("failover");
         }
+        if args.runs(Scenario::Chaos) {
+            let plan = chaos::Plan {
+                keys: args.chaos_keys(),
+                kills: args.chaos_kills(),
+                keys_in_flight: usize::from(args.concurrency),
+                seed: args.seed,
+            };
+            let (section, passed) = chaos::run(&bench, &plan)?;
+            if !passed {
+                failed.push(section.title.clone());
+            }
+            sections.push(section);
+            lap("chaos");
+        }
         if let Some(v) = bench.versions() {
             v.clone_into(&mut versions);
         }
@@ -255,7 +277,11 @@ fn bench(args: &Args) -> Result<Report, String> {
         },
         took.join(", "),
     ));
-    Ok(Report { sections, notes })
+    Ok(Report {
+        sections,
+        notes,
+        failed,
+    })
 }
 
 /// The origin scenario's plan from the flags: the Zipf product reads (product pages only) and

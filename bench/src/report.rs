@@ -16,6 +16,8 @@ pub struct Report {
     pub sections: Vec<Section>,
     /// Lines that say where and how this ran.
     pub notes: Vec<String>,
+    /// Goals that fail the run (chaos's exactly-once checks), named.
+    pub failed: Vec<String>,
 }
 
 /// One scenario's part of the report.

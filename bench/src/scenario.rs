@@ -4,6 +4,7 @@
 //! unwinds through the normal return path so the `Drop`s stop the edges and the origin.
 
 pub mod cache;
+pub mod chaos;
 pub mod failover;
 pub mod idempotency;
 pub mod limiter;
@@ -129,6 +130,11 @@ impl Bench {
     }
 
     /// Versions of Miniflare, workerd and Node, once an edge has started.
+    /// The repository's root.
+    pub fn root(&self) -> &std::path::Path {
+        &self.root
+    }
+
     pub fn versions(&self) -> Option<&str> {
         self.versions.get().map(String::as_str)
     }

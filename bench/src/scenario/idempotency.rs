@@ -10,7 +10,7 @@
 //!    origin refuses some POSTs and drops some answers after the origin committed. Orders are
 //!    counted in the origin's database. Once with records on (a short lease), once with them off.
 
-mod storm;
+pub mod storm;
 mod tables;
 
 use std::sync::Arc;
@@ -237,7 +237,15 @@ fn storm_run(bench: &Bench, plan: &Plan, records: Records) -> Result<StormRun, S
         let before = relay.counts();
         let started = Instant::now();
         let url = format!("{}{ORDERS}", edge.url);
-        let runs = storm::run(&client, &url, keys.clone(), bodies, storm.client).await;
+        let runs = storm::run(
+            &client,
+            &url,
+            keys.clone(),
+            bodies,
+            storm.client,
+            Default::default(),
+        )
+        .await;
         let wall = started.elapsed();
         let after = relay.counts();
         let counts = Counts {

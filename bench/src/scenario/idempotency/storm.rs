@@ -138,17 +138,17 @@ impl KeyRun {
 }
 
 /// Runs every key (`bodies[i]` under `keys[i]`) against `url`, `client.keys_in_flight` keys at
-/// once; returns each key's run, in key order.
+/// once, counting the keys finished in `done`; returns each key's run, in key order.
 pub async fn run(
     http: &reqwest::Client,
     url: &str,
     keys: Arc<[String]>,
     bodies: Arc<[String]>,
     client: Client,
+    done: Arc<AtomicUsize>,
 ) -> Vec<KeyRun> {
     assert_eq!(keys.len(), bodies.len(), "one body per key");
     let next = Arc::new(AtomicUsize::new(0));
-    let done = Arc::new(AtomicUsize::new(0));
     let tenth = (keys.len() / 10).max(1);
     let url: Arc<str> = url.into();
     let workers: Vec<_> = (0..client.keys_in_flight.max(1))

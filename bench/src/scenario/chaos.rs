@@ -1,0 +1,417 @@
+//! Chaos (`make chaos`): keyed orders with client retries through the edge while the origin
+//! process is SIGKILLed and restarted at random moments and the Postgres primary crashes and
+//! restarts once. Checked in the database afterwards: exactly one order per key that was
+//! acknowledged, no order without its key's acknowledgement, no `500` from the edge.
+//!
+//! The origin runs as a child process (this program again, in origin mode: see
+//! [`serve_origin_if_asked`]) on a fixed port, over a fresh database on the primary of
+//! `scripts/postgres.sh` with `synchronous_commit = on` (the test cluster's default is off, which
+//! would let a crash lose acknowledged commits: not what a production primary does). The edge is
+//! the built worker under workerd via Miniflare, signing its requests with the bench's
+//! `EDGE_KEY`, which the origin checks. Loopback only; bounded by the number of keys, kills and a
+//! deadline per key.
+
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use breakwater_origin::db::{Bulkheads, Connect};
+use breakwater_origin::{Application, Db, Settings};
+
+use super::idempotency::storm::{self, Reply};
+use crate::origin::EDGE_KEY;
+use crate::postgres::{Database, Servers};
+use crate::report::{Section, Table};
+use crate::scenario::step;
+use crate::scenario::{Bench, NO_ADMISSION};
+
+/// Set in the child's environment: serve the origin instead of benchmarking.
+const ORIGIN_MODE: &str = "BREAKWATER_BENCH_ORIGIN";
+/// How long a restarted origin may take to answer `/health`.
+const ORIGIN_READY: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Distinct keys, each one order.
+    pub keys: usize,
+    /// Times the origin is SIGKILLed and restarted.
+    pub kills: usize,
+    pub keys_in_flight: usize,
+    pub seed: u64,
+}
+
+/// In the child: when [`ORIGIN_MODE`] is set, runs the origin it describes
+/// (`BREAKWATER_DATABASE_URL`, `BREAKWATER_LISTEN`, `BREAKWATER_EDGE_KEYS`) until killed, and
+/// never returns; otherwise returns at once.
+pub fn serve_origin_if_asked() {
+    if std::env::var_os(ORIGIN_MODE).is_none() {
+        return;
+    }
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    let result = tokio::runtime::Runtime::new()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| {
+            rt.block_on(async {
+                let listen = var("BREAKWATER_LISTEN")
+                    .parse()
+                    .map_err(|e| format!("BREAKWATER_LISTEN: {e}"))?;
+                let mut settings = Settings::new(listen, var("BREAKWATER_DATABASE_URL"));
+                settings.edge_keys = vec![var("BREAKWATER_EDGE_KEYS")];
+                settings.outbox.confirmation_dir = std::env::temp_dir().join("breakwater-chaos");
+                let app = Application::build(settings)
+                    .await
+                    .map_err(|e| format!("origin failed to start: {e}"))?;
+                app.run_until(std::future::pending::<()>())
+                    .await
+                    .map_err(|e| format!("origin stopped: {e}"))
+            })
+        });
+    if let Err(e) = result {
+        eprintln!("chaos origin: {e}");
+        std::process::exit(1);
+    }
+    std::process::exit(0);
+}
+
+/// The origin child, restartable on the same port.
+struct Origin {
+    addr: SocketAddr,
+    database_url: String,
+    child: Option<Child>,
+}
+
+impl Origin {
+    async fn start(addr: SocketAddr, database_url: &str) -> Result<Self, String> {
+        let mut origin = Self {
+            addr,
+            database_url: database_url.to_owned(),
+            child: None,
+        };
+        origin.restart().await?;
+        Ok(origin)
+    }
+
+    /// Starts the child and waits until it answers `/health`.
+    async fn restart(&mut self) -> Result<(), String> {
+        let exe = std::env::current_exe().map_err(|e| format!("this program's path: {e}"))?;
+        let child = Command::new(exe)
+            .env(ORIGIN_MODE, "1")
+            .env("BREAKWATER_LISTEN", self.addr.to_string())
+            .env("BREAKWATER_DATABASE_URL", &self.database_url)
+            .env("BREAKWATER_EDGE_KEYS", EDGE_KEY)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("starting the origin: {e}"))?;
+        self.child = Some(child);
+        let deadline = Instant::now() + ORIGIN_READY;
+        let health = format!("http://{}/health", self.addr);
+        loop {
+            if reqwest::get(&health)
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return Ok(());
+            }
+            if let Some(child) = &mut self.child
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                return Err(format!("the origin exited during start-up: {status}"));
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "the origin did not answer {health} within {ORIGIN_READY:?}"
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// SIGKILL: no drain, no goodbye.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn free_addr() -> Result<SocketAddr, String> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("a free port: {e}"))
+}
+
+/// A small deterministic generator for the fault schedule.
+fn next(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+/// What the faults did.
+struct Faults {
+    kills: usize,
+    primary_restarted: bool,
+    slowest_restart: Duration,
+}
+
+/// Runs the scenario; the section, and whether every goal held.
+pub fn run(bench: &Bench, plan: &Plan) -> Result<(Section, bool), String> {
+    let servers = Servers::from_env()?;
+    let database = bench.block_on(async {
+        let database = Database::create(&servers).await?;
+        database.synchronous_commit_on().await?;
+        Ok::<_, String>(database)
+    })?;
+    let addr = free_addr()?;
+    step(&format!(
+        "chaos: the origin as a process of its own on {addr}, over Postgres database {}",
+        database.name
+    ));
+    let mut origin = bench.block_on(Origin::start(addr, &database.url))?;
+    let edge = bench.start_edge(
+        &format!("http://{addr}"),
+        &[
+            ("ORIGIN_TIMEOUT_MS", "3000".to_owned()),
+            // One client address sends everything: no per-address quota.
+            ("ADMISSION", NO_ADMISSION.to_owned()),
+        ],
+    )?;
+    let keys: Arc<[String]> = (0..plan.keys)
+        .map(|i| format!("chaos-order-{}-{i:06}", plan.seed))
+        .collect();
+    let bodies: Arc<[String]> = (0..plan.keys)
+        .map(|i| {
+            format!(
+                r#"{{"items": [{{"product_id": {}, "quantity": 1}}]}}"#,
+                1 + i % 500
+            )
+        })
+        .collect();
+    let client = storm::Client {
+        attempts: 1,
+        concurrent: 1,
+        deadline: Duration::from_secs(120),
+        keys_in_flight: plan.keys_in_flight,
+        seed: plan.seed,
+    };
+    let url = format!("{}/api/orders", edge.url);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let root = bench.root().to_owned();
+    let (runs, faults) = bench.block_on(async {
+        let running = Arc::new(AtomicBool::new(true));
+        let done = Arc::new(AtomicUsize::new(0));
+        let load = {
+            let (running, keys, done) = (running.clone(), keys.clone(), done.clone());
+            tokio::spawn(async move {
+                let runs = storm::run(&http, &url, keys, bodies, client, done).await;
+                running.store(false, Ordering::SeqCst);
+                runs
+            })
+        };
+        // `kills` SIGKILLs spread over the run, the k-th at a random point of the k-th of
+        // `kills` equal stretches of the keys, and the primary's crash and restart with the
+        // middle one.
+        let mut state = plan.seed | 1;
+        let stretch = plan.keys / plan.kills.max(1);
+        let mut faults = Faults {
+            kills: 0,
+            primary_restarted: false,
+            slowest_restart: Duration::ZERO,
+        };
+        while running.load(Ordering::SeqCst) && faults.kills < plan.kills {
+            let at = faults.kills * stretch + (next(&mut state) as usize) % stretch.max(1);
+            while done.load(Ordering::SeqCst) < at && running.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            if !running.load(Ordering::SeqCst) {
+                break;
+            }
+            origin.kill();
+            faults.kills += 1;
+            let down = Instant::now();
+            if !faults.primary_restarted && faults.kills * 2 >= plan.kills {
+                let root = root.clone();
+                tokio::task::spawn_blocking(move || restart_primary(&root))
+                    .await
+                    .map_err(|e| e.to_string())??;
+                faults.primary_restarted = true;
+            }
+            origin.restart().await?;
+            faults.slowest_restart = faults.slowest_restart.max(down.elapsed());
+            eprintln!(
+                "    chaos: origin killed and back ({}/{})",
+                faults.kills, plan.kills
+            );
+        }
+        let runs = load.await.map_err(|e| format!("the load generator: {e}"))?;
+        Ok::<_, String>((runs, faults))
+    })?;
+    let wall = started.elapsed();
+
+    // The database's view of every key.
+    let counts = bench.block_on(async {
+        let db = Db::open(
+            &database.url,
+            &Bulkheads::default().background,
+            Connect::Now,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let mut counts = Vec::with_capacity(keys.len());
+        for key in keys.iter() {
+            counts.push(
+                breakwater_origin::order::count_with_key(&db, key)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+        Ok::<_, String>(counts)
+    })?;
+    drop(edge);
+    drop(origin);
+    Ok(report(plan, &runs, &counts, &faults, wall))
+}
+
+fn restart_primary(root: &std::path::Path) -> Result<(), String> {
+    let status = Command::new("sh")
+        .current_dir(root)
+        .args(["scripts/postgres.sh", "restart-primary"])
+        .status()
+        .map_err(|e| format!("scripts/postgres.sh restart-primary: {e}"))?;
+    status
+        .success()
+        .then_some(())
+        .ok_or_else(|| format!("scripts/postgres.sh restart-primary: {status}"))
+}
+
+fn report(
+    plan: &Plan,
+    runs: &[storm::KeyRun],
+    counts: &[i64],
+    faults: &Faults,
+    wall: Duration,
+) -> (Section, bool) {
+    let sends: usize = runs.iter().map(|r| r.sends.len()).sum();
+    let count = |f: &dyn Fn(&Reply) -> bool| {
+        runs.iter()
+            .flat_map(|r| r.sends.iter())
+            .filter(|s| f(&s.reply))
+            .count()
+    };
+    let created = count(&|r| matches!(r, Reply::Created));
+    let replayed = count(&|r| matches!(r, Reply::Replayed));
+    let in_flight = count(&|r| matches!(r, Reply::InFlight));
+    let server_errors = count(&|r| matches!(r, Reply::ServerError(..)));
+    let internal = count(&|r| matches!(r, Reply::ServerError(500, _)));
+    let no_answer = count(&|r| matches!(r, Reply::NoAnswer));
+    let other = count(&|r| matches!(r, Reply::Other(_) | Reply::Mismatch));
+    let keys = runs.iter().zip(counts);
+    let acknowledged = runs.iter().filter(|r| r.got_created()).count();
+    let gave_up = runs.iter().filter(|r| r.terminal_after.is_none()).count();
+    let duplicates = counts.iter().filter(|&&c| c > 1).count();
+    let lost = keys
+        .clone()
+        .filter(|(r, c)| r.got_created() && **c == 0)
+        .count();
+    let unacknowledged = keys.filter(|(r, c)| !r.got_created() && **c > 0).count();
+    let goals = [
+        (
+            "keys acknowledged (a 201)",
+            acknowledged,
+            acknowledged == plan.keys,
+        ),
+        ("keys given up (no terminal answer)", gave_up, gave_up == 0),
+        ("keys with more than one order", duplicates, duplicates == 0),
+        ("acknowledged keys without their order", lost, lost == 0),
+        (
+            "orders whose key was never acknowledged",
+            unacknowledged,
+            unacknowledged == 0,
+        ),
+        ("answers that were `500`", internal, internal == 0),
+    ];
+    let mut kinds = std::collections::BTreeMap::<String, usize>::new();
+    for sent in runs.iter().flat_map(|r| r.sends.iter()) {
+        if matches!(sent.reply, Reply::ServerError(..)) {
+            *kinds.entry(sent.reply.detail()).or_default() += 1;
+        }
+    }
+    let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+    let mut answers = Table::new([
+        "sends",
+        "201 fresh",
+        "201 replayed",
+        "409",
+        "5xx",
+        "of which 500",
+        "no answer",
+        "other",
+        "5xx by kind",
+    ])
+    .left(8);
+    let mut row: Vec<String> = [
+        sends,
+        created,
+        replayed,
+        in_flight,
+        server_errors,
+        internal,
+        no_answer,
+        other,
+    ]
+    .map(|n| n.to_string())
+    .to_vec();
+    row.push(kinds.join(", "));
+    answers.row(row);
+    let mut checks = Table::new(["check", "keys", "goal"]);
+    for (what, n, ok) in goals {
+        checks.row(vec![
+            what.into(),
+            n.to_string(),
+            if ok { "✓" } else { "✗" }.into(),
+        ]);
+    }
+    let section = Section {
+        title: "Chaos: keyed orders while the origin is killed and the primary crashes".into(),
+        intro: vec![format!(
+            "{} keys, one order each, {} keys in flight, each retried by the client (backoff, \
+             `Retry-After`) until a terminal answer or 120 s. The origin, a process of its own \
+             over Postgres with `synchronous_commit = on`, SIGKILLed and restarted {} times, \
+             spread over the run at random points (seed {}; slowest return {} ms); the Postgres primary crashed \
+             (immediate shutdown) and restarted {}. Wall time {:.1} s. Counted in the database \
+             afterwards (`order::count_with_key`).",
+            plan.keys,
+            plan.keys_in_flight,
+            faults.kills,
+            plan.seed,
+            faults.slowest_restart.as_millis(),
+            if faults.primary_restarted {
+                "once"
+            } else {
+                "not at all (the load ended first)"
+            },
+            wall.as_secs_f64(),
+        )],
+        tables: vec![
+            ("Every send's answer".into(), answers),
+            ("Exactly once, checked in the database".into(), checks),
+        ],
+    };
+    (section, goals.iter().all(|(_, _, ok)| *ok))
+}
