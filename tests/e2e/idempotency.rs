@@ -4,11 +4,11 @@
 //!
 //! The harness gives `/api/orders` a 3 s lease and a 5 s retention, so expiry runs in seconds.
 
-use crate::harness::{Env, PRO_API_KEY, Reply};
+use crate::harness::{Env, ORIGIN_ADMIN_TOKEN, PRO_API_KEY, Reply};
 use crate::proxy::Mode;
 use std::time::{Duration, Instant};
 
-pub const CASES: [(&str, crate::Case); 7] = [
+pub const CASES: [(&str, crate::Case); 8] = [
     (
         "idempotency::concurrent_duplicates_make_one_order",
         concurrent_duplicates_make_one_order,
@@ -36,6 +36,10 @@ pub const CASES: [(&str, crate::Case); 7] = [
     (
         "idempotency::guests_own_their_orders_by_session_not_by_address",
         guests_own_their_orders_by_session_not_by_address,
+    ),
+    (
+        "idempotency::a_record_survives_an_edge_restart",
+        a_record_survives_an_edge_restart,
     ),
 ];
 
@@ -376,4 +380,30 @@ fn guests_own_their_orders_by_session_not_by_address(env: &Env) -> Result<(), St
         })?;
     }
     Ok(())
+}
+
+/// The `IDEMPOTENCY` objects keep their records in Durable Object storage: a new isolate (the
+/// edge restarted, its memory gone) answers a retry from the record, without the origin. A
+/// keyed product update, since orders here are kept only 5 s and a restart takes longer.
+fn a_record_survives_an_edge_restart(env: &Env) -> Result<(), String> {
+    let auth = format!("Bearer {ORIGIN_ADMIN_TOKEN}");
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+        ("idempotency-key", "e2e-record-survives-restart-1"),
+    ];
+    let body = Some(r#"{"name": "Kept across a restart"}"#);
+    let first = env.send("PUT", "/api/products/9041", &headers, body)?;
+    check(first.status == 200 && !replayed(&first), || {
+        format!("first: {} {}", first.status, first.text())
+    })?;
+    env.restart_edge()?;
+    let before = env.proxy.heads("PUT /api/products/9041 ").len();
+    let again = env.send("PUT", "/api/products/9041", &headers, body)?;
+    check(again.status == 200 && replayed(&again), || {
+        format!("after the restart: {} {:?}", again.status, again.headers)
+    })?;
+    check(again.body == first.body, || "replayed body differs".into())?;
+    let sent = env.proxy.heads("PUT /api/products/9041 ").len() - before;
+    check(sent == 0, || format!("{sent} PUT(s) reached the origin"))
 }
