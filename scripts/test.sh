@@ -34,7 +34,7 @@ export BREAKWATER_REQUIRE_POSTGRES=1
 step "tests: unit, property, origin API and end to end (native)"
 cargo test --workspace
 
-step "chaos, short: 500 keyed orders while the origin is SIGKILLed 3 times and the Postgres primary crashes once"
+step "chaos, short: 300 keyed orders and 150 queued views while the origin is SIGKILLed 3 times and the Postgres primary crashes once"
 # Debug build, like the tests: it checks exactly-once, not speed. make chaos runs the long one.
 cargo run --quiet -p breakwater-bench -- --scenario chaos --quick
 

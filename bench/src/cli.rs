@@ -242,7 +242,8 @@ pub struct Args {
     #[arg(long, env = "BENCH_VERBOSE")]
     pub verbose: bool,
 
-    /// Chaos: keys, one order each [default: 10000, or 500 with --quick].
+    /// Chaos: keys, one order each (and half as many queued views) [default: 10000, or 300 with
+    /// --quick].
     #[arg(long, env = "BENCH_CHAOS_KEYS")]
     pub chaos_keys: Option<usize>,
 
@@ -327,7 +328,7 @@ impl Args {
     /// Failover: the phases' lengths in seconds (before, during, after).
     pub fn chaos_keys(&self) -> usize {
         self.chaos_keys
-            .unwrap_or(if self.quick { 500 } else { 10_000 })
+            .unwrap_or(if self.quick { 300 } else { 10_000 })
     }
 
     pub fn chaos_kills(&self) -> usize {

@@ -194,7 +194,7 @@ const SUM_BATCHES: &str = "SELECT CAST(COUNT(*) AS BIGINT), \
      CAST(COALESCE(SUM(deliveries * events), 0) AS BIGINT) FROM event_batches";
 
 impl EventTotals {
-    async fn read(db: &Db) -> Result<Self, String> {
+    pub async fn read(db: &Db) -> Result<Self, String> {
         let failed = |e: sqlx::Error| format!("reading the write-behind tables: {e}");
         let transactions = store::transactions(db).await.map_err(failed)?;
         let (views, sums): (Result<i64, _>, Result<(i64, i64, i64), _>) = match db {

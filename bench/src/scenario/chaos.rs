@@ -1,7 +1,8 @@
-//! Chaos (`make chaos`): keyed orders with client retries through the edge while the origin
-//! process is SIGKILLed and restarted at random moments and the Postgres primary crashes and
-//! restarts once. Checked in the database afterwards: exactly one order per key that was
-//! acknowledged, no order without its key's acknowledgement, no `500` from the edge.
+//! Chaos (`make chaos`): keyed orders with client retries, and product views through
+//! write-behind, sent through the edge while the origin process is SIGKILLed and restarted at
+//! random points and the Postgres primary crashes and restarts once. Checked in the database
+//! afterwards: exactly one order per key that was acknowledged, no order without its key's
+//! acknowledgement, no `500` from the edge, every queued view counted once.
 //!
 //! The origin runs as a child process (this program again, in origin mode: see
 //! [`serve_origin_if_asked`]) on a fixed port, over a fresh database on the primary of
@@ -21,7 +22,7 @@ use breakwater_origin::db::{Bulkheads, Connect};
 use breakwater_origin::{Application, Db, Settings};
 
 use super::idempotency::storm::{self, Reply};
-use crate::origin::EDGE_KEY;
+use crate::origin::{ADMIN_TOKEN, EDGE_KEY, EventTotals};
 use crate::postgres::{Database, Servers};
 use crate::report::{Section, Table};
 use crate::scenario::step;
@@ -59,6 +60,7 @@ pub fn serve_origin_if_asked() {
                     .map_err(|e| format!("BREAKWATER_LISTEN: {e}"))?;
                 let mut settings = Settings::new(listen, var("BREAKWATER_DATABASE_URL"));
                 settings.edge_keys = vec![var("BREAKWATER_EDGE_KEYS")];
+                settings.admin_token = Some(var("BREAKWATER_ADMIN_TOKEN"));
                 settings.outbox.confirmation_dir = std::env::temp_dir().join("breakwater-chaos");
                 let app = Application::build(settings)
                     .await
@@ -101,6 +103,7 @@ impl Origin {
             .env("BREAKWATER_LISTEN", self.addr.to_string())
             .env("BREAKWATER_DATABASE_URL", &self.database_url)
             .env("BREAKWATER_EDGE_KEYS", EDGE_KEY)
+            .env("BREAKWATER_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -186,6 +189,8 @@ pub fn run(bench: &Bench, plan: &Plan) -> Result<(Section, bool), String> {
             ("ORIGIN_TIMEOUT_MS", "3000".to_owned()),
             // One client address sends everything: no per-address quota.
             ("ADMISSION", NO_ADMISSION.to_owned()),
+            // The queue consumer's credential for the origin's batch endpoint.
+            ("ORIGIN_TOKEN", ADMIN_TOKEN.to_owned()),
         ],
     )?;
     let keys: Arc<[String]> = (0..plan.keys)
@@ -207,15 +212,17 @@ pub fn run(bench: &Bench, plan: &Plan) -> Result<(Section, bool), String> {
         seed: plan.seed,
     };
     let url = format!("{}/api/orders", edge.url);
+    let edge_url = edge.url.clone();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
         .map_err(|e| e.to_string())?;
     let started = Instant::now();
     let root = bench.root().to_owned();
-    let (runs, faults) = bench.block_on(async {
+    let (runs, faults, views) = bench.block_on(async {
         let running = Arc::new(AtomicBool::new(true));
         let done = Arc::new(AtomicUsize::new(0));
+        let views = tokio::spawn(send_views(http.clone(), edge_url.clone(), plan.keys / 2));
         let load = {
             let (running, keys, done) = (running.clone(), keys.clone(), done.clone());
             tokio::spawn(async move {
@@ -260,12 +267,13 @@ pub fn run(bench: &Bench, plan: &Plan) -> Result<(Section, bool), String> {
             );
         }
         let runs = load.await.map_err(|e| format!("the load generator: {e}"))?;
-        Ok::<_, String>((runs, faults))
+        let views = views.await.map_err(|e| format!("the views: {e}"))?;
+        Ok::<_, String>((runs, faults, views))
     })?;
     let wall = started.elapsed();
 
-    // The database's view of every key.
-    let counts = bench.block_on(async {
+    // The database's view of every key, and of the views once the queue has drained.
+    let (counts, drain) = bench.block_on(async {
         let db = Db::open(
             &database.url,
             &Bulkheads::default().background,
@@ -273,6 +281,7 @@ pub fn run(bench: &Bench, plan: &Plan) -> Result<(Section, bool), String> {
         )
         .await
         .map_err(|e| e.to_string())?;
+        let drain = drained(&db, views.accepted).await?;
         let mut counts = Vec::with_capacity(keys.len());
         for key in keys.iter() {
             counts.push(
@@ -281,11 +290,93 @@ pub fn run(bench: &Bench, plan: &Plan) -> Result<(Section, bool), String> {
                     .map_err(|e| e.to_string())?,
             );
         }
-        Ok::<_, String>(counts)
+        Ok::<_, String>((counts, drain))
     })?;
     drop(edge);
     drop(origin);
-    Ok(report(plan, &runs, &counts, &faults, wall))
+    Ok(report(plan, &runs, &counts, &faults, &views, &drain, wall))
+}
+
+/// The write-behind half: views, each sent until answered `202` (queued).
+struct Views {
+    accepted: i64,
+    gave_up: usize,
+}
+
+/// Sends `count` views over products 1..=100, 8 at a time, each retried (backoff, up to 20
+/// tries) until answered `202`.
+async fn send_views(http: reqwest::Client, edge: String, count: usize) -> Views {
+    let next = Arc::new(AtomicUsize::new(0));
+    let workers: Vec<_> = (0..8)
+        .map(|_| {
+            let (http, edge, next) = (http.clone(), edge.clone(), next.clone());
+            tokio::spawn(async move {
+                let (mut accepted, mut gave_up) = (0, 0);
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= count {
+                        break;
+                    }
+                    let url = format!("{edge}/api/products/{}/views", 1 + i % 100);
+                    let mut queued = false;
+                    for attempt in 0..20u32 {
+                        let answer = http.post(&url).send().await;
+                        if answer.is_ok_and(|r| r.status().as_u16() == 202) {
+                            queued = true;
+                            break;
+                        }
+                        let backoff = 50u64 << attempt.min(5);
+                        tokio::time::sleep(Duration::from_millis(backoff)).await;
+                    }
+                    if queued {
+                        accepted += 1;
+                    } else {
+                        gave_up += 1;
+                    }
+                }
+                (accepted, gave_up)
+            })
+        })
+        .collect();
+    let mut views = Views {
+        accepted: 0,
+        gave_up: 0,
+    };
+    for worker in workers {
+        if let Ok((accepted, gave_up)) = worker.await {
+            views.accepted += accepted;
+            views.gave_up += gave_up;
+        }
+    }
+    views
+}
+
+/// What the database counted once the queue drained.
+struct Drain {
+    counted: i64,
+    /// From the end of the load until the count matched; `None` if it never did.
+    took: Option<Duration>,
+}
+
+/// Waits (at most 120 s) until `product_stats` counts `accepted` views.
+async fn drained(db: &Db, accepted: i64) -> Result<Drain, String> {
+    let started = Instant::now();
+    loop {
+        let counted = EventTotals::read(db).await?.views;
+        if counted == accepted {
+            return Ok(Drain {
+                counted,
+                took: Some(started.elapsed()),
+            });
+        }
+        if started.elapsed() > Duration::from_secs(120) || counted > accepted {
+            return Ok(Drain {
+                counted,
+                took: None,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 fn restart_primary(root: &std::path::Path) -> Result<(), String> {
@@ -305,6 +396,8 @@ fn report(
     runs: &[storm::KeyRun],
     counts: &[i64],
     faults: &Faults,
+    views: &Views,
+    drain: &Drain,
     wall: Duration,
 ) -> (Section, bool) {
     let sends: usize = runs.iter().map(|r| r.sends.len()).sum();
@@ -345,6 +438,16 @@ fn report(
             unacknowledged == 0,
         ),
         ("answers that were `500`", internal, internal == 0),
+        (
+            "views queued (a 202)",
+            views.accepted as usize,
+            views.gave_up == 0,
+        ),
+        (
+            "views counted after the drain",
+            drain.counted as usize,
+            drain.took.is_some(),
+        ),
     ];
     let mut kinds = std::collections::BTreeMap::<String, usize>::new();
     for sent in runs.iter().flat_map(|r| r.sends.iter()) {
@@ -388,16 +491,21 @@ fn report(
         ]);
     }
     let section = Section {
-        title: "Chaos: keyed orders while the origin is killed and the primary crashes".into(),
+        title: "Chaos: orders and queued views while the origin is killed and the primary crashes"
+            .into(),
         intro: vec![format!(
             "{} keys, one order each, {} keys in flight, each retried by the client (backoff, \
-             `Retry-After`) until a terminal answer or 120 s. The origin, a process of its own \
-             over Postgres with `synchronous_commit = on`, SIGKILLed and restarted {} times, \
-             spread over the run at random points (seed {}; slowest return {} ms); the Postgres primary crashed \
-             (immediate shutdown) and restarted {}. Wall time {:.1} s. Counted in the database \
-             afterwards (`order::count_with_key`).",
+             `Retry-After`) until a terminal answer or 120 s; alongside, {} product views \
+             (write-behind: answered `202`, queued, delivered in batches), each sent until \
+             queued. The origin, a process of its own over Postgres with \
+             `synchronous_commit = on`, SIGKILLed and restarted {} times, spread over the run \
+             at random points (seed {}; slowest return {} ms); the Postgres primary crashed \
+             (immediate shutdown) and restarted {}. Wall time {:.1} s; the queue drained {} \
+             later. Counted in the database afterwards (`order::count_with_key`, \
+             `SUM(product_stats.views)`).",
             plan.keys,
             plan.keys_in_flight,
+            views.accepted as usize + views.gave_up,
             faults.kills,
             plan.seed,
             faults.slowest_restart.as_millis(),
@@ -407,11 +515,18 @@ fn report(
                 "not at all (the load ended first)"
             },
             wall.as_secs_f64(),
+            drain
+                .took
+                .map_or("never (within 120 s)".to_owned(), |t| format!(
+                    "{:.1} s",
+                    t.as_secs_f64()
+                )),
         )],
         tables: vec![
             ("Every send's answer".into(), answers),
             ("Exactly once, checked in the database".into(), checks),
         ],
     };
-    (section, goals.iter().all(|(_, _, ok)| *ok))
+    let passed = goals.iter().all(|(_, _, ok)| *ok);
+    (section, passed)
 }
