@@ -37,6 +37,8 @@ use serde::Deserialize;
 use worker::{Method, Response};
 
 pub const PURGE_PATH: &str = "/_breakwater/purge";
+/// Panics the isolate on purpose, when `PANIC_PROBE = "on"` (tests only).
+pub const PANIC_PATH: &str = "/_breakwater/panic";
 pub const DEAD_EVENTS_PATH: &str = "/_breakwater/dead-events";
 pub const REPLAY_PATH: &str = "/_breakwater/dead-events/replay";
 pub const ORIGINS_PATH: &str = "/_breakwater/origins";
@@ -66,6 +68,7 @@ pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
         DEAD_EVENTS_PATH => (DEAD_EVENTS_PATH, Method::Get),
         REPLAY_PATH => (REPLAY_PATH, Method::Post),
         ORIGINS_PATH => (ORIGINS_PATH, Method::Get),
+        PANIC_PATH if ex.config.panic_probe => (PANIC_PATH, Method::Post),
         _ => return Ok(Flow::Next),
     };
     if ex.req.method() != allow {
@@ -81,8 +84,16 @@ pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
         PURGE_PATH => purge_tags(ex).await,
         DEAD_EVENTS_PATH => list_dead_events(ex).await,
         ORIGINS_PATH => list_origins(ex).await,
+        PANIC_PATH => panic_on_purpose(ex),
         _ => replay_dead_events(ex).await,
     }
+}
+
+/// The one deliberate panic in the edge, for the test of what a panic does to the requests in
+/// flight and the next one (README § What a panic costs).
+#[expect(clippy::panic, reason = "the probe exists to panic")]
+fn panic_on_purpose(ex: &Exchange) -> Result<Flow, EdgeError> {
+    panic!("panic probe (request {})", ex.request_id)
 }
 
 async fn list_origins(ex: &mut Exchange) -> Result<Flow, EdgeError> {

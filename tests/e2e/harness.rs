@@ -108,6 +108,8 @@ pub struct Env {
     limited: OnceLock<Result<Conformance, String>>,
     /// An edge in front of the shared origin with none of its stores bound ([`Env::unbound`]).
     unbound: OnceLock<Result<String, String>>,
+    /// A scripted edge whose admin endpoint can panic it on purpose ([`Env::panicky`]).
+    panicky: OnceLock<Result<Conformance, String>>,
     /// The scripted edges' processes, stopped with the run.
     conformance_process: Mutex<Vec<Child>>,
     _tmp: tempfile::TempDir,
@@ -253,6 +255,7 @@ impl Env {
             conformance: OnceLock::new(),
             limited: OnceLock::new(),
             unbound: OnceLock::new(),
+            panicky: OnceLock::new(),
             conformance_process: Mutex::new(Vec::new()),
             _tmp: tmp,
         })
@@ -361,6 +364,15 @@ impl Env {
         ];
         self.limited
             .get_or_init(|| self.start_scripted("limited", &vars))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// An edge like [`Env::conformance`]'s, in front of a scripted origin of its own, with
+    /// `PANIC_PROBE` on: `POST /_breakwater/panic` panics it. Started on first use.
+    pub fn panicky(&self) -> Result<&Conformance, String> {
+        self.panicky
+            .get_or_init(|| self.start_scripted("panicky", &["PANIC_PROBE:on".to_owned()]))
             .as_ref()
             .map_err(Clone::clone)
     }

@@ -27,6 +27,8 @@ mod idempotency;
 #[cfg(not(target_arch = "wasm32"))]
 mod origins;
 #[cfg(not(target_arch = "wasm32"))]
+mod panics;
+#[cfg(not(target_arch = "wasm32"))]
 mod pipeline;
 #[cfg(not(target_arch = "wasm32"))]
 mod privacy;
@@ -94,6 +96,8 @@ fn cases() -> Vec<(&'static str, Case)> {
     all.extend(origins::CASES);
     // Its own edge, without its stores, in front of the shared origin.
     all.extend(dependencies::CASES);
+    // Its own edge, panicked on purpose.
+    all.extend(panics::CASES);
     // Its own edge and origin: it shares nothing with the cases around it.
     all.extend(conformance::CASES);
     // Last: it trips the breaker (and heals it).

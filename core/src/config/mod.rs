@@ -54,6 +54,9 @@ pub struct EdgeConfig {
     /// Shard objects isolates report to and read the purge log from (`CONTROL_SHARDS`); 0: all
     /// go to the root `CONTROL` object (see [`crate::control::relay`]).
     pub control_shards: u64,
+    /// `PANIC_PROBE = "on"` opens `POST /_breakwater/panic` (admin token required), which panics
+    /// the isolate on purpose: for the tests of what a panic does. Never set in production.
+    pub panic_probe: bool,
     /// Idempotency keys on unsafe requests (`IDEMPOTENCY_POLICY`).
     pub idempotency: IdempotencyConfig,
     /// Routes answered `202` and queued, and the queue consumer's delivery (`WRITE_BEHIND`).
@@ -240,6 +243,16 @@ impl EdgeConfig {
             0..=MAX_CONTROL_SHARDS,
         )?;
         let origin_prefixes = parse_prefixes(var("ORIGIN_PREFIXES").as_deref().unwrap_or("/api/"))?;
+        let panic_probe = match var("PANIC_PROBE").as_deref() {
+            None | Some("" | "off") => false,
+            Some("on") => true,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "PANIC_PROBE",
+                    format!("{other:?} must be \"on\" or \"off\""),
+                ));
+            }
+        };
         Ok(Self {
             pool: PoolConfig::single(&origin_url),
             origin_url,
@@ -255,6 +268,7 @@ impl EdgeConfig {
             concurrency: ConcurrencyConfig::default(),
             control_report,
             control_shards,
+            panic_probe,
             idempotency: IdempotencyConfig::default(),
             write_behind: WriteBehindConfig::default(),
             access_tokens: None,

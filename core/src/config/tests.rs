@@ -346,3 +346,15 @@ fn concurrency_is_off_by_default_and_names_its_bad_field() {
         assert!(err.contains("CONCURRENCY") && err.contains(named), "{err}");
     }
 }
+
+#[test]
+fn the_panic_probe_is_off_unless_said_on() {
+    let base = [("ORIGIN_URL", "http://o")];
+    assert!(!parse(&base).unwrap().panic_probe);
+    for (value, on) in [("on", true), ("off", false), ("", false)] {
+        let config = parse(&[base[0], ("PANIC_PROBE", value)]).unwrap();
+        assert_eq!(config.panic_probe, on, "{value:?}");
+    }
+    let err = parse(&[base[0], ("PANIC_PROBE", "yes")]).unwrap_err();
+    assert_eq!(err.field, "PANIC_PROBE", "{err}");
+}
