@@ -25,8 +25,7 @@ use super::idempotency::storm::{self, Reply};
 use crate::origin::{ADMIN_TOKEN, EDGE_KEY, EventTotals};
 use crate::postgres::{Database, Servers};
 use crate::report::{Section, Table};
-use crate::scenario::step;
-use crate::scenario::{Bench, NO_ADMISSION};
+use crate::scenario::{Bench, NO_ADMISSION, step};
 
 /// Set in the child's environment: serve the origin instead of benchmarking.
 const ORIGIN_MODE: &str = "BREAKWATER_BENCH_ORIGIN";
@@ -44,8 +43,8 @@ pub struct Plan {
 }
 
 /// In the child: when [`ORIGIN_MODE`] is set, runs the origin it describes
-/// (`BREAKWATER_DATABASE_URL`, `BREAKWATER_LISTEN`, `BREAKWATER_EDGE_KEYS`) until killed, and
-/// never returns; otherwise returns at once.
+/// (`BREAKWATER_DATABASE_URL`, `BREAKWATER_LISTEN`, `BREAKWATER_EDGE_KEYS`,
+/// `BREAKWATER_ADMIN_TOKEN`) until killed, and never returns; otherwise returns at once.
 pub fn serve_origin_if_asked() {
     if std::env::var_os(ORIGIN_MODE).is_none() {
         return;
