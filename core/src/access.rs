@@ -83,7 +83,10 @@ pub fn verifier_from_value(raw: Option<Value>) -> Result<Option<Verifier>, (Stri
         let at = format!("jwks.keys[{i}]");
         let set: JwkSet = serde_json::from_value(serde_json::json!({ "keys": [key] }))
             .map_err(|e| (at.clone(), e.to_string()))?;
-        let key = set.keys[0]
+        let key = set
+            .keys
+            .first()
+            .ok_or_else(|| (at.clone(), "not a JWK".to_owned()))?
             .to_public_key()
             .map_err(|e| (at.clone(), e.to_string()))?;
         verifier = verifier.with_key(key);

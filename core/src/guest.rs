@@ -34,6 +34,10 @@ pub const PRINCIPAL_PREFIX: &str = "guest:";
 /// Hex digits in an id (128 bits) and in a cookie's MAC.
 const ID_HEX: usize = 32;
 
+#[expect(
+    clippy::expect_used,
+    reason = "HMAC takes a key of any length: new_from_slice cannot fail"
+)]
 fn mac(key: &[u8], parts: &[&str]) -> [u8; 32] {
     let mut mac =
         <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes a key of any length");

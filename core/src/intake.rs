@@ -196,8 +196,7 @@ pub fn normalize_path(raw: &str) -> Result<String, PathError> {
     let bytes = raw.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
     let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
+    while let Some(&b) = bytes.get(i) {
         let byte = if b == b'%' {
             // Two hex digits and nothing else (RFC 3986 §2.1): `from_str_radix` alone would
             // also take a sign, reading `%+1` as byte 1.

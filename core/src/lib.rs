@@ -4,6 +4,21 @@
 //! come in as arguments, so every decision is a function of its inputs and can be tested natively
 //! and run unchanged inside the wasm32 edge worker.
 
+// Core runs inside the edge's wasm, where a panic fails every request in flight in the isolate
+// (README § What a panic costs): the same lints as `src/`. Tests may unwrap.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented,
+        clippy::indexing_slicing
+    )
+)]
+
 pub mod access;
 pub mod assets;
 pub mod auth;

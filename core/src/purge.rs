@@ -191,7 +191,9 @@ impl PurgeLog {
             let Some((epoch, which, item)) = oldest else {
                 return;
             };
-            [&mut self.tags, &mut self.keys, &mut self.prefixes][which].remove(&item);
+            if let Some(map) = [&mut self.tags, &mut self.keys, &mut self.prefixes].get_mut(which) {
+                map.remove(&item);
+            }
             // Entries stamped before the forgotten purge may have been hit by it.
             self.floor = self.floor.max(epoch);
         }

@@ -141,6 +141,10 @@ impl Signature {
     }
 }
 
+#[expect(
+    clippy::expect_used,
+    reason = "HMAC takes a key of any length: new_from_slice cannot fail"
+)]
 fn mac(key: &[u8], timestamp_s: u64, nonce: &str, request: &Signed<'_>) -> HmacSha256 {
     let mut mac = <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
     let body = hex(&Sha256::digest(request.body));
@@ -167,7 +171,10 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
         .chunks(2)
         .map(|pair| {
             let digit = |b: u8| (b as char).to_digit(16);
-            Some((digit(pair[0])? * 16 + digit(pair[1])?) as u8)
+            match pair {
+                &[high, low] => Some((digit(high)? * 16 + digit(low)?) as u8),
+                _ => None,
+            }
         })
         .collect()
 }

@@ -96,8 +96,10 @@ impl TraceContext {
 
 /// All-zero ids are invalid; flip one bit rather than fail.
 fn nonzero<const N: usize>(mut bytes: [u8; N]) -> [u8; N] {
-    if bytes == [0; N] {
-        bytes[N - 1] = 1;
+    if bytes == [0; N]
+        && let Some(last) = bytes.last_mut()
+    {
+        *last = 1;
     }
     bytes
 }

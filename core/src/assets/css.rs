@@ -13,8 +13,8 @@ pub fn rewrite_css(src: &str, resolve: impl Fn(&str) -> Option<String>) -> Strin
     let bytes = src.as_bytes();
     let mut splice = Splice::new(src);
     let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
+    while let Some(&b) = bytes.get(i) {
+        match b {
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
                 i = find(src, i + 2, "*/").map_or(bytes.len(), |end| end + 2);
             }
@@ -94,7 +94,7 @@ fn url_value(bytes: &[u8], mut i: usize) -> (Option<(usize, usize)>, usize) {
 /// past its closing quote. An unterminated string ends at a newline or at the end of input, as in
 /// CSS tokenisation.
 fn string_end(bytes: &[u8], open: usize) -> ((usize, usize), usize) {
-    let quote = bytes[open];
+    let quote = bytes.get(open).copied().unwrap_or(b'"');
     let mut i = open + 1;
     while let Some(&b) = bytes.get(i) {
         match b {
@@ -110,10 +110,9 @@ fn string_end(bytes: &[u8], open: usize) -> ((usize, usize), usize) {
 
 /// Whether an identifier character precedes `i`, which makes `url(` part of a longer name.
 fn ident_before(bytes: &[u8], i: usize) -> bool {
-    i > 0 && {
-        let b = bytes[i - 1];
-        b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b >= 0x80
-    }
+    i.checked_sub(1)
+        .and_then(|before| bytes.get(before))
+        .is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b >= 0x80)
 }
 
 pub(crate) fn starts_with_ci(bytes: &[u8], i: usize, needle: &[u8]) -> bool {

@@ -69,7 +69,8 @@ fn parse_tag(bytes: &[u8], mut i: usize) -> Tag {
     {
         i += 1;
     }
-    let name = String::from_utf8_lossy(&bytes[start..i]).to_ascii_lowercase();
+    let name =
+        String::from_utf8_lossy(bytes.get(start..i).unwrap_or_default()).to_ascii_lowercase();
     let mut attrs = Vec::new();
     let mut self_closing = false;
     loop {
@@ -97,7 +98,8 @@ fn parse_tag(bytes: &[u8], mut i: usize) -> Tag {
         {
             i += 1;
         }
-        let attr_name = String::from_utf8_lossy(&bytes[name_start..i]).to_ascii_lowercase();
+        let attr_name = String::from_utf8_lossy(bytes.get(name_start..i).unwrap_or_default())
+            .to_ascii_lowercase();
         let mut j = i;
         while bytes.get(j).is_some_and(u8::is_ascii_whitespace) {
             j += 1;
@@ -111,7 +113,9 @@ fn parse_tag(bytes: &[u8], mut i: usize) -> Tag {
         }
         let value = match bytes.get(j) {
             Some(&q @ (b'"' | b'\'')) => {
-                let end = bytes[j + 1..]
+                let end = bytes
+                    .get(j + 1..)
+                    .unwrap_or_default()
                     .iter()
                     .position(|&b| b == q)
                     .map_or(bytes.len(), |p| j + 1 + p);
@@ -191,7 +195,7 @@ fn rewrite_srcset(value: &str, resolve: &impl Fn(&str) -> Option<String>) -> Opt
         }
         // A URL followed directly by commas ends before them (the candidate has no descriptor).
         let mut end = i;
-        while end > start && bytes[end - 1] == b',' {
+        while end > start && bytes.get(end - 1) == Some(&b',') {
             end -= 1;
         }
         if end > start

@@ -82,9 +82,14 @@ impl Manifest {
             None => return Err(ManifestError::MissingVersion),
             Some(Some(FORMAT_VERSION)) => {}
             Some(other) => {
-                return Err(ManifestError::UnsupportedVersion(
-                    other.map_or_else(|| value["version"].to_string(), |v| v.to_string()),
-                ));
+                return Err(ManifestError::UnsupportedVersion(other.map_or_else(
+                    || {
+                        value
+                            .get("version")
+                            .map_or_else(String::new, ToString::to_string)
+                    },
+                    |v| v.to_string(),
+                )));
             }
         }
         let manifest: Manifest = serde_json::from_value(value)?;
@@ -93,6 +98,10 @@ impl Manifest {
     }
 
     /// Pretty JSON; deterministic because every map is ordered.
+    #[expect(
+        clippy::expect_used,
+        reason = "strings, numbers and ordered maps always serialise"
+    )]
     pub fn to_json(&self) -> String {
         let mut json = serde_json::to_string_pretty(self).expect("a manifest always serializes");
         json.push('\n');

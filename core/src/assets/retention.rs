@@ -61,8 +61,10 @@ impl Manifest {
             current.insert(logical.clone(), hashed_name(logical, &file.sha256));
         }
         for (logical, hashed) in &current {
-            let entry = entries[logical].clone();
-            insert_hashed(&mut entries, hashed, &entry)?;
+            // Inserted for every logical name just above.
+            if let Some(entry) = entries.get(logical).cloned() {
+                insert_hashed(&mut entries, hashed, &entry)?;
+            }
         }
         let newest = Build {
             id: build_id.to_string(),

@@ -224,7 +224,10 @@ struct Window([Bucket; BUCKETS as usize]);
 impl Window {
     fn add(&mut self, bucket_ms: u64, now: u64, counts: Counts) {
         let number = now / bucket_ms;
-        let bucket = &mut self.0[(number % BUCKETS) as usize];
+        // The index is below BUCKETS, the array's length.
+        let Some(bucket) = self.0.get_mut((number % BUCKETS) as usize) else {
+            return;
+        };
         if bucket.number != number {
             *bucket = Bucket {
                 number,

@@ -91,7 +91,7 @@ impl Input<'_> {
         while self.peek().is_some_and(&f) {
             self.at += 1;
         }
-        &self.s[start..self.at]
+        self.s.get(start..self.at).unwrap_or_default()
     }
 }
 

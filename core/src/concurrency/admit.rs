@@ -182,8 +182,10 @@ impl Admission {
             return Acquire::Granted(self.grant());
         }
         let rank = usize::from(priority.rank()).min(PRIORITIES - 1);
-        let ahead = self.waiting[..=rank]
+        let ahead = self
+            .waiting
             .iter()
+            .take(rank + 1)
             .map(VecDeque::len)
             .sum::<usize>() as u64
             + 1;
@@ -196,24 +198,31 @@ impl Admission {
             .is_some_and(|w| w > budget as f64)
         {
             // Whoever waits behind this one could not be served in time either.
-            for q in &mut self.waiting[rank + 1..] {
+            for q in self.waiting.iter_mut().skip(rank + 1) {
                 q.clear();
             }
             return refused;
         }
         if self.queued() >= self.config.max_queued {
-            let lower = (rank + 1..PRIORITIES)
+            let lower = self
+                .waiting
+                .iter_mut()
+                .skip(rank + 1)
                 .rev()
-                .find(|&r| !self.waiting[r].is_empty());
+                .find(|q| !q.is_empty());
             match lower {
-                Some(r) => {
-                    self.waiting[r].pop_back();
+                Some(q) => {
+                    q.pop_back();
                 }
                 None => return refused,
             }
         }
         let ticket = self.next_id();
-        self.waiting[rank].push_back(Waiter {
+        // `rank` is clamped to the queues above, so there is always one.
+        let Some(queue) = self.waiting.get_mut(rank) else {
+            return refused;
+        };
+        queue.push_back(Waiter {
             ticket,
             deadline_ms: now_ms.saturating_add(budget),
         });

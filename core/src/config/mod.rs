@@ -449,6 +449,10 @@ impl ConcurrencyConfig {
 /// type or a value `validate` refuses is an error naming `field`. Without `raw` the defaults are
 /// validated all the same: whether they hold can depend on other vars (the idempotency lease
 /// must outlast `ORIGIN_TIMEOUT_MS`).
+#[expect(
+    clippy::expect_used,
+    reason = "a config struct of plain fields always serialises"
+)]
 fn overlay<T: Serialize + DeserializeOwned>(
     field: &'static str,
     defaults: T,

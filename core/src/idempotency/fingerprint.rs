@@ -78,8 +78,11 @@ impl TryFrom<String> for Fingerprint {
                 b'a'..=b'f' => Some(c - b'a' + 10),
                 _ => None,
             };
-            *byte = match (digit(pair[0]), digit(pair[1])) {
-                (Some(high), Some(low)) => high << 4 | low,
+            *byte = match pair {
+                &[high, low] => match (digit(high), digit(low)) {
+                    (Some(high), Some(low)) => high << 4 | low,
+                    _ => return Err(invalid()),
+                },
                 _ => return Err(invalid()),
             };
         }

@@ -82,7 +82,7 @@ pub fn parse_key(header_value: &str) -> Result<IdempotencyKey, KeyError> {
     if start >= end {
         return Err(KeyError::Empty);
     }
-    let (key, rest_at) = if bytes[start] == b'"' {
+    let (key, rest_at) = if bytes.get(start) == Some(&b'"') {
         quoted(bytes, start)?
     } else {
         bare(header_value, start, end)?
@@ -90,12 +90,14 @@ pub fn parse_key(header_value: &str) -> Result<IdempotencyKey, KeyError> {
     if rest_at < end {
         // `end` follows a non-space byte, so one lies between here and there.
         let at = rest_at
-            + bytes[rest_at..end]
+            + bytes
+                .get(rest_at..end)
+                .unwrap_or_default()
                 .iter()
                 .take_while(|b| is_space(b))
                 .count();
-        return Err(match bytes[at] {
-            b',' => KeyError::Multiple,
+        return Err(match bytes.get(at) {
+            Some(b',') => KeyError::Multiple,
             _ => KeyError::Trailing { at },
         });
     }
@@ -133,7 +135,12 @@ fn quoted(bytes: &[u8], open: usize) -> Result<(String, usize), KeyError> {
 fn bare(value: &str, start: usize, end: usize) -> Result<(String, usize), KeyError> {
     let bytes = value.as_bytes();
     let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~:/".contains(&b);
-    let len = bytes[start..end].iter().take_while(|&&b| token(b)).count();
+    let len = bytes
+        .get(start..end)
+        .unwrap_or_default()
+        .iter()
+        .take_while(|&&b| token(b))
+        .count();
     let stop = start + len;
     match bytes.get(stop) {
         Some(b' ' | b'\t' | b',') | None => {}

@@ -9,6 +9,11 @@
 //!
 //! Pure and clock-free: freshness is the caller's business (it stores expiry in `V`).
 
+#![expect(
+    clippy::indexing_slicing,
+    reason = "segment slots index the three per-segment arrays; a node is looked up only while it is held"
+)]
+
 mod sketch;
 
 pub use sketch::FrequencySketch;

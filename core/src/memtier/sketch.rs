@@ -38,7 +38,9 @@ impl FrequencySketch {
         let mut added = false;
         for (row, seed) in SEEDS.iter().enumerate() {
             let i = self.index(hash, *seed);
-            let counter = &mut self.rows[row][i];
+            let Some(counter) = self.rows.get_mut(row).and_then(|r| r.get_mut(i)) else {
+                continue;
+            };
             if *counter < MAX_COUNT {
                 *counter += 1;
                 added = true;
@@ -57,7 +59,10 @@ impl FrequencySketch {
         SEEDS
             .iter()
             .enumerate()
-            .map(|(row, seed)| self.rows[row][self.index(hash, *seed)])
+            .filter_map(|(row, seed)| {
+                let i = self.index(hash, *seed);
+                self.rows.get(row).and_then(|r| r.get(i)).copied()
+            })
             .min()
             .unwrap_or(0)
     }

@@ -163,6 +163,10 @@ impl PoolConfig {
 }
 
 /// The defaults with the fields `raw` sets replaced.
+#[expect(
+    clippy::expect_used,
+    reason = "a config struct of plain fields always serialises"
+)]
 fn overlay<T: Default + Serialize + serde::de::DeserializeOwned>(
     at: &str,
     raw: Option<Value>,

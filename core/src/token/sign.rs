@@ -24,6 +24,10 @@ struct Header<'a> {
 
 impl Signer {
     /// The signer for the private key whose 32-byte seed is `seed` (RFC 8032 §5.1.5).
+    #[expect(
+        clippy::expect_used,
+        reason = "a key derived from a seed is never of small order"
+    )]
     pub fn from_seed(seed: &[u8; SEED_LEN]) -> Self {
         let key = SigningKey::from_bytes(seed);
         let public = PublicKey::from_bytes(key.verifying_key().as_bytes())

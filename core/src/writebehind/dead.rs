@@ -121,7 +121,7 @@ pub fn dead_letter_id(message: &Value) -> String {
         return id.as_str().to_owned();
     }
     let digest = Sha256::digest(message.to_string().as_bytes());
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
     format!("raw-{hex}")
 }
 

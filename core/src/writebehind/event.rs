@@ -71,7 +71,7 @@ impl EventId {
             hasher.update(part.as_bytes());
         }
         let digest = hasher.finalize();
-        Self(hex(&digest[..16]))
+        Self(hex(digest.get(..16).unwrap_or_default()))
     }
 
     pub fn as_str(&self) -> &str {
