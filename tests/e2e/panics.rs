@@ -59,12 +59,15 @@ fn a_panic_fails_its_request_and_the_next_request_is_served(env: &Env) -> Result
             });
         }
         // Wait until every one of them is at the origin: they are in flight in the isolate.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while (0..IN_FLIGHT).any(|i| conf.origin.count(&format!("/c/panic/held-{i}")) == 0) {
-            if std::time::Instant::now() > deadline {
-                return Err("the held requests never reached the origin".to_owned());
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        let held: Vec<String> = (0..IN_FLIGHT)
+            .map(|i| format!("/c/panic/held-{i}"))
+            .collect();
+        if !conf
+            .origin
+            .reached(&held, std::time::Duration::from_secs(30))
+            .await
+        {
+            return Err("the held requests never reached the origin".to_owned());
         }
         let panicked = client
             .post(format!("{base}/_breakwater/panic"))

@@ -355,6 +355,8 @@ struct Script {
 #[derive(Clone)]
 pub struct ScriptedOrigin {
     scripts: Arc<Mutex<HashMap<String, Script>>>,
+    /// Woken each time a request is recorded ([`ScriptedOrigin::reached`]).
+    arrivals: Arc<tokio::sync::Notify>,
 }
 
 impl ScriptedOrigin {
@@ -364,6 +366,7 @@ impl ScriptedOrigin {
         let addr = listener.local_addr()?;
         let origin = Self {
             scripts: Arc::new(Mutex::new(HashMap::new())),
+            arrivals: Arc::new(tokio::sync::Notify::new()),
         };
         let serving = origin.clone();
         tokio::spawn(async move {
@@ -407,6 +410,24 @@ impl ScriptedOrigin {
             .map_or(0, |s| s.heads.len())
     }
 
+    /// Waits until every path in `paths` has received a request, woken by each arrival (no
+    /// polling); false if `limit` passes first.
+    pub async fn reached(&self, paths: &[String], limit: std::time::Duration) -> bool {
+        let all_reached = async {
+            loop {
+                let arrival = self.arrivals.notified();
+                tokio::pin!(arrival);
+                // Registered before the check, so an arrival in between is not missed.
+                arrival.as_mut().enable();
+                if paths.iter().all(|p| self.count(p) > 0) {
+                    return;
+                }
+                arrival.await;
+            }
+        };
+        tokio::time::timeout(limit, all_reached).await.is_ok()
+    }
+
     /// Records `head` and picks the answer it gets.
     fn next(&self, head: &Head) -> Answer {
         let target = head.line.split(' ').nth(1).unwrap_or("/");
@@ -415,6 +436,7 @@ impl ScriptedOrigin {
         match scripts.get_mut(path) {
             Some(script) => {
                 script.heads.push(head.clone());
+                self.arrivals.notify_waiters();
                 let i = script.served.min(script.answers.len() - 1);
                 script.served += 1;
                 script.answers[i].clone()
