@@ -26,6 +26,7 @@ use crate::origin::{ADMIN_TOKEN, EDGE_KEY, EventTotals};
 use crate::postgres::{Database, Servers};
 use crate::report::{Section, Table};
 use crate::scenario::{Bench, NO_ADMISSION, step};
+use crate::zipf::SplitMix64;
 
 /// Set in the child's environment: serve the origin instead of benchmarking.
 const ORIGIN_MODE: &str = "BREAKWATER_BENCH_ORIGIN";
@@ -153,14 +154,6 @@ fn free_addr() -> Result<SocketAddr, String> {
         .map_err(|e| format!("a free port: {e}"))
 }
 
-/// A small deterministic generator for the fault schedule.
-fn next(state: &mut u64) -> u64 {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    *state
-}
-
 /// What the faults did.
 struct Faults {
     kills: usize,
@@ -233,7 +226,7 @@ pub fn run(bench: &Bench, plan: &Plan) -> Result<(Section, bool), String> {
         // `kills` SIGKILLs spread over the run, the k-th at a random point of the k-th of
         // `kills` equal stretches of the keys, and the primary's crash and restart with the
         // middle one.
-        let mut state = plan.seed | 1;
+        let mut schedule = SplitMix64::new(plan.seed);
         let stretch = plan.keys / plan.kills.max(1);
         let mut faults = Faults {
             kills: 0,
@@ -241,7 +234,7 @@ pub fn run(bench: &Bench, plan: &Plan) -> Result<(Section, bool), String> {
             slowest_restart: Duration::ZERO,
         };
         while running.load(Ordering::SeqCst) && faults.kills < plan.kills {
-            let at = faults.kills * stretch + (next(&mut state) as usize) % stretch.max(1);
+            let at = faults.kills * stretch + (schedule.next_u64() as usize) % stretch.max(1);
             while done.load(Ordering::SeqCst) < at && running.load(Ordering::SeqCst) {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
