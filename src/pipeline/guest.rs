@@ -11,7 +11,7 @@ use crate::error::EdgeError;
 use crate::exchange::Exchange;
 use crate::pipeline::Flow;
 use breakwater_core::guest;
-use breakwater_core::idempotency::{HEADER as IDEMPOTENCY_KEY, parse_key};
+use breakwater_core::idempotency::HEADER as IDEMPOTENCY_KEY;
 use breakwater_core::intake::Principal;
 use worker::Method;
 
@@ -40,8 +40,7 @@ pub fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
         .req
         .headers()
         .get(IDEMPOTENCY_KEY)?
-        .and_then(|raw| parse_key(&raw).ok())
-        .and_then(|k| k.at_least(ex.config.idempotency.min_key_chars).ok());
+        .and_then(|raw| ex.config.idempotency.key(&raw).ok());
     if let Some(order_key) = order_key {
         let id = guest::new_id(key, &ex.principal.key(), order_key.as_str());
         ex.set_cookie = Some(guest::set_cookie(key, &id));

@@ -21,8 +21,8 @@ use crate::error::EdgeError;
 use crate::exchange::Exchange;
 use crate::upstream;
 use breakwater_core::idempotency::{
-    Begin as Decision, HEADER, NoAnswer, REPLAYED_HEADER, StoredResponse, fingerprint, parse_key,
-    record_name, should_keep_on_no_answer,
+    Begin as Decision, HEADER, NoAnswer, REPLAYED_HEADER, StoredResponse, fingerprint, record_name,
+    should_keep_on_no_answer,
 };
 use breakwater_core::intake::{self, Limits};
 use worker::{Env, Headers, Method, Response};
@@ -44,8 +44,9 @@ pub async fn run(ex: &mut Exchange, next: Next) -> Result<Response, EdgeError> {
             next.run(ex).await
         };
     };
-    let key = parse_key(&raw_key)
-        .and_then(|k| k.at_least(config.idempotency.min_key_chars))
+    let key = config
+        .idempotency
+        .key(&raw_key)
         .map_err(|e| EdgeError::IdempotencyKeyInvalid(e.to_string()))?;
     let raw_url = ex.req.inner().url();
     let (_, query) = intake::split_raw_url(&raw_url);

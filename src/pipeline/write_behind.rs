@@ -10,7 +10,7 @@ use crate::error::EdgeError;
 use crate::exchange::Exchange;
 use crate::pipeline::Flow;
 use crate::runtime::{now_millis, random};
-use breakwater_core::idempotency::{HEADER as IDEMPOTENCY_KEY, parse_key};
+use breakwater_core::idempotency::HEADER as IDEMPOTENCY_KEY;
 use breakwater_core::intake::Principal;
 use breakwater_core::writebehind::{Event, EventId, EventMessage, parse_event};
 use worker::Response;
@@ -37,8 +37,9 @@ pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
     let principal = ex.principal.key();
     let event_id = match ex.req.headers().get(IDEMPOTENCY_KEY)? {
         Some(raw) => {
-            let key = parse_key(&raw)
-                .and_then(|k| k.at_least(config.idempotency.min_key_chars))
+            let key = config
+                .idempotency
+                .key(&raw)
                 .map_err(|e| EdgeError::IdempotencyKeyInvalid(e.to_string()))?;
             EventId::for_key(&principal, key.as_str(), &ex.path, input.value)
         }

@@ -4,7 +4,7 @@
 use crate::access;
 use crate::breaker::BreakerConfig;
 use crate::concurrency::{LimitConfig, QueueConfig};
-use crate::idempotency::Policy as IdempotencyPolicy;
+use crate::idempotency::{IdempotencyKey, KeyError, Policy as IdempotencyPolicy, parse_key};
 use crate::policy::{CachePolicy, PolicyError};
 use crate::pool::PoolConfig;
 use crate::ratelimit::AdmissionPolicy;
@@ -123,6 +123,11 @@ impl Default for IdempotencyConfig {
 }
 
 impl IdempotencyConfig {
+    /// An `Idempotency-Key` field value parsed and held to `min_key_chars`.
+    pub fn key(&self, raw: &str) -> Result<IdempotencyKey, KeyError> {
+        parse_key(raw).and_then(|k| k.at_least(self.min_key_chars))
+    }
+
     /// The route covering `path` (first prefix wins), if any.
     pub fn route(&self, path: &str) -> Option<&IdempotencyRoute> {
         self.routes.iter().find(|r| path.starts_with(&r.prefix))
