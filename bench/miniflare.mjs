@@ -4,7 +4,7 @@
 //
 //   node bench/miniflare.mjs --origin http://127.0.0.1:PORT [--memory-bytes N]
 //                            [--var NAME=VALUE ...] [--persist DIR] [--scheduled-route]
-//                            [--verbose]
+//                            [--inspector-port N] [--verbose]
 //
 // `--var NAME=VALUE` (repeatable; `NAME:VALUE`, wrangler's spelling, works too) sets a var or a
 // secret, replacing wrangler.toml's value: Miniflare binds both as text, as `wrangler dev --var`
@@ -18,6 +18,9 @@
 // `scheduled` handler once and answers `200 ok`, or `500` with the outcome (Miniflare's
 // `unsafeTriggerHandlers`, which also opens `/cdn-cgi/local/email`; off without the flag, so
 // those paths reach the worker as any other). The failover scenario fires it once a second.
+//
+// `--inspector-port N` opens the V8 inspector (DevTools protocol) of the worker on that port, as
+// `wrangler dev` does; `bench/profile.mjs` uses it to take CPU profiles.
 //
 // Prints one line, `READY <url> miniflare=<v> workerd=<v> node=<v>`, on stdout once workerd
 // accepts requests; everything else goes to stderr. KV, Durable Objects and the Cache API
@@ -55,6 +58,7 @@ const { values: args } = parseArgs({
     persist: { type: "string" },
     config: { type: "string", default: join(root, "wrangler.toml") },
     "scheduled-route": { type: "boolean", default: false },
+    "inspector-port": { type: "string" },
     verbose: { type: "boolean", default: false },
   },
 });
@@ -129,7 +133,9 @@ function options() {
     },
     resourcePersistencePath: persist,
     unsafeTriggerHandlers: args["scheduled-route"],
+    ...(args["inspector-port"] ? { inspectorPort: Number(args["inspector-port"]) } : {}),
     ...sourceless,
+    unsafeInspectorProxy: args["inspector-port"] !== undefined,
     name: "breakwater",
     modules,
     modulesRoot: dirname(main),

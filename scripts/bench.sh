@@ -4,11 +4,12 @@
 # with faults), write-behind (queued views vs synchronous writes, database transactions per 1,000
 # events), failover (two origins, one killed mid-run and restarted, vs a single origin killed
 # alike), and the origin alone on SQLite and Postgres (primary only, and with its streaming
-# replica). Builds the edge if it is out of date and an edge scenario runs; starts (or reuses)
-# the Postgres primary and replica of scripts/postgres.sh if the origin scenario runs; then runs
-# the bench program natively.
+# replica), and the hot path (CPU per request, cold start and wasm size against a bare workers-rs
+# worker). Builds the edge if it is out of date and an edge scenario runs (and the bare worker
+# for the hot path); starts (or reuses) the Postgres primary and replica of scripts/postgres.sh
+# if the origin scenario runs; then runs the bench program natively.
 # Arguments go to the program: `sh scripts/bench.sh --quick`,
-# `--scenario cache|limiter|surge|idempotency|writebehind|failover|origin|all|chaos`
+# `--scenario cache|limiter|surge|idempotency|writebehind|failover|origin|hotpath|all|chaos`
 # (comma-separated; `all` leaves out chaos, which `make chaos` runs),
 # `--help` for the rest
 # (each flag also has a BENCH_* environment variable).
@@ -31,6 +32,7 @@ for arg in "$@"; do
 done
 scenarios=${cli_scenarios:-${BENCH_SCENARIO:-all}}
 needs_edge=0
+needs_bare=0
 needs_postgres=0
 old_ifs=$IFS
 IFS=,
@@ -38,7 +40,9 @@ for scenario in $scenarios; do
   case $scenario in
     '') ;;
     origin) needs_postgres=1 ;;
-    all | chaos) needs_edge=1 needs_postgres=1 ;;
+    all) needs_edge=1 needs_bare=1 needs_postgres=1 ;;
+    chaos) needs_edge=1 needs_postgres=1 ;;
+    hotpath) needs_edge=1 needs_bare=1 ;;
     *) needs_edge=1 ;;
   esac
 done
@@ -48,6 +52,10 @@ if [ "$asks_help" = 0 ] && [ "$needs_edge" = 1 ]; then
   sh scripts/build-edge.sh
   [ -f build/index.js ] || die "build/index.js was not produced"
   [ -x node_modules/.bin/node ] || die "node_modules/.bin/node is missing; run: make setup"
+fi
+if [ "$asks_help" = 0 ] && [ "$needs_bare" = 1 ]; then
+  step "building the hot-path baseline: a bare workers-rs worker (bench/bare), built as the edge is"
+  build_worker bench/bare breakwater_bench_bare
 fi
 if [ "$asks_help" = 0 ] && [ "$needs_postgres" = 1 ]; then
   # The origin scenario's databases: a primary and a streaming replica on loopback, installed if

@@ -12,3 +12,30 @@ need() { command -v "$1" >/dev/null 2>&1 || die "'$1' is not installed; $2"; }
 locked_version() {
   awk -v name="$1" '$0 == "name = \"" name "\"" { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock
 }
+
+# build_worker DIR CRATE: the wasm worker of the crate CRATE in DIR (its wrangler.toml's
+# `build/`), as worker-build makes it, then binaryen's wasm-opt -Oz unless BREAKWATER_WASM_OPT=0.
+# The same cargo build worker-build starts with comes first: when its output is older than
+# DIR/build/, the bindings, bundle and wasm-opt pass are up to date and are skipped.
+build_worker() {
+  (cd "$1" && cargo build --quiet --lib --release --target wasm32-unknown-unknown)
+  raw=target/wasm32-unknown-unknown/release/$2.wasm
+  if [ "$1/build/index_bg.wasm" -nt "$raw" ] && [ "$1/build/index.js" -nt "$raw" ]; then
+    note "$1/build/ is up to date"
+    return 0
+  fi
+  need worker-build "run: make setup"
+  need wasm-bindgen "run: make setup"
+  [ -x node_modules/.bin/esbuild ] || die "node_modules/.bin/esbuild is missing; run: make setup"
+  # worker-build would download these from GitHub; use the pinned local copies instead.
+  (
+    cd "$1"
+    WASM_BINDGEN_BIN="$(command -v wasm-bindgen)" ESBUILD_BIN="$OLDPWD/node_modules/.bin/esbuild" \
+      worker-build --release
+  )
+  if [ "${BREAKWATER_WASM_OPT:-1}" = 1 ]; then
+    note "optimising $1/build/index_bg.wasm for size (binaryen wasm-opt -Oz)"
+    wasm=$1/build/index_bg.wasm
+    node_modules/.bin/wasm-opt --all-features -Oz "$wasm" -o "$wasm.opt" && mv "$wasm.opt" "$wasm"
+  fi
+}

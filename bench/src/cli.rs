@@ -251,6 +251,11 @@ pub struct Args {
     /// --quick].
     #[arg(long, env = "BENCH_CHAOS_KILLS")]
     pub chaos_kills: Option<usize>,
+
+    /// Hot path: seconds each row's closed loop runs [default: 8, or 3 with --quick].
+    #[arg(long, env = "BENCH_HOTPATH_SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub hotpath_seconds: Option<u64>,
 }
 
 /// A part of the benchmark.
@@ -273,6 +278,9 @@ pub enum Scenario {
     /// Two origins, one killed mid-run and restarted, against a single origin killed alike:
     /// error rate and p99 before, during and after.
     Failover,
+    /// CPU per request, throughput, cold start and wasm size of the edge's hot paths (memory,
+    /// Cache API and limited hits, assets, keyed POSTs) against a bare workers-rs worker.
+    Hotpath,
     /// The origin alone, no edge: product reads and order writes on SQLite, on Postgres, and
     /// on Postgres with its streaming replica serving the reads (needs scripts/postgres.sh).
     Origin,
@@ -344,6 +352,11 @@ impl Args {
         )
     }
 
+    pub fn hotpath_seconds(&self) -> u64 {
+        self.hotpath_seconds
+            .unwrap_or(if self.quick { 3 } else { 8 })
+    }
+
     pub fn origin_reads(&self) -> usize {
         self.origin_reads
             .unwrap_or(if self.quick { 5_000 } else { 100_000 })
@@ -368,6 +381,7 @@ impl Args {
             Scenario::Idempotency,
             Scenario::WriteBehind,
             Scenario::Failover,
+            Scenario::Hotpath,
             Scenario::Chaos,
         ]
         .into_iter()
@@ -417,5 +431,10 @@ mod tests {
         let args = Args::parse_from(["bench", "--quick", "--failover-during-s", "8"]);
         assert!(args.runs(Scenario::Failover));
         assert_eq!(args.failover_seconds(), (3, 8, 6));
+        let args = Args::parse_from(["bench", "--scenario", "hotpath", "--quick"]);
+        assert!(args.runs(Scenario::Hotpath) && args.runs_edges());
+        assert!(!args.runs(Scenario::Cache) && !args.runs(Scenario::Origin));
+        assert_eq!(args.hotpath_seconds(), 3);
+        assert!(Args::parse_from(["bench"]).runs(Scenario::Hotpath));
     }
 }

@@ -11,7 +11,8 @@
 //! 1,000 events), failover (a pool of two origins with one killed mid-run and restarted, against
 //! a single origin killed alike: error rate and p99 before, during and after); and the origin
 //! alone, no edge, on SQLite, on Postgres and on Postgres with a streaming replica (product reads
-//! and order writes; needs the primary and replica of `scripts/postgres.sh`). Prints markdown
+//! and order writes; needs the primary and replica of `scripts/postgres.sh`); and the hot path
+//! (CPU per request, cold start and wasm size against a bare workers-rs worker). Prints markdown
 //! tables to stdout, progress to stderr.
 
 mod answer;
@@ -25,6 +26,7 @@ mod postgres;
 mod proxy;
 mod report;
 mod scenario;
+mod size;
 mod stats;
 mod throttle;
 mod workload;
@@ -43,8 +45,8 @@ use crate::postgres::Servers;
 use crate::proxy::Faults;
 use crate::report::Report;
 use crate::scenario::{
-    Bench, cache, chaos, failover, idempotency, limiter, origin as origin_only, step, surge,
-    writebehind,
+    Bench, cache, chaos, failover, hotpath, idempotency, limiter, origin as origin_only, step,
+    surge, writebehind,
 };
 use crate::throttle::Throttle;
 
@@ -227,6 +229,13 @@ fn bench(args: &Args) -> Result<Report, String> {
             };
             sections.push(failover::run(&bench, &plan)?);
             lap("failover");
+        }
+        if args.runs(Scenario::Hotpath) {
+            let plan = hotpath::Plan {
+                row: Duration::from_secs(args.hotpath_seconds()),
+            };
+            sections.push(hotpath::run(&bench, &plan)?);
+            lap("hotpath");
         }
         if args.runs(Scenario::Chaos) {
             let plan = chaos::Plan {

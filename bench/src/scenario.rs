@@ -6,6 +6,7 @@
 pub mod cache;
 pub mod chaos;
 pub mod failover;
+pub mod hotpath;
 pub mod idempotency;
 pub mod limiter;
 pub mod origin;

@@ -77,7 +77,7 @@ impl Records {
 }
 
 /// `IDEMPOTENCY_POLICY` with the edge's records off: keys go to the origin alone.
-const RECORDS_OFF: &str = r#"{"enabled": false, "routes": []}"#;
+pub(super) const RECORDS_OFF: &str = r#"{"enabled": false, "routes": []}"#;
 
 /// What one storm measured.
 struct StormRun {

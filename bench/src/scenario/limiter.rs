@@ -27,9 +27,7 @@ pub struct Plan {
 }
 
 pub fn run(bench: &Bench, plan: &Plan) -> Result<Section, String> {
-    let keys: Vec<String> = (1..=plan.principals)
-        .map(|i| format!("bench-limiter-{i}"))
-        .collect();
+    let keys: Vec<String> = (0..plan.principals).map(api_key).collect();
     let request = |i: usize, path: &str| {
         let request = Request::get(path);
         match keys.get(i % keys.len().max(1)) {
@@ -52,14 +50,7 @@ pub fn run(bench: &Bench, plan: &Plan) -> Result<Section, String> {
         .map(|(i, p)| request(i, p))
         .collect();
 
-    let limited = limited_admission();
-    let api_keys = serde_json::to_string(
-        &keys
-            .iter()
-            .map(|k| (k.as_str(), PLAN))
-            .collect::<std::collections::BTreeMap<_, _>>(),
-    )
-    .map_err(|e| e.to_string())?;
+    let (limited, api_keys) = never_denying(plan.principals);
     let configs = [
         ("unlimited", NO_ADMISSION.to_owned()),
         ("rate-limited", limited.clone()),
@@ -149,6 +140,20 @@ pub fn run(bench: &Bench, plan: &Plan) -> Result<Section, String> {
             ),
         ],
     })
+}
+
+/// The `i`th API key the bench's limited routes know (from 0).
+pub(super) fn api_key(i: usize) -> String {
+    format!("bench-limiter-{}", i + 1)
+}
+
+/// `ADMISSION` limiting `/api/products` with a quota no run reaches, and `API_KEYS` naming
+/// `principals` keys ([`api_key`]) on the bench's plan: every request pays the `RATE_LIMITER`
+/// round trip and none is denied.
+pub(super) fn never_denying(principals: usize) -> (String, String) {
+    let keys: std::collections::BTreeMap<String, &str> =
+        (0..principals).map(|i| (api_key(i), PLAN)).collect();
+    (limited_admission(), serde_json::json!(keys).to_string())
 }
 
 /// An `ADMISSION` that limits `/api/products` with a quota no run can reach.

@@ -1,0 +1,443 @@
+//! The hot path: what one request costs the edge, against a bare workers-rs worker built the
+//! same way (`bench/bare`: a fetch handler answering a constant 40-byte JSON). Each row is a
+//! closed loop of one kind of request for a fixed time at the bench's concurrency, on a fresh
+//! edge under workerd: throughput and its ratio to the bare worker, p50/p99, and the CPU time
+//! workerd spent per answered request (read from `/proc`, so the load generator's share of the
+//! machine is left out). Then cold start (spawn to ready, and ready to the first answer) and the
+//! wasm's size, raw and gzipped, with a per-crate breakdown of the edge's code.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::{API_KEY_HEADER, Bench, NO_ADMISSION, idempotency, limiter, step};
+use crate::edge::Edge;
+use crate::load::{self, Request};
+use crate::report::{Section, Table, ms, percent};
+use crate::stats::Summary;
+
+/// The product every read row asks for (one key: the row measures a hit, not a workload).
+const PRODUCT: &str = "/api/products/42";
+/// Untimed requests before each row: connections open, the cache filled, the isolate warm.
+const WARM_REQUESTS: usize = 200;
+/// Distinct idempotency keys prepared per POST row; more than a row can send on this machine,
+/// so no key repeats (a repeat would be a replay, a different path).
+const POST_KEYS: usize = 40_000;
+/// Where the edge's code is before wasm-opt strips its names (the per-crate breakdown).
+const EDGE_WASM_NAMED: &str = "target/wasm32-unknown-unknown/release/breakwater.wasm";
+/// Crates shown by name in the breakdown; the rest are summed.
+const TOP_CRATES: usize = 20;
+
+/// The goals the rows are held to, as shares of the bare worker.
+const GOAL_THROUGHPUT: f64 = 0.75;
+const GOAL_LIMITED_THROUGHPUT: f64 = 0.50;
+const GOAL_CPU: f64 = 1.3;
+
+/// What to run.
+pub struct Plan {
+    /// How long each row's timed loop runs.
+    pub row: Duration,
+}
+
+/// One row: a kind of request, what it measured, and what workerd spent on it.
+struct Row {
+    name: String,
+    summary: Summary,
+    cpu: Duration,
+}
+
+impl Row {
+    fn cpu_per_request(&self) -> Option<Duration> {
+        let answered = self.summary.requests - self.summary.errors;
+        (answered > 0).then(|| self.cpu / answered as u32)
+    }
+}
+
+/// One edge's rows, and how it started.
+struct Started {
+    ready_after: Duration,
+    first_answer: Duration,
+}
+
+pub fn run(bench: &Bench, plan: &Plan) -> Result<Section, String> {
+    let mut rows = Vec::new();
+    let hashed_css = hashed_asset(bench, "/css/app.css")?;
+
+    let bare = Edge::start_bare(bench.root(), false)?;
+    step(&format!("bare workers-rs worker: {}", bare.url));
+    let bare_start = first_answer(bench, &bare, "/")?;
+    rows.push(measure(
+        bench,
+        &bare,
+        "bare workers-rs",
+        &[Request::get("/")],
+        plan,
+    )?);
+    drop(bare);
+
+    let edge = bench.start_edge(&bench.proxied_url(), &[("ADMISSION", NO_ADMISSION.into())])?;
+    let edge_start = first_answer(bench, &edge, &hashed_css)?;
+    let product = [Request::get(PRODUCT)];
+    rows.push(measure(bench, &edge, "memory hit", &product, plan)?);
+    rows.push(measure(
+        bench,
+        &edge,
+        "hashed asset (CSS)",
+        &[Request::get(&hashed_css)],
+        plan,
+    )?);
+    rows.push(measure(
+        bench,
+        &edge,
+        "front page HTML",
+        &[Request::get("/")],
+        plan,
+    )?);
+    let orders = keyed_orders("hotpath-on");
+    rows.push(measure(
+        bench,
+        &edge,
+        "keyed POST, records on",
+        &orders,
+        plan,
+    )?);
+    drop(edge);
+
+    let edge = bench.start_edge(&bench.proxied_url(), &cache_api_only())?;
+    rows.push(measure(bench, &edge, "Cache API hit", &product, plan)?);
+    drop(edge);
+
+    let (admission, api_keys) = limiter::never_denying(1);
+    let vars = [("ADMISSION", admission), ("API_KEYS", api_keys)];
+    let edge = bench.start_edge(&bench.proxied_url(), &vars)?;
+    let limited = [Request::get(PRODUCT).with_header(API_KEY_HEADER, limiter::api_key(0))];
+    rows.push(measure(
+        bench,
+        &edge,
+        "memory hit, limited route",
+        &limited,
+        plan,
+    )?);
+    drop(edge);
+
+    let vars = [
+        ("ADMISSION", NO_ADMISSION.to_owned()),
+        ("IDEMPOTENCY_POLICY", idempotency::RECORDS_OFF.to_owned()),
+    ];
+    let edge = bench.start_edge(&bench.proxied_url(), &vars)?;
+    let orders = keyed_orders("hotpath-off");
+    rows.push(measure(
+        bench,
+        &edge,
+        "keyed POST, records off",
+        &orders,
+        plan,
+    )?);
+    drop(edge);
+
+    let root = bench.root();
+    Ok(Section {
+        title: "Hot path: CPU per request and size against a bare worker".into(),
+        intro: vec![format!(
+            "Each row: {} untimed requests, then one kind of request for {:.0} s at {} in \
+             flight on a fresh workerd (Miniflare API). CPU is the workerd processes' user + \
+             system time over the row divided by the requests answered. Bare: `bench/bare`, a \
+             workers-rs fetch handler answering 40 bytes of JSON, built as the edge is (release, \
+             opt-level \"s\", LTO, wasm-opt -Oz). Memory and Cache API hits read `{PRODUCT}`; \
+             the limited route has a quota it never reaches (one API key); keyed POSTs are \
+             `/api/orders` with a fresh `Idempotency-Key` each, so they reach the origin.",
+            WARM_REQUESTS,
+            plan.row.as_secs_f64(),
+            bench.concurrency(),
+        )],
+        tables: vec![
+            (String::new(), rows_table(&rows)),
+            (
+                "Goals, as shares of the bare worker measured in the same run.".into(),
+                goals_table(&rows),
+            ),
+            (
+                "Cold start: spawning Miniflare to its READY line (wrangler's config, workerd, \
+                 compiling the wasm), then the first request's answer."
+                    .into(),
+                start_table(&bare_start, &edge_start),
+            ),
+            (
+                "Wasm shipped (after wasm-opt), gzip -6 as an estimate of the upload's \
+                 compression."
+                    .into(),
+                size_table(root)?,
+            ),
+            (
+                format!(
+                    "Where the edge's code is, by crate (`{EDGE_WASM_NAMED}`, before wasm-opt, \
+                     which keeps the names)."
+                ),
+                crate::size::breakdown(&root.join(EDGE_WASM_NAMED))?.table(TOP_CRATES),
+            ),
+        ],
+    })
+}
+
+/// Warms `edge` with `requests`, then runs them round and round for the plan's row time,
+/// reading workerd's CPU time before and after.
+fn measure(
+    bench: &Bench,
+    edge: &Edge,
+    name: &str,
+    requests: &[Request],
+    plan: &Plan,
+) -> Result<Row, String> {
+    step(&format!(
+        "hot path: {name}, {:.0} s",
+        plan.row.as_secs_f64()
+    ));
+    let requests: Arc<[Request]> = requests.into();
+    let (warm, timed) = requests.split_at(WARM_REQUESTS.min(requests.len() / 2));
+    let warm: Arc<[Request]> = if warm.is_empty() {
+        std::iter::repeat_n(requests[0].clone(), WARM_REQUESTS).collect()
+    } else {
+        warm.into()
+    };
+    let timed: Arc<[Request]> = if timed.is_empty() {
+        requests.clone()
+    } else {
+        timed.into()
+    };
+    bench.block_on(async {
+        let client = load::client()?;
+        let shape = load::Shape {
+            progress: false,
+            ..bench.shape("warm")
+        };
+        load::closed_loop(&client, &edge.url, warm, shape).await;
+        let before = edge.workerd_cpu()?;
+        let started = Instant::now();
+        let timed = load::closed_loop_until(
+            &client,
+            &edge.url,
+            timed,
+            bench.concurrency(),
+            started,
+            plan.row,
+            name,
+        )
+        .await;
+        let wall = started.elapsed();
+        let cpu = edge.workerd_cpu()?.saturating_sub(before);
+        let summary = Summary::of(timed.iter().map(|t| &t.sample), wall);
+        Ok(Row {
+            name: name.to_owned(),
+            summary,
+            cpu,
+        })
+    })
+}
+
+/// How long `edge` took to be ready, and then to answer `path` for the first time.
+fn first_answer(bench: &Bench, edge: &Edge, path: &str) -> Result<Started, String> {
+    let first_answer = bench.block_on(async {
+        let client = load::client()?;
+        let sent = Instant::now();
+        let status = client
+            .get(format!("{}{path}", edge.url))
+            .send()
+            .await
+            .map_err(|e| format!("first request to {}: {e}", edge.url))?
+            .status();
+        if !status.is_success() {
+            return Err(format!("first request to {}{path}: {status}", edge.url));
+        }
+        Ok(sent.elapsed())
+    })?;
+    Ok(Started {
+        ready_after: edge.ready_after,
+        first_answer,
+    })
+}
+
+/// `POST /api/orders` with [`POST_KEYS`] distinct keys `{tag}-{i}`: each is a first attempt.
+fn keyed_orders(tag: &str) -> Vec<Request> {
+    idempotency::bodies(POST_KEYS, 1_000, 7)
+        .into_iter()
+        .enumerate()
+        .map(|(i, body)| {
+            Request::post_json("/api/orders", body)
+                .with_header("idempotency-key", format!("{tag}-key-{i:08}"))
+        })
+        .collect()
+}
+
+/// An edge whose product route is cached in the Cache API only, so every hit is one.
+fn cache_api_only() -> Vec<(&'static str, String)> {
+    let policy = json!({"routes": [{
+        "prefix": "/api/products",
+        "mode": "honor",
+        "ttl": {"floor": 0, "ceiling": 3600},
+        "tiers": ["cache_api"],
+    }]});
+    vec![
+        ("ADMISSION", NO_ADMISSION.to_owned()),
+        ("CACHE_POLICY", policy.to_string()),
+    ]
+}
+
+/// The content-hashed path the asset manifest (`dist/asset-manifest.json`) gives `logical`.
+fn hashed_asset(bench: &Bench, logical: &str) -> Result<String, String> {
+    let path = bench.root().join("dist/asset-manifest.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let manifest: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    manifest["current"][logical]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("{}: no current entry for {logical}", path.display()))
+}
+
+fn rows_table(rows: &[Row]) -> Table {
+    let mut table = Table::new([
+        "run",
+        "requests",
+        "errors",
+        "req/s",
+        "vs bare",
+        "p50 ms",
+        "p99 ms",
+        "workerd CPU µs/request",
+        "CPU vs bare",
+        "answered from",
+    ])
+    .left(9);
+    let bare = rows.first();
+    let bare_rate = bare.map(|b| b.summary.throughput());
+    let bare_cpu = bare.and_then(Row::cpu_per_request);
+    for row in rows {
+        let s = &row.summary;
+        let cpu = row.cpu_per_request();
+        table.row(vec![
+            row.name.clone(),
+            s.requests.to_string(),
+            s.errors.to_string(),
+            format!("{:.0}", s.throughput()),
+            crate::report::ratio(Some(s.throughput()), bare_rate),
+            ms(s.p(50.0)),
+            ms(s.p(99.0)),
+            cpu.map_or("-".into(), |c| format!("{:.0}", c.as_secs_f64() * 1e6)),
+            crate::report::ratio(
+                cpu.map(|c| c.as_secs_f64()),
+                bare_cpu.map(|c| c.as_secs_f64()),
+            ),
+            answered_from(s),
+        ]);
+    }
+    table
+}
+
+/// The cache outcomes of the served requests, largest first, as shares (`hit memory 100%`).
+fn answered_from(s: &Summary) -> String {
+    let served = s.requests - s.errors;
+    let mut labels: Vec<(&str, u64)> = s.cache.labels().map(|l| (l, s.cache.get(l))).collect();
+    labels.sort_unstable_by_key(|&(_, n)| std::cmp::Reverse(n));
+    labels
+        .iter()
+        .map(|(label, n)| format!("{label} {}", percent(*n as f64 / served.max(1) as f64)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Each goal: the row it holds, what it compares, and whether this run met it.
+fn goals_table(rows: &[Row]) -> Table {
+    let mut table = Table::new(["goal", "measured", "met"]);
+    let find = |name: &str| rows.iter().find(|r| r.name == name);
+    let bare = rows.first();
+    let throughput = |row: &Row| {
+        let base = bare.map_or(0.0, |b| b.summary.throughput());
+        (base > 0.0).then(|| row.summary.throughput() / base)
+    };
+    let cpu = |row: &Row| {
+        let base = bare.and_then(Row::cpu_per_request)?.as_secs_f64();
+        let own = row.cpu_per_request()?.as_secs_f64();
+        (base > 0.0).then(|| own / base)
+    };
+    let mut goal = |text: String, measured: Option<f64>, met: fn(f64) -> bool| {
+        table.row(vec![
+            text,
+            measured.map_or("-".into(), |m| format!("{m:.2}×")),
+            match measured {
+                Some(m) if met(m) => "yes".into(),
+                Some(_) => "**no**".into(),
+                None => "-".into(),
+            },
+        ]);
+    };
+    for name in ["memory hit", "hashed asset (CSS)", "front page HTML"] {
+        let measured = find(name).and_then(throughput);
+        goal(
+            format!("{name}: throughput ≥ {GOAL_THROUGHPUT}× bare"),
+            measured,
+            |m| m >= GOAL_THROUGHPUT,
+        );
+    }
+    goal(
+        format!("memory hit: CPU per request ≤ {GOAL_CPU}× bare"),
+        find("memory hit").and_then(cpu),
+        |m| m <= GOAL_CPU,
+    );
+    goal(
+        format!("memory hit, limited route: throughput ≥ {GOAL_LIMITED_THROUGHPUT}× bare"),
+        find("memory hit, limited route").and_then(throughput),
+        |m| m >= GOAL_LIMITED_THROUGHPUT,
+    );
+    table
+}
+
+fn start_table(bare: &Started, edge: &Started) -> Table {
+    let mut table = Table::new([
+        "worker",
+        "spawn → ready ms",
+        "first answer ms",
+        "total vs bare",
+    ]);
+    let total = |s: &Started| (s.ready_after + s.first_answer).as_secs_f64();
+    for (name, s) in [("bare workers-rs", bare), ("edge", edge)] {
+        table.row(vec![
+            name.into(),
+            format!("{:.0}", s.ready_after.as_secs_f64() * 1e3),
+            format!("{:.1}", s.first_answer.as_secs_f64() * 1e3),
+            crate::report::ratio(Some(total(s)), Some(total(bare))),
+        ]);
+    }
+    table
+}
+
+fn size_table(root: &std::path::Path) -> Result<Table, String> {
+    let mut table = Table::new(["worker", "wasm bytes", "gzip bytes", "gzip vs bare"]);
+    let bare = sizes(&root.join("bench/bare/build/index_bg.wasm"))?;
+    let edge = sizes(&root.join("build/index_bg.wasm"))?;
+    for (name, (raw, gz)) in [("bare workers-rs", bare), ("edge", edge)] {
+        table.row(vec![
+            name.into(),
+            raw.to_string(),
+            gz.to_string(),
+            crate::report::ratio(Some(gz as f64), Some(bare.1 as f64)),
+        ]);
+    }
+    Ok(table)
+}
+
+/// A file's size, and gzipped (`gzip -6`).
+fn sizes(path: &std::path::Path) -> Result<(u64, u64), String> {
+    let raw = std::fs::metadata(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .len();
+    let out = std::process::Command::new("gzip")
+        .args(["-6", "-c"])
+        .arg(path)
+        .output()
+        .map_err(|e| format!("gzip: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("gzip {}: {}", path.display(), out.status));
+    }
+    Ok((raw, out.stdout.len() as u64))
+}
