@@ -1,6 +1,7 @@
 //! One request's state as it travels through the pipeline.
 
 use crate::error::EdgeError;
+use crate::incoming::{self, Head};
 use crate::runtime::random;
 use breakwater_core::config::EdgeConfig;
 use breakwater_core::headers::{REQUEST_ID, TRACEPARENT};
@@ -9,12 +10,15 @@ use breakwater_core::ratelimit::Priority;
 use breakwater_core::timing::ServerTiming;
 use breakwater_core::trace::{self, TraceContext};
 use std::rc::Rc;
-use worker::{Context, Env, Request};
+use worker::{Context, Env, web_sys};
 
 /// What the stages read and fill in. Identity (request id, trace) is assigned before the first
 /// stage runs, so every answer carries it, a rejection included.
 pub struct Exchange {
-    pub req: Request,
+    /// The runtime's request: only its body is read from it ([`Exchange::body`]).
+    req: web_sys::Request,
+    /// Method, URL and headers, read once.
+    pub head: Head,
     pub env: Env,
     /// For work that outlives the answer (`wait_until`): tier writes, background refreshes.
     pub ctx: Rc<Context>,
@@ -50,12 +54,22 @@ pub struct Exchange {
 }
 
 impl Exchange {
-    pub fn new(req: Request, env: Env, ctx: Context, config: Rc<EdgeConfig>) -> Self {
-        let header = |name: &str| req.headers().get(name).ok().flatten();
-        let request_id = trace::request_id(header(REQUEST_ID).as_deref(), random());
-        let trace = TraceContext::continue_or_start(header(TRACEPARENT).as_deref(), random());
+    pub fn new(req: web_sys::Request, env: Env, ctx: Context, config: Rc<EdgeConfig>) -> Self {
+        let head = Head::read(&req);
+        // One call to the runtime's CSPRNG for both ids.
+        let entropy: [u8; 40] = random();
+        let (for_id, for_trace) = entropy.split_at(16);
+        let request_id = trace::request_id(
+            head.headers.get(REQUEST_ID).as_deref(),
+            for_id.try_into().unwrap_or([0; 16]),
+        );
+        let trace = TraceContext::continue_or_start(
+            head.headers.get(TRACEPARENT).as_deref(),
+            for_trace.try_into().unwrap_or([0; 24]),
+        );
         Self {
             req,
+            head,
             env,
             ctx: Rc::new(ctx),
             config,
@@ -94,7 +108,7 @@ impl Exchange {
         if let Some(body) = &self.body {
             return Ok(body.clone());
         }
-        let bytes = self.req.bytes().await?;
+        let bytes = incoming::read_body(&self.req).await?;
         if bytes.len() as u64 > max {
             return Err(EdgeError::Rejected(Rejection::BodyTooLarge {
                 len: bytes.len() as u64,

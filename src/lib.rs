@@ -30,6 +30,7 @@ mod bindings;
 mod config;
 mod error;
 mod exchange;
+mod incoming;
 pub mod pipeline;
 mod respond;
 mod runtime;
@@ -41,15 +42,17 @@ pub use bindings::idempotency::Idempotency;
 pub use bindings::limiter::RateLimiter;
 use wasm_bindgen::JsValue;
 use wasm_bindgen::prelude::wasm_bindgen;
-use worker::{Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent, event};
+use worker::{Context, Env, Result, ScheduleContext, ScheduledEvent, event, web_sys};
 
 #[event(start)]
 fn start() {
     console_error_panic_hook::set_once();
 }
 
+/// Takes the runtime's request as it is, not a `worker::Request`, which would read the `cf`
+/// object and more across the JS boundary on every request ([`incoming`]).
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
     pipeline::handle(req, env, ctx).await
 }
 

@@ -24,7 +24,7 @@ use crate::runtime::now_ms;
 use crate::upstream::{self, limit};
 use breakwater_core::headers::{REQUEST_ID, SERVER_TIMING, TRACEPARENT};
 use breakwater_core::problem::Problem;
-use worker::{Context, Env, Request, Response, Result};
+use worker::{Context, Env, Response, Result, web_sys};
 
 /// One step of the request path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,13 +143,13 @@ async fn run(
 }
 
 /// Runs a request through every stage.
-pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response> {
+pub async fn handle(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
     let config = match config::load(&env) {
         Ok(config) => config,
         Err(e) => {
             worker::console_error!("{e}");
             let (problem, extra) = EdgeError::from(e).to_problem();
-            return respond::problem(&problem, &extra);
+            return respond::problem(&problem, &extra).map(Into::into);
         }
     };
     let mut ex = Exchange::new(req, env, ctx, config);
@@ -157,7 +157,7 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response> {
         Ok(response) => response,
         Err(e) => error_response(&ex, &e)?,
     };
-    finish(&ex, response)
+    finish(&ex, response).map(Into::into)
 }
 
 fn error_response(ex: &Exchange, e: &EdgeError) -> Result<Response> {

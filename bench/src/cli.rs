@@ -256,6 +256,11 @@ pub struct Args {
     #[arg(long, env = "BENCH_HOTPATH_SECONDS",
           value_parser = clap::value_parser!(u64).range(1..))]
     pub hotpath_seconds: Option<u64>,
+
+    /// Hot path: only the rows whose name contains one of these (comma-separated, e.g.
+    /// `memory hit,asset`); the bare worker always runs.
+    #[arg(long, env = "BENCH_HOTPATH_ROWS", value_delimiter = ',')]
+    pub hotpath_rows: Vec<String>,
 }
 
 /// A part of the benchmark.

@@ -19,6 +19,7 @@ pub const SCHEDULED_PATH: &str = "/cdn-cgi/local/scheduled";
 
 /// The bare worker's wrangler.toml and build output, relative to the repository.
 const BARE_CONFIG: &str = "bench/bare/wrangler.toml";
+const BARE_CONFIG_NO_ASSETS: &str = "bench/bare/wrangler-no-assets.toml";
 const BARE_BUILD: &str = "bench/bare/build/index.js";
 /// Loading wrangler, starting workerd and compiling the wasm; generous for a loaded machine.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -66,9 +67,14 @@ impl Edge {
     }
 
     /// Starts the hot-path benchmark's baseline, the bare worker of `bench/bare` (built by
-    /// `scripts/bench.sh`), the same way as the edge.
-    pub fn start_bare(root: &Path, verbose: bool) -> Result<Self, String> {
-        let config = root.join(BARE_CONFIG);
+    /// `scripts/bench.sh`), the same way as the edge: routed through the edge's `[assets]`, or
+    /// with `assets` false without them.
+    pub fn start_bare(root: &Path, assets: bool, verbose: bool) -> Result<Self, String> {
+        let config = root.join(if assets {
+            BARE_CONFIG
+        } else {
+            BARE_CONFIG_NO_ASSETS
+        });
         if !root.join(BARE_BUILD).exists() {
             return Err(format!(
                 "{BARE_BUILD} is missing: run make bench BENCH_ARGS=\"--scenario hotpath\" \

@@ -233,6 +233,7 @@ fn bench(args: &Args) -> Result<Report, String> {
         if args.runs(Scenario::Hotpath) {
             let plan = hotpath::Plan {
                 row: Duration::from_secs(args.hotpath_seconds()),
+                only: args.hotpath_rows.clone(),
             };
             sections.push(hotpath::run(&bench, &plan)?);
             lap("hotpath");

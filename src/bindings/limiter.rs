@@ -1,6 +1,8 @@
 //! Rate limiting: the `RATE_LIMITER` Durable Object (one object per policy and principal, its
-//! GCRA buckets in storage) and the isolate's side of it (one round trip per request, and a
-//! bounded "denied until" memory that spares the object calls while a principal waits).
+//! GCRA buckets in storage) and the isolate's side of it: one round trip per request on exact
+//! routes, or on lease routes one per lease of several tokens, which the isolate then spends
+//! without a round trip ([`breakwater_core::ratelimit::Lease`]); and a bounded "denied until"
+//! memory that spares the object calls while a principal waits.
 //!
 //! The object's clock decides, so every isolate sees one bucket. Buckets live in Durable Object
 //! storage and are written before an admission is answered (the output gate holds the answer
@@ -8,15 +10,17 @@
 
 use super::durable::{self, Command, Incoming};
 use crate::runtime::now_ms;
-use breakwater_core::ratelimit::{self, Bucket, Outcome, Quota};
+use breakwater_core::ratelimit::{self, Bucket, Grant, Lease, Outcome, Quota, RateEstimate};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::Duration;
 use worker::{DurableObject, Env, Request, Response, Result, State, durable_object};
 
-/// Principals this isolate remembers as denied (a bounded map, whatever the key count).
+/// Principals this isolate remembers as denied, and leases it holds (bounded maps, whatever
+/// the key count).
 const DENIED_REMEMBERED: usize = 4096;
+const LEASES_HELD: usize = 4096;
 const BINDING: &str = "RATE_LIMITER";
 
 /// Charge `cost` to the buckets of `quotas` (a zero cost only reads them).
@@ -29,6 +33,19 @@ pub struct Check {
 impl Command for Check {
     const NAME: &'static str = "check";
     type Reply = Outcome;
+}
+
+/// Admit one request of `cost` and lease up to `want - 1` more ([`ratelimit::grant`]).
+#[derive(Serialize, Deserialize)]
+pub struct AskLease {
+    quotas: Vec<Quota>,
+    cost: u32,
+    want: u32,
+}
+
+impl Command for AskLease {
+    const NAME: &'static str = "lease";
+    type Reply = Grant;
 }
 
 #[durable_object]
@@ -50,20 +67,51 @@ impl DurableObject for RateLimiter {
 
     async fn fetch(&self, req: Request) -> Result<Response> {
         let incoming = Incoming::read(req).await?;
-        if incoming.name() != Check::NAME {
-            return durable::unknown(&incoming);
+        match incoming.name() {
+            Check::NAME => {
+                let check: Check = incoming.parse()?;
+                let outcome = self
+                    .charge(&check.quotas, |buckets, now| {
+                        let outcome = ratelimit::check(&check.quotas, buckets, now, check.cost);
+                        let charged =
+                            matches!(outcome.verdict, ratelimit::Verdict::Allow) && check.cost > 0;
+                        (outcome, charged)
+                    })
+                    .await?;
+                durable::reply::<Check>(&outcome)
+            }
+            AskLease::NAME => {
+                let ask: AskLease = incoming.parse()?;
+                let grant = self
+                    .charge(&ask.quotas, |buckets, now| {
+                        let grant = ratelimit::grant(&ask.quotas, buckets, now, ask.cost, ask.want);
+                        let charged = grant.tokens > 0 && ask.cost > 0;
+                        (grant, charged)
+                    })
+                    .await?;
+                durable::reply::<AskLease>(&grant)
+            }
+            _ => durable::unknown(&incoming),
         }
-        let check: Check = incoming.parse()?;
+    }
+}
+
+impl RateLimiter {
+    /// Runs `decide` on the buckets of `quotas` at the object's clock, and keeps what it charged
+    /// (`decide` says whether it did).
+    async fn charge<T>(
+        &self,
+        quotas: &[Quota],
+        decide: impl FnOnce(&mut [Bucket], u64) -> (T, bool),
+    ) -> Result<T> {
         let mut all = super::load(&self.buckets, &self.state, BUCKETS_KEY, HashMap::new).await?;
-        let mut buckets: Vec<Bucket> = check
-            .quotas
+        let mut buckets: Vec<Bucket> = quotas
             .iter()
             .map(|q| all.get(&q.name).copied().unwrap_or_default())
             .collect();
-        let outcome = ratelimit::check(&check.quotas, &mut buckets, now_ms() as u64, check.cost);
-        let charged = matches!(outcome.verdict, ratelimit::Verdict::Allow) && check.cost > 0;
+        let (decided, charged) = decide(&mut buckets, now_ms() as u64);
         if charged {
-            for (quota, bucket) in check.quotas.iter().zip(buckets) {
+            for (quota, bucket) in quotas.iter().zip(buckets) {
                 all.insert(quota.name.clone(), bucket);
             }
         }
@@ -73,14 +121,27 @@ impl DurableObject for RateLimiter {
         if charged {
             self.state.storage().put(BUCKETS_KEY, &all).await?;
         }
-        durable::reply::<Check>(&outcome)
+        Ok(decided)
     }
 }
 
 thread_local! {
     /// `(policy, principal)` → epoch ms until which the principal is known to be denied.
     static DENIED: RefCell<HashMap<String, f64>> = RefCell::new(HashMap::new());
+    /// `(policy, principal)` → this isolate's lease on it and its recent request rate.
+    static LEASES: RefCell<HashMap<String, Held>> = RefCell::new(HashMap::new());
 }
+
+/// What an isolate keeps per object on a lease route: its live leases (several when requests
+/// asked at once; each one's tokens are spent, none overwritten), and its request rate.
+#[derive(Default)]
+struct Held {
+    leases: Vec<Lease>,
+    rate: RateEstimate,
+}
+
+/// Leases kept per object; a further grant replaces the one with the fewest tokens left.
+const LEASES_PER_OBJECT: usize = 4;
 
 /// Milliseconds `object` must still wait, if this isolate knows it is denied.
 pub fn known_denial(object: &str) -> Option<u64> {
@@ -128,5 +189,75 @@ pub async fn check(
     if let ratelimit::Verdict::Deny { retry_after_ms } = outcome.verdict {
         remember_denial(object, retry_after_ms);
     }
+    Some(outcome)
+}
+
+/// Admits a request of `cost` on a lease route: from this isolate's lease on `object` when it
+/// holds a live one (no round trip), else by asking the object for a new lease sized to the
+/// isolate's recent rate ([`ratelimit::lease_size`]). `None`: the limiter did not answer in time
+/// or failed, as for [`check`].
+pub async fn check_leased(
+    env: &Env,
+    object: &str,
+    quotas: &[Quota],
+    cost: u32,
+    budget: Duration,
+) -> Option<Outcome> {
+    let now = now_ms() as u64;
+    let taken = LEASES.with_borrow_mut(|leases| {
+        if leases.len() >= LEASES_HELD && !leases.contains_key(object) {
+            leases.retain(|_, held| held.leases.iter().any(|l| l.is_live(now)));
+            if leases.len() >= LEASES_HELD {
+                leases.clear();
+            }
+        }
+        let held = leases.entry(object.to_owned()).or_default();
+        held.rate.observe(now);
+        held.leases.retain(|lease| lease.is_live(now));
+        let lease = held
+            .leases
+            .iter_mut()
+            .find_map(|l| l.take(now).then_some(l));
+        match lease {
+            Some(lease) => Ok(lease.outcome()),
+            None => Err(held.rate.per_second(now)),
+        }
+    });
+    let rate = match taken {
+        Ok(outcome) => return Some(outcome),
+        Err(rate) => rate,
+    };
+    let ask = AskLease {
+        quotas: quotas.to_vec(),
+        cost,
+        want: ratelimit::lease_size(quotas, cost, rate),
+    };
+    // The lease runs from when it was asked for, not answered: its tokens were charged to the
+    // object's clock before the answer came back.
+    let grant = match durable::call(env, BINDING, object, &ask, budget).await {
+        Ok(grant) => grant,
+        Err(e) => {
+            worker::console_warn!("rate limiter {object}: {e}");
+            return None;
+        }
+    };
+    if let ratelimit::Verdict::Deny { retry_after_ms } = grant.outcome.verdict {
+        remember_denial(object, retry_after_ms);
+    }
+    if grant.tokens == 0 {
+        return Some(grant.outcome);
+    }
+    let lease = Lease::new(grant, cost, now);
+    let outcome = lease.outcome();
+    LEASES.with_borrow_mut(|leases| {
+        let Some(held) = leases.get_mut(object) else {
+            return;
+        };
+        if held.leases.len() < LEASES_PER_OBJECT {
+            held.leases.push(lease);
+        } else if let Some(fewest) = held.leases.iter_mut().min_by_key(|l| l.tokens_left()) {
+            *fewest = lease;
+        }
+    });
     Some(outcome)
 }

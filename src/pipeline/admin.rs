@@ -31,7 +31,7 @@ use breakwater_core::auth::bearer_matches;
 use breakwater_core::config::EdgeConfig;
 use breakwater_core::intake;
 use breakwater_core::purge::PurgeRequest;
-use breakwater_core::ratelimit::Quota;
+use breakwater_core::ratelimit::{Mode, Quota};
 use breakwater_core::writebehind::ReplayRequest;
 use serde::Deserialize;
 use worker::{Method, Response};
@@ -71,7 +71,7 @@ pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
         PANIC_PATH if ex.config.panic_probe => (PANIC_PATH, Method::Post),
         _ => return Ok(Flow::Next),
     };
-    if ex.req.method() != allow {
+    if ex.head.method != allow {
         return Err(EdgeError::MethodNotAllowed {
             allow: if allow == Method::Get { "GET" } else { "POST" },
         });
@@ -127,7 +127,7 @@ fn authorize(ex: &Exchange) -> Result<(), EdgeError> {
         .admin_token
         .as_deref()
         .ok_or(EdgeError::AdminDisabled)?;
-    if !bearer_matches(ex.req.headers().get("authorization")?.as_deref(), token) {
+    if !bearer_matches(ex.head.header("authorization").as_deref(), token) {
         return Err(EdgeError::Unauthorized);
     }
     Ok(())
@@ -143,14 +143,16 @@ async fn count_guess(ex: &mut Exchange) -> EdgeError {
         burst: GUESSES_PER_MINUTE,
     }];
     let object = format!("{GUESSES_BUCKET}|{}", ex.principal.key());
-    match super::admission::charge(ex, &object, &quotas, 1).await {
+    match super::admission::charge(ex, &object, &quotas, 1, Mode::Exact).await {
         Err(refusal) => refusal,
         Ok(_) => EdgeError::Unauthorized,
     }
 }
 
 async fn list_dead_events(ex: &mut Exchange) -> Result<Flow, EdgeError> {
-    let url = ex.req.url()?;
+    // The runtime serialised it, so it parses.
+    let url = worker::Url::parse(&ex.head.url)
+        .map_err(|e| EdgeError::Internal(format!("request URL: {e}")))?;
     let query = |name: &str| {
         url.query_pairs()
             .find(|(k, _)| k == name)

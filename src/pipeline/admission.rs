@@ -13,7 +13,7 @@ use crate::runtime::random;
 use breakwater_core::auth::{LOGIN_PATH, login_account};
 use breakwater_core::intake::{Limits, Principal};
 use breakwater_core::ratelimit::{
-    self, AdmissionPolicy, Quota, RouteAdmission, Verdict, policy_header, ratelimit_header,
+    self, AdmissionPolicy, Mode, Quota, RouteAdmission, Verdict, policy_header, ratelimit_header,
 };
 use breakwater_core::shedding;
 use std::time::Duration;
@@ -29,7 +29,7 @@ const SHED_RETRY_AFTER_S: u64 = 2;
 const LOGIN_ATTEMPTS: (u32, u32) = (10, 30);
 
 pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
-    if ex.path == LOGIN_PATH && ex.req.method() == Method::Post {
+    if ex.path == LOGIN_PATH && ex.head.method == Method::Post {
         limit_account(ex).await?;
     }
     let config = ex.config.clone();
@@ -56,7 +56,7 @@ pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
         return Ok(Flow::Next);
     }
     let object = format!("{}|{}", route.name, ex.principal.key());
-    match charge(ex, &object, quotas, route.cost).await? {
+    match charge(ex, &object, quotas, route.cost, route.mode).await? {
         Some(outcome) => {
             ex.rate_headers = Some((policy_header(quotas), ratelimit_header(&outcome)));
             Ok(Flow::Next)
@@ -78,12 +78,18 @@ pub(super) async fn charge(
     object: &str,
     quotas: &[Quota],
     cost: u32,
+    mode: Mode,
 ) -> Result<Option<ratelimit::Outcome>, EdgeError> {
     let refusal = if let Some(wait) = limiter::known_denial(object) {
         denied(quotas, wait, policy_header(quotas))
     } else {
-        let Some(outcome) = limiter::check(&ex.env, object, quotas, cost, LIMITER_BUDGET).await
-        else {
+        let asked = match mode {
+            Mode::Exact => limiter::check(&ex.env, object, quotas, cost, LIMITER_BUDGET).await,
+            Mode::Lease => {
+                limiter::check_leased(&ex.env, object, quotas, cost, LIMITER_BUDGET).await
+            }
+        };
+        let Some(outcome) = asked else {
             return Ok(None);
         };
         match outcome.verdict {
@@ -117,7 +123,10 @@ async fn limit_account(ex: &mut Exchange) -> Result<(), EdgeError> {
         burst,
     }];
     let object = format!("_login-account|{account}");
-    if charge(ex, &object, &quotas, 1).await?.is_none() {
+    if charge(ex, &object, &quotas, 1, Mode::Exact)
+        .await?
+        .is_none()
+    {
         ex.refused = true;
         return Err(EdgeError::LimiterUnavailable);
     }
@@ -172,9 +181,8 @@ fn principal(ex: &Exchange, policy: &AdmissionPolicy) -> Result<Principal, EdgeE
     if matches!(ex.principal, Principal::User(_)) {
         return Ok(ex.principal.clone());
     }
-    let headers = ex.req.headers();
     if let Some(name) = &policy.api_key_header
-        && let Some(key) = headers.get(name)?
+        && let Some(key) = ex.head.header(name)
     {
         let plan = config::secrets(&ex.env)
             .api_keys
@@ -184,7 +192,7 @@ fn principal(ex: &Exchange, policy: &AdmissionPolicy) -> Result<Principal, EdgeE
         return Ok(Principal::api_key(key.trim(), plan));
     }
     if policy.trust_forwarded_for
-        && let Some(forwarded) = headers.get("x-forwarded-for")?
+        && let Some(forwarded) = ex.head.header("x-forwarded-for")
         && let Some(first) = forwarded.split(',').next()
     {
         let principal = Principal::from_connecting_ip(Some(first));

@@ -3,6 +3,11 @@
 //! Only paths listed in the asset manifest are served, so nothing outside the build output can
 //! ever be reached, whatever the path says. Hashed names are immutable for a year; HTML and other
 //! unhashed names revalidate with a strong ETag. Unknown paths get the 404 page.
+//!
+//! Bodies are kept in isolate memory by their SHA-256 (from the manifest), so a file is fetched
+//! from `ASSETS` once per isolate rather than once per request: each fetch is a subrequest to
+//! the assets service, which `make bench --scenario hotpath` measured as most of an asset's CPU.
+//! Content-addressed, an entry can never be stale, whatever the manifest says next.
 
 use crate::error::EdgeError;
 use crate::exchange::Exchange;
@@ -12,6 +17,7 @@ use crate::runtime::now_ms;
 use breakwater_core::assets::{MANIFEST_PATH, Manifest, NOT_FOUND_PATH, REVALIDATE};
 use breakwater_core::conditional;
 use breakwater_core::intake::Route;
+use breakwater_core::memtier::MemoryTier;
 use std::cell::RefCell;
 use std::rc::Rc;
 use worker::{Env, Headers, Method, Response};
@@ -21,12 +27,18 @@ const BINDING: &str = "ASSETS";
 /// How long an isolate trusts its copy of the manifest. In production the manifest only changes
 /// with a deployment (new isolates); the short reload lets `make dev` pick up rebuilt assets.
 const MANIFEST_TTL_MS: f64 = 2_000.0;
+/// Isolate memory for asset bodies (the front end is well under this), and the largest file
+/// kept there; larger ones stream from `ASSETS` on every request.
+const BODY_MEMORY_BYTES: usize = 4 * 1024 * 1024;
+const LARGEST_KEPT: u64 = 512 * 1024;
+/// A typical asset, which sizes the memory's admission sketch.
+const TYPICAL_ASSET: usize = 16 * 1024;
 
 pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
     if ex.route != Route::Assets {
         return Ok(Flow::Next);
     }
-    let method = ex.req.method();
+    let method = ex.head.method.clone();
     if !matches!(method, Method::Get | Method::Head) {
         return Err(EdgeError::MethodNotAllowed { allow: "GET, HEAD" });
     }
@@ -38,7 +50,7 @@ pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
     headers.set("cache-control", chosen.cache_control)?;
     headers.set("etag", &chosen.etag)?;
     headers.set("x-content-type-options", "nosniff")?;
-    let if_none_match = ex.req.headers().get("if-none-match")?;
+    let if_none_match = ex.head.header("if-none-match");
     if chosen.status == 200
         && if_none_match.is_some_and(|inm| conditional::if_none_match(&inm, &chosen.etag))
     {
@@ -49,19 +61,21 @@ pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
                 .empty(),
         ));
     }
-    let fetched = ex
-        .env
-        .assets(BINDING)?
-        .fetch(asset_url(&chosen.path), None)
-        .await?;
-    if fetched.status_code() != 200 {
-        return Err(EdgeError::Internal(format!(
-            "manifest lists {} but {BINDING} answered {}",
-            chosen.path,
-            fetched.status_code()
-        )));
-    }
-    let response = respond::rebuild(fetched, headers).with_status(chosen.status);
+    let response = match chosen.kept() {
+        Some(sha256) => {
+            let body = match BODIES.with_borrow_mut(|b| b.get(sha256).cloned()) {
+                Some(body) => body,
+                None => keep(&ex.env, &chosen, sha256).await?,
+            };
+            Response::builder()
+                .with_status(chosen.status)
+                .with_headers(headers)
+                .fixed(body.to_vec())
+        }
+        None => {
+            respond::rebuild(fetch(&ex.env, &chosen).await?, headers).with_status(chosen.status)
+        }
+    };
     Ok(Flow::Respond(if method == Method::Head {
         respond::without_body(response)
     } else {
@@ -76,6 +90,55 @@ struct Chosen {
     content_type: String,
     cache_control: &'static str,
     etag: String,
+    /// The manifest's SHA-256 and size of the body, for a listed file (not the manifest itself).
+    content: Option<(String, u64)>,
+}
+
+impl Chosen {
+    /// The body's SHA-256, when the body may be kept in memory.
+    fn kept(&self) -> Option<&str> {
+        self.content
+            .as_ref()
+            .filter(|(_, size)| *size <= LARGEST_KEPT)
+            .map(|(sha256, _)| sha256.as_str())
+    }
+}
+
+thread_local! {
+    /// Asset bodies by SHA-256.
+    static BODIES: RefCell<MemoryTier<Rc<[u8]>>> =
+        RefCell::new(MemoryTier::new(BODY_MEMORY_BYTES, TYPICAL_ASSET));
+}
+
+/// The chosen file from `ASSETS`, which must have it.
+async fn fetch(env: &Env, chosen: &Chosen) -> Result<Response, EdgeError> {
+    let fetched = env
+        .assets(BINDING)?
+        .fetch(asset_url(&chosen.path), None)
+        .await?;
+    if fetched.status_code() != 200 {
+        return Err(EdgeError::Internal(format!(
+            "manifest lists {} but {BINDING} answered {}",
+            chosen.path,
+            fetched.status_code()
+        )));
+    }
+    Ok(fetched)
+}
+
+/// Fetches the chosen file's body and keeps it in memory if it has the manifest's size (a
+/// mismatch means `ASSETS` and the manifest disagree: served, never kept).
+async fn keep(env: &Env, chosen: &Chosen, sha256: &str) -> Result<Rc<[u8]>, EdgeError> {
+    let body: Rc<[u8]> = fetch(env, chosen).await?.bytes().await?.into();
+    if chosen
+        .content
+        .as_ref()
+        .is_some_and(|(_, size)| *size == body.len() as u64)
+    {
+        // A body the memory refuses (too large for it) is simply served from ASSETS next time.
+        let _ = BODIES.with_borrow_mut(|b| b.insert(sha256.to_owned(), body.clone(), body.len()));
+    }
+    Ok(body)
 }
 
 /// Manifest entries are served as listed; the manifest itself (scripts read it) revalidates;
@@ -88,6 +151,7 @@ fn choose(manifest: &Manifest, path: &str) -> Result<Chosen, EdgeError> {
             content_type: "application/json".to_owned(),
             cache_control: REVALIDATE,
             etag: manifest.etag(),
+            content: None,
         });
     }
     let (file, status) = match manifest.resolve(path) {
@@ -105,6 +169,7 @@ fn choose(manifest: &Manifest, path: &str) -> Result<Chosen, EdgeError> {
         content_type: entry.content_type.clone(),
         cache_control: entry.cache_control(),
         etag: entry.etag(),
+        content: Some((entry.sha256.clone(), entry.size)),
     })
 }
 

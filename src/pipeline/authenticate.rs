@@ -17,7 +17,7 @@ pub fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
     let Some(verifier) = &ex.config.access_tokens else {
         return Ok(Flow::Next);
     };
-    let authorization = ex.req.headers().get("authorization")?;
+    let authorization = ex.head.header("authorization");
     let token = match Presented::from_header(authorization.as_deref()) {
         Presented::Nothing | Presented::Other => return Ok(Flow::Next),
         Presented::Ambiguous => return Err(EdgeError::InvalidToken(AMBIGUOUS)),

@@ -23,23 +23,22 @@ pub fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
     let Some(key) = secrets.edge_key.as_deref().map(str::as_bytes) else {
         return Ok(Flow::Next);
     };
-    if let Some(cookie) = ex.req.headers().get("cookie")?
+    if let Some(cookie) = ex.head.header("cookie")
         && let Some(id) = guest::from_cookie_header(key, &cookie)
     {
         ex.guest = Some(id);
         return Ok(Flow::Next);
     }
     if matches!(
-        ex.req.method(),
+        ex.head.method.clone(),
         Method::Get | Method::Head | Method::Options
     ) {
         return Ok(Flow::Next);
     }
     // A missing or invalid key opens nothing: the idempotency stage refuses the request.
     let order_key = ex
-        .req
-        .headers()
-        .get(IDEMPOTENCY_KEY)?
+        .head
+        .header(IDEMPOTENCY_KEY)
         .and_then(|raw| ex.config.idempotency.key(&raw).ok());
     if let Some(order_key) = order_key {
         let id = guest::new_id(key, &ex.principal.key(), order_key.as_str());

@@ -28,7 +28,7 @@ use breakwater_core::intake::{self, Limits};
 use worker::{Env, Headers, Method, Response};
 
 pub async fn run(ex: &mut Exchange, next: Next) -> Result<Response, EdgeError> {
-    let method = ex.req.method();
+    let method = ex.head.method.clone();
     let config = ex.config.clone();
     if matches!(method, Method::Get | Method::Head | Method::Options) || !config.idempotency.enabled
     {
@@ -37,7 +37,7 @@ pub async fn run(ex: &mut Exchange, next: Next) -> Result<Response, EdgeError> {
     let route = config.idempotency.route(&ex.path);
     let required = route.is_some_and(|r| r.required);
     let origin_dedupes = route.is_some_and(|r| r.origin_dedupes);
-    let Some(raw_key) = ex.req.headers().get(HEADER)? else {
+    let Some(raw_key) = ex.head.header(HEADER) else {
         return if required {
             Err(EdgeError::IdempotencyKeyMissing)
         } else {
@@ -48,7 +48,7 @@ pub async fn run(ex: &mut Exchange, next: Next) -> Result<Response, EdgeError> {
         .idempotency
         .key(&raw_key)
         .map_err(|e| EdgeError::IdempotencyKeyInvalid(e.to_string()))?;
-    let raw_url = ex.req.inner().url();
+    let raw_url = ex.head.url.clone();
     let (_, query) = intake::split_raw_url(&raw_url);
     let body = ex.body(Limits::default().max_body_bytes).await?;
     let print = fingerprint(method.as_ref(), &format!("{}{query}", ex.path), &body);

@@ -7,19 +7,19 @@ use breakwater_core::headers::CF_CONNECTING_IP;
 use breakwater_core::intake::{self, Limits, Principal, RequestHead, Route};
 
 pub fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
-    // The raw string, not `Request::url()`: the URL parser would resolve `..` before we look.
-    let url = ex.req.inner().url();
-    let (raw_path, _query) = intake::split_raw_url(&url);
-    let method = ex.req.method().to_string();
+    // The raw string, not a parsed URL: the URL parser would resolve `..` before we look.
+    let url = &ex.head.url;
+    let (raw_path, _query) = intake::split_raw_url(url);
+    let method = ex.head.method.to_string();
     let (mut header_count, mut header_bytes) = (0, 0);
-    for (name, value) in ex.req.headers().entries() {
+    for (name, value) in ex.head.headers.iter() {
         header_count += 1;
         header_bytes += name.len() + value.len();
     }
-    let content_length = ex.req.headers().get("content-length")?;
+    let content_length = ex.head.header("content-length");
     let head = RequestHead {
         method: &method,
-        url: &url,
+        url,
         raw_path,
         header_count,
         header_bytes,
@@ -27,7 +27,6 @@ pub fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
     };
     ex.path = intake::check(&head, &Limits::default()).map_err(EdgeError::Rejected)?;
     ex.route = Route::for_path(&ex.path, &ex.config.origin_prefixes);
-    ex.principal =
-        Principal::from_connecting_ip(ex.req.headers().get(CF_CONNECTING_IP)?.as_deref());
+    ex.principal = Principal::from_connecting_ip(ex.head.header(CF_CONNECTING_IP).as_deref());
     Ok(Flow::Next)
 }

@@ -18,12 +18,12 @@ use worker::Response;
 pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
     let config = ex.config.clone();
     let settings = &config.write_behind;
-    let method = ex.req.method();
+    let method = ex.head.method.clone();
     let Some((route, id)) = settings.route(method.as_ref(), &ex.path) else {
         return Ok(Flow::Next);
     };
     let id = id.to_owned();
-    let content_type = ex.req.headers().get("content-type")?;
+    let content_type = ex.head.header("content-type");
     let body = ex.body(settings.max_event_bytes as u64).await?;
     let input = parse_event(
         route.kind,
@@ -35,7 +35,7 @@ pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
     .map_err(EdgeError::InvalidEvent)?;
 
     let principal = ex.principal.key();
-    let event_id = match ex.req.headers().get(IDEMPOTENCY_KEY)? {
+    let event_id = match ex.head.header(IDEMPOTENCY_KEY) {
         Some(raw) => {
             let key = config
                 .idempotency

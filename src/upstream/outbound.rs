@@ -131,21 +131,23 @@ impl Outbound {
 
     /// The client's request, addressed to the origin.
     pub async fn from_exchange(ex: &mut Exchange, forward: Forward<'_>) -> Result<Self, EdgeError> {
-        let raw_url = ex.req.inner().url();
+        let raw_url = ex.head.url.clone();
         let (raw_path, query) = intake::split_raw_url(&raw_url);
         let path = format!("{raw_path}{query}");
 
-        let incoming = ex.req.headers();
-        let connection = incoming.get("connection")?;
-        let mut headers: Vec<(String, String)> = incoming
-            .entries()
+        let connection = ex.head.header("connection");
+        let mut headers: Vec<(String, String)> = ex
+            .head
+            .headers
+            .iter()
             .filter(|(name, _)| {
                 crosses(name, connection.as_deref()) && forward.keeps(name, &ex.principal)
             })
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
             .collect();
         // The origin's own host, not the edge's; the edge's travels as X-Forwarded-Host (the
         // client's own X-Forwarded-* were dropped above as routing overrides).
-        if let Some(host) = incoming.get(HOST)? {
+        if let Some(host) = ex.head.header(HOST) {
             headers.push((FORWARDED_HOST.into(), host));
         }
         // The edge is a gateway: it adds itself to the client's `Via` list (RFC 9110 §7.6.3).
@@ -158,7 +160,7 @@ impl Outbound {
             headers.push((PRINCIPAL.into(), owner));
         }
 
-        let method = ex.req.method();
+        let method = ex.head.method.clone();
         let body = if matches!(method, Method::Get | Method::Head) {
             None
         } else {

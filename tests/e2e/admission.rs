@@ -1,4 +1,4 @@
-//! Admission control: GCRA limits in `RATE_LIMITER` (429 and its headers, spoofed forwarding
+//! Admission control: GCRA limits in `RATE_LIMITER` (429 and its headers, leases, spoofed forwarding
 //! headers, a bucket surviving an edge restart, plans by API key), and the circuit breaker and
 //! load shedding reacting to a failing origin and recovering when it heals.
 //!
@@ -9,7 +9,7 @@ use crate::harness::{Env, PRO_API_KEY, Reply};
 use crate::proxy::Mode;
 use std::time::{Duration, Instant};
 
-pub const CASES: [(&str, crate::Case); 6] = [
+pub const CASES: [(&str, crate::Case); 7] = [
     (
         "admission::a_burst_gets_429_with_ratelimit_headers",
         a_burst_gets_429_with_ratelimit_headers,
@@ -17,6 +17,10 @@ pub const CASES: [(&str, crate::Case); 6] = [
     (
         "admission::concurrent_requests_admit_exactly_the_burst",
         concurrent_requests_admit_exactly_the_burst,
+    ),
+    (
+        "admission::leases_never_admit_more_than_the_burst",
+        leases_never_admit_more_than_the_burst,
     ),
     (
         "admission::spoofed_forwarding_headers_share_one_bucket",
@@ -120,6 +124,58 @@ fn concurrent_requests_admit_exactly_the_burst(env: &Env) -> Result<(), String> 
                 .iter()
                 .filter(|s| **s != 404 && **s != 429)
                 .collect::<Vec<_>>()
+        )
+    })
+}
+
+/// A lease route (`"mode": "lease"`): a steady client is admitted without a round trip per
+/// request (its first request's lease covers the next ones), and however many arrive at once
+/// afterwards, no more than the burst is ever admitted in all, as in exact mode.
+fn leases_never_admit_more_than_the_burst(env: &Env) -> Result<(), String> {
+    const BURST: usize = 50;
+    const STEADY: usize = 20;
+    const AT_ONCE: usize = 200;
+    let url = format!("{}/api/limited/leased", env.edge);
+    let statuses: Vec<u16> = env.rt.block_on(async {
+        let client = reqwest::Client::new();
+        let mut out = Vec::new();
+        for _ in 0..STEADY {
+            let r = client.get(&url).send().await.map_err(|e| e.to_string())?;
+            out.push(r.status().as_u16());
+        }
+        let tasks: Vec<_> = (0..AT_ONCE)
+            .map(|_| {
+                let (client, url) = (client.clone(), url.clone());
+                tokio::spawn(async move {
+                    let r = client.get(&url).send().await.map_err(|e| e.to_string())?;
+                    Ok::<u16, String>(r.status().as_u16())
+                })
+            })
+            .collect();
+        for t in tasks {
+            out.push(t.await.map_err(|e| e.to_string())??);
+        }
+        Ok::<_, String>(out)
+    })?;
+    let (steady, at_once) = statuses.split_at(STEADY);
+    let admitted = |s: &[u16]| s.iter().filter(|&&s| s == 404).count();
+    let others: Vec<&u16> = statuses
+        .iter()
+        .filter(|s| **s != 404 && **s != 429)
+        .collect();
+    eprintln!(
+        "    lease route, burst {BURST}: {} of {STEADY} steady admitted, then {} of {AT_ONCE} \
+         at once",
+        admitted(steady),
+        admitted(at_once)
+    );
+    check(admitted(steady) == STEADY, || {
+        format!("a steady client was refused: {steady:?}")
+    })?;
+    check(admitted(&statuses) <= BURST && others.is_empty(), || {
+        format!(
+            "{} admitted in all, burst {BURST}; other statuses {others:?}",
+            admitted(&statuses)
         )
     })
 }

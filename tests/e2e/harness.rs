@@ -46,6 +46,7 @@ const ADMISSION: &str = r#"{
         {"prefix": "/api/limited/plans", "plan_quotas": true,
          "quotas": [{"name": "per-minute", "limit": 2, "period": "1m"}]},
         {"prefix": "/api/limited/concurrent", "quotas": [{"name": "per-hour", "limit": 50, "period": "1h"}]},
+        {"prefix": "/api/limited/leased", "mode": "lease", "quotas": [{"name": "per-hour", "limit": 50, "period": "1h"}]},
         {"prefix": "/api/limited/low", "priority": "low", "quotas": []},
         {"prefix": "/api/orders", "priority": "high", "quotas": []},
         {"prefix": "/api/limited/critical", "priority": "critical", "quotas": []},

@@ -38,6 +38,8 @@ const GOAL_CPU: f64 = 1.3;
 pub struct Plan {
     /// How long each row's timed loop runs.
     pub row: Duration,
+    /// Rows whose name contains one of these (the bare worker always runs); empty for all.
+    pub only: Vec<String>,
 }
 
 /// One row: a kind of request, what it measured, and what workerd spent on it.
@@ -60,81 +62,101 @@ struct Started {
     first_answer: Duration,
 }
 
-pub fn run(bench: &Bench, plan: &Plan) -> Result<Section, String> {
-    let mut rows = Vec::new();
-    let hashed_css = hashed_asset(bench, "/css/app.css")?;
+/// The edges the rows run on, in the order they start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Worker {
+    /// Routed through the edge's `[assets]`, as the edge is: the baseline.
+    Bare,
+    BareNoAssets,
+    /// wrangler.toml's edge without admission routes (nothing is limited).
+    Edge,
+    /// The product route cached in the Cache API alone.
+    CacheApiOnly,
+    /// A quota on the product route that no run reaches, one API key.
+    Limited,
+    /// Idempotency records off.
+    RecordsOff,
+}
 
-    let bare = Edge::start_bare(bench.root(), false)?;
-    step(&format!("bare workers-rs worker: {}", bare.url));
-    let bare_start = first_answer(bench, &bare, "/")?;
-    rows.push(measure(
-        bench,
-        &bare,
-        "bare workers-rs",
-        &[Request::get("/")],
-        plan,
-    )?);
-    drop(bare);
-
-    let edge = bench.start_edge(&bench.proxied_url(), &[("ADMISSION", NO_ADMISSION.into())])?;
-    let edge_start = first_answer(bench, &edge, &hashed_css)?;
-    let product = [Request::get(PRODUCT)];
-    rows.push(measure(bench, &edge, "memory hit", &product, plan)?);
-    rows.push(measure(
-        bench,
-        &edge,
-        "hashed asset (CSS)",
-        &[Request::get(&hashed_css)],
-        plan,
-    )?);
-    rows.push(measure(
-        bench,
-        &edge,
-        "front page HTML",
-        &[Request::get("/")],
-        plan,
-    )?);
-    let orders = keyed_orders("hotpath-on");
-    rows.push(measure(
-        bench,
-        &edge,
-        "keyed POST, records on",
-        &orders,
-        plan,
-    )?);
-    drop(edge);
-
-    let edge = bench.start_edge(&bench.proxied_url(), &cache_api_only())?;
-    rows.push(measure(bench, &edge, "Cache API hit", &product, plan)?);
-    drop(edge);
-
-    let (admission, api_keys) = limiter::never_denying(1);
-    let vars = [("ADMISSION", admission), ("API_KEYS", api_keys)];
-    let edge = bench.start_edge(&bench.proxied_url(), &vars)?;
-    let limited = [Request::get(PRODUCT).with_header(API_KEY_HEADER, limiter::api_key(0))];
-    rows.push(measure(
-        bench,
-        &edge,
+/// The rows, in report order: name, worker, what each request is.
+const ROWS: [(&str, Worker, Kind); 9] = [
+    ("bare workers-rs", Worker::Bare, Kind::Root),
+    (
+        "bare workers-rs, no [assets]",
+        Worker::BareNoAssets,
+        Kind::Root,
+    ),
+    ("memory hit", Worker::Edge, Kind::Product),
+    ("hashed asset (CSS)", Worker::Edge, Kind::HashedCss),
+    ("front page HTML", Worker::Edge, Kind::Root),
+    ("keyed POST, records on", Worker::Edge, Kind::Order),
+    ("Cache API hit", Worker::CacheApiOnly, Kind::Product),
+    (
         "memory hit, limited route",
-        &limited,
-        plan,
-    )?);
-    drop(edge);
+        Worker::Limited,
+        Kind::LimitedProduct,
+    ),
+    ("keyed POST, records off", Worker::RecordsOff, Kind::Order),
+];
 
-    let vars = [
-        ("ADMISSION", NO_ADMISSION.to_owned()),
-        ("IDEMPOTENCY_POLICY", idempotency::RECORDS_OFF.to_owned()),
-    ];
-    let edge = bench.start_edge(&bench.proxied_url(), &vars)?;
-    let orders = keyed_orders("hotpath-off");
-    rows.push(measure(
-        bench,
-        &edge,
-        "keyed POST, records off",
-        &orders,
-        plan,
-    )?);
-    drop(edge);
+/// What a row sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Root,
+    Product,
+    LimitedProduct,
+    HashedCss,
+    Order,
+}
+
+pub fn run(bench: &Bench, plan: &Plan) -> Result<Section, String> {
+    let hashed_css = hashed_asset(bench, "/css/app.css")?;
+    let requests = |kind: Kind, name: &str| match kind {
+        Kind::Root => vec![Request::get("/")],
+        Kind::Product => vec![Request::get(PRODUCT)],
+        Kind::LimitedProduct => {
+            vec![Request::get(PRODUCT).with_header(API_KEY_HEADER, limiter::api_key(0))]
+        }
+        Kind::HashedCss => vec![Request::get(&hashed_css)],
+        Kind::Order => keyed_orders(&name.replace([' ', ','], "")),
+    };
+    let chosen = |name: &str| {
+        name == ROWS[0].0 || plan.only.is_empty() || plan.only.iter().any(|o| name.contains(o))
+    };
+    let mut rows = Vec::new();
+    let mut starts = Vec::new();
+    for worker in [
+        Worker::Bare,
+        Worker::BareNoAssets,
+        Worker::Edge,
+        Worker::CacheApiOnly,
+        Worker::Limited,
+        Worker::RecordsOff,
+    ] {
+        let mine: Vec<_> = ROWS
+            .iter()
+            .filter(|(name, w, _)| *w == worker && chosen(name))
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let edge = start(bench, worker)?;
+        let first = match worker {
+            Worker::Bare | Worker::BareNoAssets => "/",
+            _ => hashed_css.as_str(),
+        };
+        starts.push((worker, first_answer(bench, &edge, first)?));
+        for (name, _, kind) in mine {
+            rows.push(measure(bench, &edge, name, &requests(*kind, name), plan)?);
+        }
+    }
+    let started = |w: Worker| starts.iter().find(|(s, _)| *s == w).map(|(_, s)| s);
+    let (Some(bare_start), Some(edge_start)) = (
+        started(Worker::Bare),
+        started(Worker::Edge).or(starts.last().map(|(_, s)| s)),
+    ) else {
+        return Err("--hotpath-rows chose no edge row".into());
+    };
 
     let root = bench.root();
     Ok(Section {
@@ -144,8 +166,12 @@ pub fn run(bench: &Bench, plan: &Plan) -> Result<Section, String> {
              flight on a fresh workerd (Miniflare API). CPU is the workerd processes' user + \
              system time over the row divided by the requests answered. Bare: `bench/bare`, a \
              workers-rs fetch handler answering 40 bytes of JSON, built as the edge is (release, \
-             opt-level \"s\", LTO, wasm-opt -Oz). Memory and Cache API hits read `{PRODUCT}`; \
-             the limited route has a quota it never reaches (one API key); keyed POSTs are \
+             opt-level \"s\", LTO, wasm-opt -Oz) and routed through the same `[assets]` (run \
+             first); every ratio is to it. The row without `[assets]` shows what that routing \
+             costs under Miniflare, where an asset router worker runs in front of the worker in \
+             the same workerd (on Cloudflare it runs in the platform, not in the worker's CPU \
+             time). Memory and Cache API hits read `{PRODUCT}`; \
+             the limited route has a quota it never reaches (one API key, leases of tokens); keyed POSTs are \
              `/api/orders` with a fresh `Idempotency-Key` each, so they reach the origin.",
             WARM_REQUESTS,
             plan.row.as_secs_f64(),
@@ -161,7 +187,7 @@ pub fn run(bench: &Bench, plan: &Plan) -> Result<Section, String> {
                 "Cold start: spawning Miniflare to its READY line (wrangler's config, workerd, \
                  compiling the wasm), then the first request's answer."
                     .into(),
-                start_table(&bare_start, &edge_start),
+                start_table(bare_start, edge_start),
             ),
             (
                 "Wasm shipped (after wasm-opt), gzip -6 as an estimate of the upload's \
@@ -178,6 +204,29 @@ pub fn run(bench: &Bench, plan: &Plan) -> Result<Section, String> {
             ),
         ],
     })
+}
+
+/// A fresh `worker` with its vars.
+fn start(bench: &Bench, worker: Worker) -> Result<Edge, String> {
+    let no_admission = ("ADMISSION", NO_ADMISSION.to_owned());
+    let vars = match worker {
+        Worker::Bare | Worker::BareNoAssets => {
+            let bare = Edge::start_bare(bench.root(), worker == Worker::Bare, false)?;
+            step(&format!("bare workers-rs worker: {}", bare.url));
+            return Ok(bare);
+        }
+        Worker::Edge => vec![no_admission],
+        Worker::CacheApiOnly => cache_api_only(),
+        Worker::Limited => {
+            let (admission, api_keys) = limiter::never_denying(1, "lease");
+            vec![("ADMISSION", admission), ("API_KEYS", api_keys)]
+        }
+        Worker::RecordsOff => vec![
+            no_admission,
+            ("IDEMPOTENCY_POLICY", idempotency::RECORDS_OFF.to_owned()),
+        ],
+    };
+    bench.start_edge(&bench.proxied_url(), &vars)
 }
 
 /// Warms `edge` with `requests`, then runs them round and round for the plan's row time,

@@ -50,10 +50,12 @@ pub fn run(bench: &Bench, plan: &Plan) -> Result<Section, String> {
         .map(|(i, p)| request(i, p))
         .collect();
 
-    let (limited, api_keys) = never_denying(plan.principals);
+    let (limited, api_keys) = never_denying(plan.principals, "exact");
+    let (leased, _) = never_denying(plan.principals, "lease");
     let configs = [
         ("unlimited", NO_ADMISSION.to_owned()),
         ("rate-limited", limited.clone()),
+        ("rate-limited, leases", leased.clone()),
     ];
     let serial: Arc<[Request]> = requests[..requests.len().min(SERIAL_REQUESTS)].into();
     // Per config: the serial pass, then the loaded one.
@@ -104,8 +106,8 @@ pub fn run(bench: &Bench, plan: &Plan) -> Result<Section, String> {
             },
         ]);
     }
-    let [unlimited, limited_runs] = [&runs[0], &runs[1]];
-    let rows = [0, 1].map(|pass| [&unlimited[pass], &limited_runs[pass]]);
+    let [unlimited, limited_runs, leased_runs] = [&runs[0], &runs[1], &runs[2]];
+    let rows = [0, 1].map(|pass| [&unlimited[pass], &limited_runs[pass], &leased_runs[pass]]);
 
     let principals = if plan.principals == 0 {
         "one principal (the bench's address: one `RATE_LIMITER` object)".to_owned()
@@ -128,7 +130,11 @@ pub fn run(bench: &Bench, plan: &Plan) -> Result<Section, String> {
                 requests.len(),
                 bench.concurrency(),
             ),
-            format!("Rate-limited: `ADMISSION={limited}`. Unlimited: `ADMISSION={NO_ADMISSION}`."),
+            format!(
+                "Rate-limited: `ADMISSION={limited}` (one `RATE_LIMITER` round trip per \
+                 request). With leases: the same with `\"mode\": \"lease\"` (a round trip per \
+                 lease of several tokens). Unlimited: `ADMISSION={NO_ADMISSION}`."
+            ),
         ],
         tables: vec![
             (String::new(), latency_table(rows.iter().flatten().copied())),
@@ -136,7 +142,11 @@ pub fn run(bench: &Bench, plan: &Plan) -> Result<Section, String> {
                 "Rate-limited / unlimited, same run and concurrency: latency added by the \
                  `RATE_LIMITER` round trip (difference and ratio), and throughput"
                     .to_owned(),
-                ratio_table(rows.iter().map(|[u, l]| (*l, &u.summary)), true),
+                ratio_table(
+                    rows.iter()
+                        .flat_map(|[u, l, e]| [(*l, &u.summary), (*e, &u.summary)]),
+                    true,
+                ),
             ),
         ],
     })
@@ -150,19 +160,21 @@ pub(super) fn api_key(i: usize) -> String {
 /// `ADMISSION` limiting `/api/products` with a quota no run reaches, and `API_KEYS` naming
 /// `principals` keys ([`api_key`]) on the bench's plan: every request pays the `RATE_LIMITER`
 /// round trip and none is denied.
-pub(super) fn never_denying(principals: usize) -> (String, String) {
+/// `mode` is the route's: `exact` or `lease`.
+pub(super) fn never_denying(principals: usize, mode: &str) -> (String, String) {
     let keys: std::collections::BTreeMap<String, &str> =
         (0..principals).map(|i| (api_key(i), PLAN)).collect();
-    (limited_admission(), serde_json::json!(keys).to_string())
+    (limited_admission(mode), serde_json::json!(keys).to_string())
 }
 
-/// An `ADMISSION` that limits `/api/products` with a quota no run can reach.
-fn limited_admission() -> String {
+/// An `ADMISSION` that limits `/api/products` with a quota no run can reach, charged in `mode`.
+fn limited_admission(mode: &str) -> String {
     serde_json::json!({
         "api_key_header": API_KEY_HEADER,
         "routes": [{
             "prefix": "/api/products",
             "priority": "high",
+            "mode": mode,
             "quotas": [{
                 "name": "never-denies",
                 "limit": NEVER_DENIES,
@@ -189,9 +201,12 @@ mod tests {
             .unwrap()
             .admission
         };
-        let limited = parse(&limited_admission());
+        let limited = parse(&limited_admission("exact"));
         let route = limited.route("/api/products/1").expect("a limited route");
         assert_eq!(route.quotas[0].limit, NEVER_DENIES);
+        let leased = parse(&limited_admission("lease"));
+        let route = leased.route("/api/products/1").expect("a limited route");
+        assert_eq!(route.mode, breakwater_core::ratelimit::Mode::Lease);
         assert!(parse(NO_ADMISSION).route("/api/products/1").is_none());
     }
 }

@@ -60,6 +60,23 @@ pub struct RouteAdmission {
     pub fail_open: bool,
     /// What one request costs; at most every applicable quota's burst, so it can ever pass.
     pub cost: u32,
+    /// How isolates ask the limiter: once per request, or for leases of tokens.
+    pub mode: Mode,
+}
+
+/// How a route's requests are charged to `RATE_LIMITER`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// One round trip to the principal's object per request: the object sees every request,
+    /// and admits exactly what GCRA admits.
+    #[default]
+    Exact,
+    /// An isolate takes a lease of several tokens in one round trip and admits from it locally
+    /// ([`crate::ratelimit::Lease`]): never more than exact mode would admit, sometimes fewer
+    /// (tokens a lease sets aside and does not spend). For busy routes with large bursts; with
+    /// a burst under 8 a lease is one token, which is exact mode.
+    Lease,
 }
 
 /// The whole policy; the first route whose prefix matches wins.
@@ -119,6 +136,8 @@ struct RawRoute {
     fail_open: Value,
     #[serde(default)]
     cost: Value,
+    #[serde(default)]
+    mode: Value,
 }
 
 #[derive(Deserialize)]
@@ -267,6 +286,7 @@ impl AdmissionPolicy {
             priority: field(at, "priority", raw.priority)?.unwrap_or_default(),
             fail_open: field(at, "fail_open", raw.fail_open)?.unwrap_or(true),
             cost,
+            mode: field(at, "mode", raw.mode)?.unwrap_or_default(),
         })
     }
 
@@ -293,7 +313,7 @@ impl AdmissionPolicy {
                 json!({
                     "prefix": r.prefix, "name": r.name, "quotas": quotas(&r.quotas),
                     "plan_quotas": r.plan_quotas, "priority": r.priority,
-                    "fail_open": r.fail_open, "cost": r.cost,
+                    "fail_open": r.fail_open, "cost": r.cost, "mode": r.mode,
                 })
             })
             .collect();

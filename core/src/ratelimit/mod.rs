@@ -7,9 +7,13 @@
 mod admission;
 mod gcra;
 mod headers;
+mod lease;
 #[cfg(test)]
 mod properties;
 
-pub use admission::{AdmissionError, AdmissionPolicy, Priority, RouteAdmission};
+pub use admission::{AdmissionError, AdmissionPolicy, Mode, Priority, RouteAdmission};
 pub use gcra::{Bucket, MAX_PERIOD_MS, Outcome, Quota, QuotaStatus, Verdict, check};
 pub use headers::{policy_header, ratelimit_header, retry_after_secs};
+pub use lease::{
+    Grant, LEASE_MS, Lease, MIN_LEASE_MS, RateEstimate, grant, lease_life_ms, lease_size,
+};

@@ -39,12 +39,11 @@ pub async fn run(ex: &mut Exchange, next: Next) -> Result<Response, EdgeError> {
     let Some(route) = config.cache.route(&ex.path) else {
         return next.run(ex).await;
     };
-    let method = ex.req.method();
-    let headers = ex.req.headers();
+    let method = ex.head.method.clone();
     let facts = RequestFacts {
         method: method.as_ref(),
         verified_user: matches!(ex.principal, Principal::User(_)),
-        cookie: headers.has("cookie")?,
+        cookie: ex.head.has("cookie"),
     };
     match gate(route, &facts) {
         Gate::NextStage => next.run(ex).await,
@@ -65,10 +64,9 @@ async fn cached(
     route: &RoutePolicy,
     method: &str,
 ) -> Result<Response, EdgeError> {
-    let raw_url = ex.req.inner().url();
-    let (_, query) = intake::split_raw_url(&raw_url);
+    let (_, query) = intake::split_raw_url(&ex.head.url);
     let user = matches!(ex.principal, Principal::User(_));
-    let request_headers = shared_request_headers(ex.req.headers().entries(), user);
+    let request_headers = shared_request_headers(ex.head.headers.iter(), user);
     let key = route.key.key(&ex.path, query, |name| {
         request_headers.get(name).map(|v| v.into_owned())
     });
