@@ -2,7 +2,46 @@
 
 use breakwater_core::headers::is_hop_by_hop;
 use breakwater_core::problem::{self, Problem};
-use worker::{Headers, Response, ResponseBody, Result};
+use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::wasm_bindgen;
+use worker::{Headers, Response, ResponseBody, Result, web_sys};
+
+// One call instead of one per field: every call into the runtime costs, and a stored response
+// carries a dozen fields. Field names and values never hold a line feed (`Headers` refuses CR and
+// LF), so one separates them; a line the runtime refuses throws, as `append` would.
+#[wasm_bindgen(inline_js = r#"
+export function headers_from(joined) {
+  const headers = new Headers();
+  if (joined === "") return headers;
+  const parts = joined.split("\n");
+  for (let i = 0; i + 1 < parts.length; i += 2) headers.append(parts[i], parts[i + 1]);
+  return headers;
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(catch)]
+    fn headers_from(joined: &str) -> std::result::Result<web_sys::Headers, JsValue>;
+}
+
+/// `Headers` holding `fields` in order (repeated names appended), made in one runtime call. A
+/// field with a line feed in it is refused, as the runtime refuses it.
+pub fn headers<'a>(fields: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Headers> {
+    let mut joined = String::new();
+    for (name, value) in fields {
+        if name.contains('\n') || value.contains('\n') {
+            return Err(worker::Error::RustError(format!(
+                "header {name:?} holds a line feed"
+            )));
+        }
+        if !joined.is_empty() {
+            joined.push('\n');
+        }
+        joined.push_str(name);
+        joined.push('\n');
+        joined.push_str(value);
+    }
+    Ok(Headers(headers_from(&joined)?))
+}
 
 /// Writes `problem` as `application/problem+json`. Errors are never cached: the condition that
 /// caused one (origin down, a bad request) says nothing about the next request.

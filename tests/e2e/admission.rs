@@ -1,6 +1,6 @@
-//! Admission control: GCRA limits in `RATE_LIMITER` (429 and its headers, leases, spoofed forwarding
-//! headers, a bucket surviving an edge restart, plans by API key), and the circuit breaker and
-//! load shedding reacting to a failing origin and recovering when it heals.
+//! Admission control: GCRA limits in `RATE_LIMITER` (429 and its headers, leases, spoofed
+//! forwarding headers, a bucket surviving an edge restart, plans by API key), and the circuit
+//! breaker and load shedding reacting to a failing origin and recovering when it heals.
 //!
 //! The harness's `ADMISSION` policy gives each case its own path prefix under `/api/limited/`;
 //! the origin answers those 404 (admitted, not an error, not cached).

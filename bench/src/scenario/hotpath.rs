@@ -15,12 +15,14 @@ use super::{API_KEY_HEADER, Bench, NO_ADMISSION, idempotency, limiter, step};
 use crate::edge::Edge;
 use crate::load::{self, Request};
 use crate::report::{Section, Table, ms, percent};
-use crate::stats::Summary;
+use crate::stats::{Sample, Summary};
 
 /// The product every read row asks for (one key: the row measures a hit, not a workload).
 const PRODUCT: &str = "/api/products/42";
 /// Untimed requests before each row: connections open, the cache filled, the isolate warm.
 const WARM_REQUESTS: usize = 200;
+/// Turns each row takes, in rotation with the others, to make up its time.
+const TURNS: usize = 4;
 /// Distinct idempotency keys prepared per POST row; more than a row can send on this machine,
 /// so no key repeats (a repeat would be a replay, a different path).
 const POST_KEYS: usize = 40_000;
@@ -123,7 +125,9 @@ pub fn run(bench: &Bench, plan: &Plan) -> Result<Section, String> {
     let chosen = |name: &str| {
         name == ROWS[0].0 || plan.only.is_empty() || plan.only.iter().any(|o| name.contains(o))
     };
-    let mut rows = Vec::new();
+    // Every worker up at once, so the rows can take turns: the machine's background load then
+    // weighs on every row alike, and a ratio compares like with like.
+    let mut workers = Vec::new();
     let mut starts = Vec::new();
     for worker in [
         Worker::Bare,
@@ -133,11 +137,7 @@ pub fn run(bench: &Bench, plan: &Plan) -> Result<Section, String> {
         Worker::Limited,
         Worker::RecordsOff,
     ] {
-        let mine: Vec<_> = ROWS
-            .iter()
-            .filter(|(name, w, _)| *w == worker && chosen(name))
-            .collect();
-        if mine.is_empty() {
+        if !ROWS.iter().any(|(name, w, _)| *w == worker && chosen(name)) {
             continue;
         }
         let edge = start(bench, worker)?;
@@ -146,10 +146,29 @@ pub fn run(bench: &Bench, plan: &Plan) -> Result<Section, String> {
             _ => hashed_css.as_str(),
         };
         starts.push((worker, first_answer(bench, &edge, first)?));
-        for (name, _, kind) in mine {
-            rows.push(measure(bench, &edge, name, &requests(*kind, name), plan)?);
+        workers.push((worker, edge));
+    }
+    let mut rows: Vec<Turns> = Vec::new();
+    for (name, worker, kind) in ROWS.iter().filter(|(name, ..)| chosen(name)) {
+        let Some((_, edge)) = workers.iter().find(|(w, _)| w == worker) else {
+            continue;
+        };
+        rows.push(Turns::warm(bench, edge, name, requests(*kind, name))?);
+    }
+    let turn = plan.row / TURNS as u32;
+    for round in 0..TURNS {
+        step(&format!(
+            "hot path: round {} of {TURNS}, {} rows of {:.1} s each",
+            round + 1,
+            rows.len(),
+            turn.as_secs_f64()
+        ));
+        for row in &mut rows {
+            row.take_turn(bench, round, turn)?;
         }
     }
+    let rows: Vec<Row> = rows.into_iter().map(Turns::finish).collect();
+    drop(workers);
     let started = |w: Worker| starts.iter().find(|(s, _)| *s == w).map(|(_, s)| s);
     let (Some(bare_start), Some(edge_start)) = (
         started(Worker::Bare),
@@ -162,8 +181,10 @@ pub fn run(bench: &Bench, plan: &Plan) -> Result<Section, String> {
     Ok(Section {
         title: "Hot path: CPU per request and size against a bare worker".into(),
         intro: vec![format!(
-            "Each row: {} untimed requests, then one kind of request for {:.0} s at {} in \
-             flight on a fresh workerd (Miniflare API). CPU is the workerd processes' user + \
+            "Each row: {} untimed requests, then one kind of request for {:.0} s in all at {} \
+             in flight, in {TURNS} turns taken in rotation with the other rows (every worker \
+             runs at once, each in a fresh workerd via the Miniflare API, so background load \
+             weighs on all rows alike). CPU is the workerd processes' user + \
              system time over the row divided by the requests answered. Bare: `bench/bare`, a \
              workers-rs fetch handler answering 40 bytes of JSON, built as the edge is (release, \
              opt-level \"s\", LTO, wasm-opt -Oz) and routed through the same `[assets]` (run \
@@ -229,59 +250,95 @@ fn start(bench: &Bench, worker: Worker) -> Result<Edge, String> {
     bench.start_edge(&bench.proxied_url(), &vars)
 }
 
-/// Warms `edge` with `requests`, then runs them round and round for the plan's row time,
-/// reading workerd's CPU time before and after.
-fn measure(
-    bench: &Bench,
-    edge: &Edge,
-    name: &str,
-    requests: &[Request],
-    plan: &Plan,
-) -> Result<Row, String> {
-    step(&format!(
-        "hot path: {name}, {:.0} s",
-        plan.row.as_secs_f64()
-    ));
-    let requests: Arc<[Request]> = requests.into();
-    let (warm, timed) = requests.split_at(WARM_REQUESTS.min(requests.len() / 2));
-    let warm: Arc<[Request]> = if warm.is_empty() {
-        std::iter::repeat_n(requests[0].clone(), WARM_REQUESTS).collect()
-    } else {
-        warm.into()
-    };
-    let timed: Arc<[Request]> = if timed.is_empty() {
-        requests.clone()
-    } else {
-        timed.into()
-    };
-    bench.block_on(async {
-        let client = load::client()?;
-        let shape = load::Shape {
-            progress: false,
-            ..bench.shape("warm")
+/// One row's turns so far: a closed loop of its requests on its worker, `TURNS` times.
+struct Turns<'a> {
+    name: &'static str,
+    edge: &'a Edge,
+    /// One part per turn, each fresh (keyed POSTs never repeat a key).
+    parts: Vec<Arc<[Request]>>,
+    samples: Vec<Sample>,
+    wall: Duration,
+    cpu: Duration,
+}
+
+impl<'a> Turns<'a> {
+    /// Sends `WARM_REQUESTS` untimed requests (the first of `requests`, or the only request
+    /// over and over), and splits the rest into the turns' parts (the only request, each turn).
+    fn warm(
+        bench: &Bench,
+        edge: &'a Edge,
+        name: &'static str,
+        requests: Vec<Request>,
+    ) -> Result<Self, String> {
+        step(&format!("hot path: warming {name}"));
+        let (warm, parts): (Arc<[Request]>, Vec<Arc<[Request]>>) = match requests.as_slice() {
+            [one] => (
+                std::iter::repeat_n(one.clone(), WARM_REQUESTS).collect(),
+                vec![Arc::from(requests.as_slice()); TURNS],
+            ),
+            _ => {
+                let (warm, timed) = requests.split_at(WARM_REQUESTS.min(requests.len() / 2));
+                let part = timed.len().div_ceil(TURNS).max(1);
+                (warm.into(), timed.chunks(part).map(Arc::from).collect())
+            }
         };
-        load::closed_loop(&client, &edge.url, warm, shape).await;
-        let before = edge.workerd_cpu()?;
-        let started = Instant::now();
-        let timed = load::closed_loop_until(
-            &client,
-            &edge.url,
-            timed,
-            bench.concurrency(),
-            started,
-            plan.row,
+        bench.block_on(async {
+            let client = load::client()?;
+            let shape = load::Shape {
+                progress: false,
+                ..bench.shape("warm")
+            };
+            load::closed_loop(&client, &edge.url, warm, shape).await;
+            Ok(())
+        })?;
+        Ok(Self {
             name,
-        )
-        .await;
-        let wall = started.elapsed();
-        let cpu = edge.workerd_cpu()?.saturating_sub(before);
-        let summary = Summary::of(timed.iter().map(|t| &t.sample), wall);
-        Ok(Row {
-            name: name.to_owned(),
-            summary,
-            cpu,
+            edge,
+            parts,
+            samples: Vec::new(),
+            wall: Duration::ZERO,
+            cpu: Duration::ZERO,
         })
-    })
+    }
+
+    /// Runs part `round` for `length`, adding its samples, wall time and workerd CPU time.
+    fn take_turn(&mut self, bench: &Bench, round: usize, length: Duration) -> Result<(), String> {
+        let part = self
+            .parts
+            .get(round)
+            .cloned()
+            .ok_or_else(|| format!("{}: no requests left for turn {round}", self.name))?;
+        let (samples, wall, cpu) = bench.block_on(async {
+            let client = load::client()?;
+            let before = self.edge.workerd_cpu()?;
+            let started = Instant::now();
+            let timed = load::closed_loop_until(
+                &client,
+                &self.edge.url,
+                part,
+                bench.concurrency(),
+                started,
+                length,
+                self.name,
+            )
+            .await;
+            let wall = started.elapsed();
+            let cpu = self.edge.workerd_cpu()?.saturating_sub(before);
+            Ok((timed, wall, cpu))
+        })?;
+        self.samples.extend(samples.into_iter().map(|t| t.sample));
+        self.wall += wall;
+        self.cpu += cpu;
+        Ok(())
+    }
+
+    fn finish(self) -> Row {
+        Row {
+            name: self.name.to_owned(),
+            summary: Summary::of(&self.samples, self.wall),
+            cpu: self.cpu,
+        }
+    }
 }
 
 /// How long `edge` took to be ready, and then to answer `path` for the first time.

@@ -9,7 +9,7 @@ use breakwater_core::cache::{
 };
 use breakwater_core::policy::Tier;
 use breakwater_core::problem::Problem;
-use worker::{Headers, Response};
+use worker::Response;
 
 /// The cache's name in `Cache-Status`.
 const CACHE_NAME: &str = "breakwater";
@@ -116,11 +116,11 @@ fn build(
     status: &Status,
     body: Option<&[u8]>,
 ) -> Result<Response, EdgeError> {
-    let headers = Headers::new();
-    for (name, value) in fields.iter() {
-        headers.append(name, value)?;
-    }
-    headers.set("cache-status", &status.header_value())?;
+    let cache_status = status.header_value();
+    let lines = fields
+        .iter()
+        .filter(|(name, _)| !name.eq_ignore_ascii_case("cache-status"));
+    let headers = respond::headers(lines.chain([("cache-status", cache_status.as_str())]))?;
     let builder = Response::builder().with_status(code).with_headers(headers);
     Ok(match body {
         Some(body) => builder.fixed(body.to_vec()),
@@ -131,10 +131,7 @@ fn build(
 /// The stored body under `headers` the origin just sent for this response alone (a `304` made it
 /// unstorable): sent once, never stored.
 pub fn relay(status: u16, headers: &HeaderList, body: &[u8]) -> Result<Response, EdgeError> {
-    let out = Headers::new();
-    for (name, value) in headers.iter() {
-        out.append(name, value)?;
-    }
+    let out = respond::headers(headers.iter())?;
     Ok(Response::builder()
         .with_status(status)
         .with_headers(out)
