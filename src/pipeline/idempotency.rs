@@ -4,11 +4,19 @@
 //! never read another's stored answer.
 //!
 //! Begin → the rest of the path (it wraps the cache and origin stages, so the write reaches the
-//! origin through the upstream layer and purges like any other) → complete (the answer is kept and replayed with
-//! `Idempotent-Replayed: true`). When the origin gives no answer the claim is kept or released
-//! by core's rule ([`should_keep_on_no_answer`]): kept when the request may have reached it (a
-//! retry gets `409` until the lease ends instead of racing the first attempt), released when it
-//! was never sent. The origin's own unique (principal, key) record makes either safe.
+//! origin through the upstream layer and purges like any other) → complete (the answer is kept
+//! and replayed with `Idempotent-Replayed: true`). When the origin gives no answer the claim is
+//! kept or released by core's rule ([`should_keep_on_no_answer`]): kept when the request may
+//! have reached it (a retry gets `409` until the lease ends instead of racing the first
+//! attempt), released when it was never sent. The origin's own unique (principal, key) record
+//! makes either safe.
+//!
+//! The client waits on one round trip to the object, `begin`: its claim must be stored before
+//! the write goes out. `complete` and `release` are sent as the answer goes back (`wait_until`),
+//! not awaited: the object takes its requests in order and the call is already on its way, so
+//! a retry of the answered request normally finds the kept answer; one that overtakes it gets
+//! `409` with `Retry-After`, as while the first attempt runs, and the replay on its next try. A
+//! failed `complete` leaves the claim to its lease, as before.
 //!
 //! When the object cannot be reached at all, a route whose origin keeps that record
 //! (`origin_dedupes`) goes on without the edge's record; any other route is refused with `503`
@@ -98,10 +106,8 @@ pub async fn run(ex: &mut Exchange, next: Next) -> Result<Response, EdgeError> {
             };
             // A release that fails leaves the claim to lapse with its lease; the client hears
             // what happened to its request either way.
-            if !should_keep_on_no_answer(cause)
-                && let Err(release) = call(&ex.env, &object, &Release { claim }).await
-            {
-                worker::console_error!("idempotency {object}: could not release: {release}");
+            if !should_keep_on_no_answer(cause) {
+                after_answer(ex, object, Release { claim }, "could not release");
             }
             return Err(e);
         }
@@ -116,11 +122,9 @@ pub async fn run(ex: &mut Exchange, next: Next) -> Result<Response, EdgeError> {
         body: body.clone(),
         policy,
     };
-    if let Err(e) = call(&ex.env, &object, &answer).await {
-        // The answer stands; a retry finds the claim (409 until the lease ends), then the
-        // origin's own record.
-        worker::console_error!("idempotency {object}: could not keep the answer: {e}");
-    }
+    // If it fails, the answer stands; a retry finds the claim (409 until the lease ends), then
+    // the origin's own record.
+    after_answer(ex, object, answer, "could not keep the answer");
     let out = Headers::new();
     for (name, value) in &headers {
         out.append(name, value)?;
@@ -129,6 +133,21 @@ pub async fn run(ex: &mut Exchange, next: Next) -> Result<Response, EdgeError> {
         .with_status(status)
         .with_headers(out)
         .fixed(body))
+}
+
+/// Sends `command` to `object` while the answer goes back; a failure is logged with `failed`.
+fn after_answer<C: durable::Command + 'static>(
+    ex: &Exchange,
+    object: String,
+    command: C,
+    failed: &'static str,
+) {
+    let env = ex.env.clone();
+    ex.ctx.wait_until(async move {
+        if let Err(e) = call(&env, &object, &command).await {
+            worker::console_error!("idempotency {object}: {failed}: {e}");
+        }
+    });
 }
 
 async fn call<C: durable::Command>(
