@@ -38,8 +38,9 @@ pub fn section(
     if let [off, on] = latency {
         tables.push((
             "Records on / records off, same run and concurrency: latency added by the edge's \
-             `IDEMPOTENCY` records (a claim before the origin call, the answer kept after: two \
-             Durable Object round trips), difference and ratio, and throughput"
+             `IDEMPOTENCY` records (a claim before the origin call, the one Durable Object round \
+             trip the client waits on; the answer is kept as the response goes back), difference \
+             and ratio, and throughput"
                 .to_owned(),
             ratio_table([0, 1].map(|pass| (&on[pass], &off[pass].summary)), true),
         ));
