@@ -179,17 +179,30 @@ pub async fn check(
         quotas: quotas.to_vec(),
         cost,
     };
-    let outcome = match durable::call(env, BINDING, object, &check, budget).await {
-        Ok(outcome) => outcome,
+    ask(env, object, &check, budget, |outcome| outcome).await
+}
+
+/// Sends `command` to `object` within `budget`, and remembers a denial in the outcome `of` its
+/// reply. `None`, logged: the object did not answer in time or failed.
+async fn ask<C: Command>(
+    env: &Env,
+    object: &str,
+    command: &C,
+    budget: Duration,
+    of: impl Fn(&C::Reply) -> &Outcome,
+) -> Option<C::Reply> {
+    match durable::call(env, BINDING, object, command, budget).await {
+        Ok(reply) => {
+            if let ratelimit::Verdict::Deny { retry_after_ms } = of(&reply).verdict {
+                remember_denial(object, retry_after_ms);
+            }
+            Some(reply)
+        }
         Err(e) => {
             worker::console_warn!("rate limiter {object}: {e}");
-            return None;
+            None
         }
-    };
-    if let ratelimit::Verdict::Deny { retry_after_ms } = outcome.verdict {
-        remember_denial(object, retry_after_ms);
     }
-    Some(outcome)
 }
 
 /// Admits a request of `cost` on a lease route: from this isolate's lease on `object` when it
@@ -227,23 +240,14 @@ pub async fn check_leased(
         Ok(outcome) => return Some(outcome),
         Err(rate) => rate,
     };
-    let ask = AskLease {
+    let lease_ask = AskLease {
         quotas: quotas.to_vec(),
         cost,
         want: ratelimit::lease_size(quotas, cost, rate),
     };
     // The lease runs from when it was asked for, not answered: its tokens were charged to the
     // object's clock before the answer came back.
-    let grant = match durable::call(env, BINDING, object, &ask, budget).await {
-        Ok(grant) => grant,
-        Err(e) => {
-            worker::console_warn!("rate limiter {object}: {e}");
-            return None;
-        }
-    };
-    if let ratelimit::Verdict::Deny { retry_after_ms } = grant.outcome.verdict {
-        remember_denial(object, retry_after_ms);
-    }
+    let grant = ask(env, object, &lease_ask, budget, |grant| &grant.outcome).await?;
     if grant.tokens == 0 {
         return Some(grant.outcome);
     }

@@ -1,9 +1,9 @@
-//! The hot path: what one request costs the edge, against a bare workers-rs worker built the
-//! same way (`bench/bare`: a fetch handler answering a constant 40-byte JSON). Each row is a
-//! closed loop of one kind of request for a fixed time at the bench's concurrency, on a fresh
-//! edge under workerd: throughput and its ratio to the bare worker, p50/p99, and the CPU time
-//! workerd spent per answered request (read from `/proc`, so the load generator's share of the
-//! machine is left out). Then cold start (spawn to ready, and ready to the first answer) and the
+//! The hot path: what one request costs the edge, against a bare workers-rs worker built and
+//! routed the same way (`bench/bare`: a fetch handler answering a constant 40-byte JSON). Each
+//! row is a closed loop of one kind of request at the bench's concurrency on a fresh workerd, in
+//! turns taken in rotation with the other rows while every worker runs: throughput and its ratio
+//! to the bare worker, p50/p99, and the CPU time workerd spent per answered request (read from
+//! `/proc`, so the load generator's share of the machine is left out). Then cold start (spawn to ready, and ready to the first answer) and the
 //! wasm's size, raw and gzipped, with a per-crate breakdown of the edge's code.
 
 use std::sync::Arc;
@@ -58,7 +58,7 @@ impl Row {
     }
 }
 
-/// One edge's rows, and how it started.
+/// How a worker started: spawn to READY, then READY to its first answer.
 struct Started {
     ready_after: Duration,
     first_answer: Duration,

@@ -10,6 +10,8 @@ mod headers;
 mod lease;
 #[cfg(test)]
 mod properties;
+#[cfg(test)]
+mod test_support;
 
 pub use admission::{AdmissionError, AdmissionPolicy, Mode, Priority, RouteAdmission};
 pub use gcra::{Bucket, MAX_PERIOD_MS, Outcome, Quota, QuotaStatus, Verdict, check};

@@ -1,28 +1,10 @@
 //! GCRA boundary and clock regressions (T-RL-02) and worked examples of the multi-quota check.
 
 use super::*;
+use crate::ratelimit::test_support::{admit_all, quota};
 
 const HOUR: u64 = 3_600_000;
 const T0: u64 = 1_700_000_000_000;
-
-fn quota(name: &str, limit: u32, period_ms: u64, burst: u32) -> Quota {
-    Quota {
-        name: name.into(),
-        limit,
-        period_ms,
-        burst,
-    }
-}
-
-/// Unit-cost requests admitted at the same instant until the first denial.
-fn admit_all(quotas: &[Quota], buckets: &mut [Bucket], now: u64) -> u32 {
-    let mut admitted = 0;
-    while check(quotas, buckets, now, 1).verdict == Verdict::Allow {
-        admitted += 1;
-        assert!(admitted <= 20_000, "a frozen clock admitted without end");
-    }
-    admitted
-}
 
 /// (limit, period_ms, burst): whole and fractional intervals, burst above, at and below limit.
 const SHAPES: [(u32, u64, u32); 6] = [

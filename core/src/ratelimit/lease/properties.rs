@@ -22,6 +22,7 @@ use proptest::test_runner::FileFailurePersistence;
 
 use super::*;
 use crate::ratelimit::Bucket;
+use crate::ratelimit::test_support::quota;
 
 const T0: u64 = 1_700_000_000_000;
 
@@ -30,15 +31,6 @@ fn config(cases: u32) -> ProptestConfig {
         cases,
         failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("regressions"))),
         ..ProptestConfig::default()
-    }
-}
-
-fn quota(name: &str, limit: u32, period_ms: u64, burst: u32) -> Quota {
-    Quota {
-        name: name.into(),
-        limit,
-        period_ms,
-        burst,
     }
 }
 

@@ -2,28 +2,10 @@
 //! saves, sizing, the isolate's countdown, and the grant's wire form.
 
 use super::*;
+use crate::ratelimit::test_support::{admit_all, quota};
 use crate::ratelimit::{Bucket, QuotaStatus};
 
 const T0: u64 = 1_700_000_000_000;
-
-fn quota(name: &str, limit: u32, period_ms: u64, burst: u32) -> Quota {
-    Quota {
-        name: name.into(),
-        limit,
-        period_ms,
-        burst,
-    }
-}
-
-/// Unit-cost requests `check` admits at one instant until the first refusal.
-fn drain(quotas: &[Quota], buckets: &mut [Bucket], now: u64) -> u32 {
-    let mut admitted = 0;
-    while check(quotas, buckets, now, 1).verdict == Verdict::Allow {
-        admitted += 1;
-        assert!(admitted <= 10_000, "a frozen clock admitted without end");
-    }
-    admitted
-}
 
 #[test]
 fn held_tokens_cannot_be_spent_alongside_their_own_refill() {
@@ -37,7 +19,7 @@ fn held_tokens_cannot_be_spent_alongside_their_own_refill() {
     // another isolate drains the bucket.
     let mut a = Lease::new(granted, 1, T0);
     let late = T0 + 499;
-    let others = drain(&q, &mut object, late);
+    let others = admit_all(&q, &mut object, late);
     let mut spent = 0;
     while a.take(late) {
         spent += 1;
@@ -50,7 +32,7 @@ fn held_tokens_cannot_be_spent_alongside_their_own_refill() {
     // same instant admits 23.
     let mut naive = [Bucket::default()];
     assert_eq!(check(&q, &mut naive, T0, 5).verdict, Verdict::Allow);
-    assert_eq!(drain(&q, &mut naive, late) + 4, 23);
+    assert_eq!(admit_all(&q, &mut naive, late) + 4, 23);
 }
 
 #[test]
@@ -89,7 +71,7 @@ fn a_steady_isolate_asks_about_once_per_lease_life() {
 fn a_lease_is_refused_exactly_when_a_single_request_is() {
     let q = [quota("a", 10, 1_000, 20), quota("b", 100, 3_600_000, 100)];
     let mut object = [Bucket::default(); 2];
-    assert_eq!(drain(&q, &mut object, T0), 20);
+    assert_eq!(admit_all(&q, &mut object, T0), 20);
     let stored = object;
     let refused = grant(&q, &mut object, T0 + 50, 1, 5);
     assert_eq!(object, stored, "nothing charged");
