@@ -9,6 +9,7 @@
 //! stage asks for it ([`read_body`]).
 
 use breakwater_core::cache::HeaderList;
+use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::wasm_bindgen;
 use worker::Method;
@@ -34,8 +35,9 @@ pub struct Head {
     /// The URL as the runtime serialised it, not parsed again: the raw path (with any `..`) is
     /// for intake to judge.
     pub url: String,
-    /// Every header, in the runtime's order (lower-case names, repeated names already joined).
-    pub headers: HeaderList,
+    /// Every header, in the runtime's order (lower-case names, repeated names already joined);
+    /// shared, so the cache stage can hold them without a copy.
+    pub headers: Rc<HeaderList>,
 }
 
 impl Head {
@@ -54,7 +56,7 @@ impl Head {
         Self {
             method: Method::from(method),
             url,
-            headers,
+            headers: Rc::new(headers),
         }
     }
 
@@ -75,6 +77,33 @@ pub async fn read_body(request: &web_sys::Request) -> worker::Result<Vec<u8>> {
     let buffer = worker::wasm_bindgen_futures::JsFuture::from(promise).await?;
     let buffer: js_sys::ArrayBuffer = buffer.dyn_into()?;
     Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+}
+
+#[cfg(all(test, target_arch = "wasm32"))]
+mod runtime_tests {
+    //! The one call across the JS boundary, on a real `Request` (wasm-bindgen-test in Node).
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test]
+    async fn the_head_and_the_body_are_read_from_a_runtime_request() {
+        let init = web_sys::RequestInit::new();
+        init.set_method("POST");
+        let headers = web_sys::Headers::new().unwrap();
+        headers.append("X-Request-Id", "r-1").unwrap();
+        headers.append("x-multi", "a").unwrap();
+        headers.append("x-multi", "b").unwrap();
+        init.set_headers(&headers);
+        init.set_body(&wasm_bindgen::JsValue::from_str("{\"n\":1}"));
+        let request =
+            web_sys::Request::new_with_str_and_init("https://edge.test/a/b?c=1", &init).unwrap();
+        let head = Head::read(&request);
+        assert_eq!(head.method, Method::Post);
+        assert_eq!(head.url, "https://edge.test/a/b?c=1");
+        assert_eq!(head.header("x-request-id").as_deref(), Some("r-1"));
+        assert_eq!(head.header("x-multi").as_deref(), Some("a, b"));
+        assert_eq!(read_body(&request).await.unwrap(), br#"{"n":1}"#);
+    }
 }
 
 #[cfg(test)]

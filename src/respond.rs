@@ -164,6 +164,32 @@ mod tests {
     }
 
     #[wasm_bindgen_test]
+    fn headers_made_in_one_call_keep_every_line_and_refuse_what_append_refuses() {
+        let h = headers([
+            ("content-type", "application/json"),
+            ("vary", "accept"),
+            ("vary", "accept-language"),
+            ("x-empty", ""),
+        ])
+        .unwrap();
+        assert_eq!(
+            h.get("content-type").unwrap().as_deref(),
+            Some("application/json")
+        );
+        assert_eq!(
+            h.get("vary").unwrap().as_deref(),
+            Some("accept, accept-language")
+        );
+        assert_eq!(h.get("x-empty").unwrap().as_deref(), Some(""));
+        assert_eq!(h.entries().count(), 3);
+        assert_eq!(headers([]).unwrap().entries().count(), 0);
+        // A line feed would shift every later field: refused before the runtime sees it.
+        assert!(headers([("x-a", "1\nx-b"), ("x-c", "2")]).is_err());
+        // A name the runtime's `Headers` refuses is an error, never a panic.
+        assert!(headers([("bad name", "1")]).is_err());
+    }
+
+    #[wasm_bindgen_test]
     fn only_statuses_the_runtime_constructs_pass() {
         for ok in [200, 204, 304, 418, 599] {
             assert!(is_constructible(ok), "{ok}");

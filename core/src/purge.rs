@@ -168,6 +168,12 @@ impl PurgeLog {
                 .any(|(prefix, &e)| e > stamped && key.starts_with(prefix.as_str()))
     }
 
+    /// Whether anything was purged after epoch `stamped`: when not, [`PurgeLog::is_purged`] is
+    /// false for every entry stamped so, and a hit need not read its tags.
+    pub fn purged_since(&self, stamped: u64) -> bool {
+        stamped < self.epoch || stamped < self.floor
+    }
+
     /// Number of records kept.
     pub fn len(&self) -> usize {
         self.tags.len() + self.keys.len() + self.prefixes.len()
@@ -309,6 +315,26 @@ mod tests {
             failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("regressions"))),
             ..ProptestConfig::default()
         })]
+
+        /// The edge skips reading a hit's tags when nothing was purged since it was stamped:
+        /// that shortcut never keeps a purged entry, whatever the purges and the entry.
+        #[test]
+        fn nothing_purged_since_means_nothing_is_purged(
+            purges in vec((vec("[a-c]", 0..3), vec("/[a-c]{0,2}", 0..3), vec("/[a-c]?", 0..2)), 0..40),
+            key in "/[a-c]{0,3}",
+            tags in vec("[a-c]", 0..3),
+            stamped in 0u64..45,
+        ) {
+            let mut log = PurgeLog::default();
+            for (tags, keys, prefixes) in purges {
+                log.purge(&PurgeRequest { tags, keys, prefixes });
+            }
+            if !log.purged_since(stamped) {
+                prop_assert!(!log.is_purged(&key, tags.iter().map(String::as_str), stamped));
+            }
+            // And it is not a shortcut that never applies.
+            prop_assert!(!log.purged_since(log.epoch()));
+        }
 
         /// The origin writes `Cache-Tag` with [`format_tags`] and the edge reads it with
         /// [`parse_tags`]: every tag a purge accepts crosses unchanged.

@@ -37,6 +37,10 @@ impl Stored {
 
     /// True when a purge recorded since this response was fetched covers it.
     pub fn is_purged(&self, log: &PurgeLog) -> bool {
+        // Most hits: nothing purged since, so no tags to read.
+        if !log.purged_since(self.record.epoch) {
+            return false;
+        }
         let tags = self
             .entry()
             .headers()

@@ -59,10 +59,15 @@ pub async fn find(
         let Some(read) = read(env, tier, key).await else {
             continue;
         };
-        let variants: Variants = read.iter().filter(|v| !v.is_purged(log)).cloned().collect();
-        if tier == Tier::Memory && variants.len() < read.len() {
-            memory::replace(key, variants.clone());
-        }
+        let variants: Variants = if read.iter().any(|v| v.is_purged(log)) {
+            let unpurged: Variants = read.iter().filter(|v| !v.is_purged(log)).cloned().collect();
+            if tier == Tier::Memory {
+                memory::replace(key, unpurged.clone());
+            }
+            unpurged
+        } else {
+            read
+        };
         if variants.is_empty() {
             continue;
         }

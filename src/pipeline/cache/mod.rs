@@ -66,7 +66,12 @@ async fn cached(
 ) -> Result<Response, EdgeError> {
     let (_, query) = intake::split_raw_url(&ex.head.url);
     let user = matches!(ex.principal, Principal::User(_));
-    let request_headers = shared_request_headers(ex.head.headers.iter(), user);
+    // Only a verified user's differ from the request's own (no `Authorization`): no copy else.
+    let request_headers = if user {
+        Rc::new(shared_request_headers(ex.head.headers.iter(), user))
+    } else {
+        ex.head.headers.clone()
+    };
     let key = route.key.key(&ex.path, query, |name| {
         request_headers.get(name).map(|v| v.into_owned())
     });

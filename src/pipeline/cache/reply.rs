@@ -71,24 +71,20 @@ pub fn from_stored(
     let entry = stored.entry();
     let age = entry.current_age(now).to_string();
     if answers_not_modified(request, entry) {
-        let mut fields = not_modified_headers(entry.headers());
-        fields.set("Age", age);
-        return build(304, &fields, status, None);
+        let fields = not_modified_headers(entry.headers());
+        return build(304, &fields, vec![("Age", age)], status, None);
     }
-    let mut fields = entry.headers().clone();
-    fields.set("Age", age);
+    // The stored fields as they are, and what this answer sets over them (no copy of the rest).
+    let fields = entry.headers();
     let body = &stored.body[..];
     let total = body.len() as u64;
     let range = range_reply(
         request.method,
         request.headers,
         entry.status(),
-        &fields,
+        fields,
         total,
     );
-    if entry.status() == 200 && !fields.contains("accept-ranges") {
-        fields.push("Accept-Ranges", "bytes");
-    }
     let (code, part) = match range {
         RangeReply::Full => (entry.status(), body),
         RangeReply::Partial { start, end, .. } => {
@@ -101,26 +97,38 @@ pub fn from_stored(
         }
         RangeReply::Unsatisfiable { .. } => (416, &[][..]),
     };
-    if let Some(content_range) = range.content_range() {
-        fields.set("Content-Range", content_range);
+    let mut set = vec![("Age", age), ("Content-Length", part.len().to_string())];
+    if entry.status() == 200 && !fields.contains("accept-ranges") {
+        set.push(("Accept-Ranges", "bytes".to_owned()));
     }
-    fields.set("Content-Length", part.len().to_string());
+    if let Some(content_range) = range.content_range() {
+        set.push(("Content-Range", content_range));
+    }
     let sends_body = request.method != "HEAD" && code != 416;
-    build(code, &fields, status, sends_body.then_some(part))
+    build(code, fields, set, status, sends_body.then_some(part))
 }
 
-/// A response of `code` with `fields`, the `Cache-Status` of `status`, and `body` if any.
+/// A response of `code` with `fields`, each of `set` replacing the fields of its name, the
+/// `Cache-Status` of `status`, and `body` if any.
 fn build(
     code: u16,
     fields: &HeaderList,
+    set: Vec<(&'static str, String)>,
     status: &Status,
     body: Option<&[u8]>,
 ) -> Result<Response, EdgeError> {
     let cache_status = status.header_value();
+    let replaced = |name: &str| {
+        let name = name.trim();
+        name.eq_ignore_ascii_case("cache-status")
+            || set.iter().any(|(n, _)| name.eq_ignore_ascii_case(n))
+    };
     let lines = fields
         .iter()
-        .filter(|(name, _)| !name.eq_ignore_ascii_case("cache-status"));
-    let headers = respond::headers(lines.chain([("cache-status", cache_status.as_str())]))?;
+        .filter(|(name, _)| !replaced(name))
+        .chain(set.iter().map(|(name, value)| (*name, value.as_str())))
+        .chain([("cache-status", cache_status.as_str())]);
+    let headers = respond::headers(lines)?;
     let builder = Response::builder().with_status(code).with_headers(headers);
     Ok(match body {
         Some(body) => builder.fixed(body.to_vec()),
