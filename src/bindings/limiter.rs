@@ -138,6 +138,22 @@ thread_local! {
 struct Held {
     leases: Vec<Lease>,
     rate: RateEstimate,
+    /// A lease ask is on its way to the object.
+    asking: bool,
+}
+
+/// Marks an ask for `object`'s lease as on its way until dropped (answered, failed or the
+/// request cancelled), so a lost ask never leaves the isolate charging per request.
+struct Asking<'a>(&'a str);
+
+impl Drop for Asking<'_> {
+    fn drop(&mut self) {
+        LEASES.with_borrow_mut(|leases| {
+            if let Some(held) = leases.get_mut(self.0) {
+                held.asking = false;
+            }
+        });
+    }
 }
 
 /// Leases kept per object; a further grant replaces the one with the fewest tokens left.
@@ -207,8 +223,10 @@ async fn ask<C: Command>(
 
 /// Admits a request of `cost` on a lease route: from this isolate's lease on `object` when it
 /// holds a live one (no round trip), else by asking the object for a new lease sized to the
-/// isolate's recent rate ([`ratelimit::lease_size`]). `None`: the limiter did not answer in time
-/// or failed, as for [`check`].
+/// isolate's recent rate ([`ratelimit::lease_size`]). One ask at a time per object: requests
+/// that come while it is on its way are charged as in exact mode ([`check`]), so a burst on a
+/// cold isolate does not send a lease ask each and set most of the burst aside in leases it
+/// will not spend. `None`: the limiter did not answer in time or failed, as for [`check`].
 pub async fn check_leased(
     env: &Env,
     object: &str,
@@ -233,13 +251,19 @@ pub async fn check_leased(
             .find_map(|l| l.take(now).then_some(l));
         match lease {
             Some(lease) => Ok(lease.outcome()),
-            None => Err(held.rate.per_second(now)),
+            None if held.asking => Err(None),
+            None => {
+                held.asking = true;
+                Err(Some(held.rate.per_second(now)))
+            }
         }
     });
     let rate = match taken {
         Ok(outcome) => return Some(outcome),
-        Err(rate) => rate,
+        Err(None) => return check(env, object, quotas, cost, budget).await,
+        Err(Some(rate)) => rate,
     };
+    let _asking = Asking(object);
     let lease_ask = AskLease {
         quotas: quotas.to_vec(),
         cost,
