@@ -209,3 +209,28 @@ async fn manifest(env: &Env) -> Result<Rc<Manifest>, EdgeError> {
     MANIFEST.set(Some((now, manifest.clone())));
     Ok(manifest)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chosen(content: Option<(&str, u64)>) -> Chosen {
+        Chosen {
+            path: "/css/app.0123456789abcdef.css".into(),
+            status: 200,
+            content_type: "text/css".into(),
+            cache_control: REVALIDATE,
+            etag: "\"x\"".into(),
+            content: content.map(|(sha, size)| (sha.to_owned(), size)),
+        }
+    }
+
+    #[test]
+    fn only_listed_files_of_a_bounded_size_are_kept_in_memory_by_their_hash() {
+        assert_eq!(chosen(Some(("ab12", 1_000))).kept(), Some("ab12"));
+        assert_eq!(chosen(Some(("ab12", LARGEST_KEPT))).kept(), Some("ab12"));
+        assert_eq!(chosen(Some(("ab12", LARGEST_KEPT + 1))).kept(), None);
+        // The manifest itself has no hash of its own: it is never kept.
+        assert_eq!(chosen(None).kept(), None);
+    }
+}
