@@ -27,13 +27,14 @@ use crate::bindings::durable;
 use crate::bindings::idempotency::{self as records, Begin, Complete, Release};
 use crate::error::EdgeError;
 use crate::exchange::Exchange;
+use crate::respond;
 use crate::upstream;
 use breakwater_core::idempotency::{
     Begin as Decision, HEADER, NoAnswer, REPLAYED_HEADER, StoredResponse, fingerprint, record_name,
     should_keep_on_no_answer,
 };
 use breakwater_core::intake::{self, Limits};
-use worker::{Env, Headers, Method, Response};
+use worker::{Env, Method, Response};
 
 pub async fn run(ex: &mut Exchange, next: Next) -> Result<Response, EdgeError> {
     let method = ex.head.method.clone();
@@ -125,10 +126,7 @@ pub async fn run(ex: &mut Exchange, next: Next) -> Result<Response, EdgeError> {
     // If it fails, the answer stands; a retry finds the claim (409 until the lease ends), then
     // the origin's own record.
     after_answer(ex, object, answer, "could not keep the answer");
-    let out = Headers::new();
-    for (name, value) in &headers {
-        out.append(name, value)?;
-    }
+    let out = respond::headers(headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))?;
     Ok(Response::builder()
         .with_status(status)
         .with_headers(out)
@@ -160,11 +158,12 @@ async fn call<C: durable::Command>(
 
 /// The stored answer, byte for byte, marked as a replay.
 fn replay(stored: &StoredResponse) -> Result<Response, EdgeError> {
-    let headers = Headers::new();
-    for (name, value) in &stored.headers {
-        headers.append(name, value)?;
-    }
-    headers.set(REPLAYED_HEADER, "true")?;
+    let lines = stored.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+    let headers = respond::headers(
+        lines
+            .filter(|(name, _)| !name.eq_ignore_ascii_case(REPLAYED_HEADER))
+            .chain([(REPLAYED_HEADER, "true")]),
+    )?;
     let body = stored.body.clone().unwrap_or_default();
     Ok(Response::builder()
         .with_status(stored.status)

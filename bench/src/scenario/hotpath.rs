@@ -56,6 +56,22 @@ impl Row {
         let answered = self.summary.requests - self.summary.errors;
         (answered > 0).then(|| self.cpu / answered as u32)
     }
+
+    /// Throughput and CPU per request as multiples of `bare`'s (`None` without a base).
+    fn against(&self, bare: &Row) -> (Option<f64>, Option<f64>) {
+        let divide = |x: f64, base: f64| (base > 0.0).then(|| x / base);
+        let throughput = divide(self.summary.throughput(), bare.summary.throughput());
+        let cpu = self
+            .cpu_per_request()
+            .zip(bare.cpu_per_request())
+            .and_then(|(own, base)| divide(own.as_secs_f64(), base.as_secs_f64()));
+        (throughput, cpu)
+    }
+}
+
+/// A multiple as `1.25×`, `-` for none.
+fn times(x: Option<f64>) -> String {
+    x.map_or("-".into(), |x| format!("{x:.2}×"))
 }
 
 /// How a worker started: spawn to READY, then READY to its first answer.
@@ -416,24 +432,20 @@ fn rows_table(rows: &[Row]) -> Table {
     ])
     .left(9);
     let bare = rows.first();
-    let bare_rate = bare.map(|b| b.summary.throughput());
-    let bare_cpu = bare.and_then(Row::cpu_per_request);
     for row in rows {
         let s = &row.summary;
         let cpu = row.cpu_per_request();
+        let (rate_ratio, cpu_ratio) = bare.map_or((None, None), |bare| row.against(bare));
         table.row(vec![
             row.name.clone(),
             s.requests.to_string(),
             s.errors.to_string(),
             format!("{:.0}", s.throughput()),
-            crate::report::ratio(Some(s.throughput()), bare_rate),
+            times(rate_ratio),
             ms(s.p(50.0)),
             ms(s.p(99.0)),
             cpu.map_or("-".into(), |c| format!("{:.0}", c.as_secs_f64() * 1e6)),
-            crate::report::ratio(
-                cpu.map(|c| c.as_secs_f64()),
-                bare_cpu.map(|c| c.as_secs_f64()),
-            ),
+            times(cpu_ratio),
             answered_from(s),
         ]);
     }
@@ -455,21 +467,16 @@ fn answered_from(s: &Summary) -> String {
 /// Each goal: the row it holds, what it compares, and whether this run met it.
 fn goals_table(rows: &[Row]) -> Table {
     let mut table = Table::new(["goal", "measured", "met"]);
-    let find = |name: &str| rows.iter().find(|r| r.name == name);
-    let bare = rows.first();
-    let throughput = |row: &Row| {
-        let base = bare.map_or(0.0, |b| b.summary.throughput());
-        (base > 0.0).then(|| row.summary.throughput() / base)
+    let against = |name: &str| {
+        let row = rows.iter().find(|r| r.name == name)?;
+        Some(row.against(rows.first()?))
     };
-    let cpu = |row: &Row| {
-        let base = bare.and_then(Row::cpu_per_request)?.as_secs_f64();
-        let own = row.cpu_per_request()?.as_secs_f64();
-        (base > 0.0).then(|| own / base)
-    };
+    let throughput = |name: &str| against(name).and_then(|(rate, _)| rate);
+    let cpu = |name: &str| against(name).and_then(|(_, cpu)| cpu);
     let mut goal = |text: String, measured: Option<f64>, met: fn(f64) -> bool| {
         table.row(vec![
             text,
-            measured.map_or("-".into(), |m| format!("{m:.2}×")),
+            times(measured),
             match measured {
                 Some(m) if met(m) => "yes".into(),
                 Some(_) => "**no**".into(),
@@ -478,7 +485,7 @@ fn goals_table(rows: &[Row]) -> Table {
         ]);
     };
     for name in ["memory hit", "hashed asset (CSS)", "front page HTML"] {
-        let measured = find(name).and_then(throughput);
+        let measured = throughput(name);
         goal(
             format!("{name}: throughput ≥ {GOAL_THROUGHPUT}× bare"),
             measured,
@@ -487,12 +494,12 @@ fn goals_table(rows: &[Row]) -> Table {
     }
     goal(
         format!("memory hit: CPU per request ≤ {GOAL_CPU}× bare"),
-        find("memory hit").and_then(cpu),
+        cpu("memory hit"),
         |m| m <= GOAL_CPU,
     );
     goal(
         format!("memory hit, limited route: throughput ≥ {GOAL_LIMITED_THROUGHPUT}× bare"),
-        find("memory hit, limited route").and_then(throughput),
+        throughput("memory hit, limited route"),
         |m| m >= GOAL_LIMITED_THROUGHPUT,
     );
     table

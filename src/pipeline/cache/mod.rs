@@ -68,7 +68,7 @@ async fn cached(
     let user = matches!(ex.principal, Principal::User(_));
     // Only a verified user's differ from the request's own (no `Authorization`): no copy else.
     let request_headers = if user {
-        Rc::new(shared_request_headers(ex.head.headers.iter(), user))
+        Rc::new(shared_request_headers(ex.head.headers.iter(), true))
     } else {
         ex.head.headers.clone()
     };
