@@ -33,4 +33,4 @@ fuzz:
 	@FUZZ_SECONDS="$(FUZZ_SECONDS)" FUZZ_TARGETS="$(FUZZ_TARGETS)" FUZZ_SEED="$(FUZZ_SEED)" sh scripts/fuzz.sh
 
 clean:
-	rm -rf build dist target/deploy-dry-run .wrangler
+	rm -rf build dist target/deploy-dry-run* .wrangler

@@ -1,7 +1,7 @@
 #!/bin/sh
 # `make test`: the gates, then every test: unit and property (native), wasm (wasm-bindgen-test
 # under Node), origin API (on SQLite and on PostgreSQL with a streaming replica), end to end
-# (origin + wrangler dev), and a deploy dry run.
+# (origin + wrangler dev), and a deploy dry run of each deployment (top level, staging, production).
 set -eu
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -42,8 +42,13 @@ step "tests: edge code on JS types (wasm-bindgen-test under Node)"
 need wasm-bindgen-test-runner "run: make setup (it ships with wasm-bindgen-cli)"
 cargo test --target wasm32-unknown-unknown -p breakwater --lib
 
-step "deploy dry run (wrangler deploy --dry-run, offline)"
-npx wrangler deploy --dry-run --outdir target/deploy-dry-run 2>&1 | tee target/deploy-dry-run.log | grep -Ei 'upload|error|warn' || true
-grep -q 'Total Upload' target/deploy-dry-run.log || die "wrangler deploy --dry-run did not report an upload size (see target/deploy-dry-run.log)"
+# Each deployment wrangler.toml describes: the top level (`--env ""` names it, which silences
+# wrangler's warning that environments exist), then each environment.
+for env in "" staging production; do
+  out=target/deploy-dry-run${env:+-$env}
+  step "deploy dry run${env:+ of [env.$env]} (wrangler deploy --dry-run${env:+ --env $env}, offline)"
+  npx wrangler deploy --dry-run --env "$env" --outdir "$out" 2>&1 | tee "$out.log" | grep -Ei 'upload|error|warn' || true
+  grep -q 'Total Upload' "$out.log" || die "wrangler deploy --dry-run${env:+ --env $env} did not report an upload size (see $out.log)"
+done
 
 step "all tests passed"
