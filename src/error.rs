@@ -128,6 +128,20 @@ impl EdgeError {
         )
     }
 
+    /// Why the edge turned the request away, for the refusal metric; `None` for anything that
+    /// is not a refusal (a client error, a failure).
+    pub fn refusal(&self) -> Option<&'static str> {
+        match self {
+            Self::RateLimited { .. } => Some("rate-limited"),
+            Self::InsufficientCapacity => Some("insufficient-capacity"),
+            Self::Shed { .. } => Some("shed"),
+            Self::LimiterUnavailable => Some("limiter-unavailable"),
+            Self::BreakerOpen { .. } => Some("origin-circuit-open"),
+            Self::OriginAtCapacity { .. } => Some("origin-at-capacity"),
+            _ => None,
+        }
+    }
+
     /// The problem body and any extra headers the status requires.
     pub fn to_problem(&self) -> (Problem, Vec<(&'static str, String)>) {
         match self {

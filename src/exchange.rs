@@ -6,6 +6,7 @@ use crate::runtime::random;
 use breakwater_core::config::EdgeConfig;
 use breakwater_core::headers::{REQUEST_ID, TRACEPARENT};
 use breakwater_core::intake::{Principal, Rejection, Route};
+use breakwater_core::metrics;
 use breakwater_core::ratelimit::Priority;
 use breakwater_core::timing::ServerTiming;
 use breakwater_core::trace::{self, TraceContext};
@@ -46,6 +47,8 @@ pub struct Exchange {
     pub guest: Option<String>,
     /// `Set-Cookie` for a guest session this request opened.
     pub set_cookie: Option<String>,
+    /// What the cache stage did, for the metrics: [`metrics::NO_CACHE`] unless it ran.
+    pub cache: &'static str,
     /// The stage whose error ended the request, for the log line.
     pub failed_in: Option<&'static str>,
     /// The request body, once read ([`Exchange::body`]): a body can be read only once, and
@@ -85,6 +88,7 @@ impl Exchange {
             priority: Priority::default(),
             guest: None,
             set_cookie: None,
+            cache: metrics::NO_CACHE,
             failed_in: None,
             body: None,
         }

@@ -23,6 +23,8 @@ use crate::respond;
 use crate::runtime::now_ms;
 use crate::upstream::{self, limit};
 use breakwater_core::headers::{REQUEST_ID, SERVER_TIMING, TRACEPARENT};
+use breakwater_core::intake::Route;
+use breakwater_core::metrics;
 use breakwater_core::problem::Problem;
 use worker::{Context, Env, Response, Result, web_sys};
 
@@ -155,7 +157,12 @@ pub async fn handle(req: web_sys::Request, env: Env, ctx: Context) -> Result<web
     let mut ex = Exchange::new(req, env, ctx, config);
     let response = match run(&STAGES, &mut ex).await {
         Ok(response) => response,
-        Err(e) => error_response(&ex, &e)?,
+        Err(e) => {
+            if let Some(reason) = e.refusal() {
+                signals::record_refusal(reason);
+            }
+            error_response(&ex, &e)?
+        }
     };
     finish(&ex, response).map(Into::into)
 }
@@ -175,7 +182,8 @@ fn error_response(ex: &Exchange, e: &EdgeError) -> Result<Response> {
 }
 
 /// Stamps the request id, the stage timings and the rate-limit state on every answer, and
-/// counts it for the SLO (a report to `CONTROL` goes out after the answer when one is due).
+/// counts it for the SLO and the metrics (a report to `CONTROL` goes out after the answer when
+/// one is due).
 fn finish(ex: &Exchange, mut response: Response) -> Result<Response> {
     let status = response.status_code();
     let headers = response.headers_mut();
@@ -195,9 +203,15 @@ fn finish(ex: &Exchange, mut response: Response) -> Result<Response> {
     // Refusals count neither way, the edge's own or an overloaded origin's (`503` with
     // `Retry-After`): as errors they would keep the burn rate up and shedding would never
     // recover; as successes they would hide a failing origin.
-    if !ex.refused && !upstream::refused(status, headers) {
+    let origin_refused = upstream::refused(status, headers);
+    if origin_refused {
+        signals::record_refusal("origin-overloaded");
+    }
+    if !ex.refused && !origin_refused {
         signals::record_request(status >= 500, ex.would_shed);
     }
+    let route = metrics::route_label(&ex.config, &ex.path, ex.route == Route::Assets);
+    signals::record_answer(route, status, ex.cache);
     if signals::report_due(&ex.config) {
         ex.ctx
             .wait_until(limit::report(ex.env.clone(), ex.config.control_shards));

@@ -35,6 +35,7 @@ pub mod idempotency;
 pub mod intake;
 pub mod invalidate;
 pub mod memtier;
+pub mod metrics;
 pub mod policy;
 pub mod pool;
 pub mod problem;

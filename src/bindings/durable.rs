@@ -5,7 +5,8 @@
 //! every failure to one [`CallError`]; the object reads the command with [`Incoming`] and
 //! answers with [`reply`]. The host in the URL is never resolved: the stub routes the request.
 
-use crate::runtime::within;
+use crate::bindings::control::signals;
+use crate::runtime::{now_ms, within};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use worker::{Env, Method, Request, RequestInit, Response};
@@ -101,13 +102,16 @@ pub async fn call<C: Command>(
             .await
             .map_err(|e| failed(e.to_string()))
     };
-    within(timeout, exchange)
+    let started = now_ms();
+    let result = within(timeout, exchange)
         .await
         .unwrap_or(Err(CallError::TimedOut {
             binding,
             command: C::NAME,
             timeout,
-        }))
+        }));
+    signals::observe_durable_object(binding, C::NAME, (now_ms() - started) as u64);
+    result
 }
 
 /// A command as an object received it: dispatch on [`Incoming::name`], then [`Incoming::parse`].

@@ -19,6 +19,10 @@
 //! `GET /_breakwater/origins` shows the origin pool: per origin its weight, its active health
 //! record (from `CONTROL`) and what the answering isolate knows (ejected or not, requests in
 //! flight, latency average).
+//!
+//! `GET /_breakwater/metrics` is a Prometheus scrape target: the metrics every isolate reports
+//! to `CONTROL`, summed there, with the controls' state as gauges
+//! ([`breakwater_core::metrics`]). `GET /_breakwater/overview` is the same as JSON.
 
 use crate::bindings::control::{client as control, dead_letters, purge_log};
 use crate::config;
@@ -30,6 +34,7 @@ use crate::writebehind::dead;
 use breakwater_core::auth::bearer_matches;
 use breakwater_core::config::EdgeConfig;
 use breakwater_core::intake;
+use breakwater_core::metrics;
 use breakwater_core::purge::PurgeRequest;
 use breakwater_core::ratelimit::{Mode, Quota};
 use breakwater_core::writebehind::ReplayRequest;
@@ -42,6 +47,8 @@ pub const PANIC_PATH: &str = "/_breakwater/panic";
 pub const DEAD_EVENTS_PATH: &str = "/_breakwater/dead-events";
 pub const REPLAY_PATH: &str = "/_breakwater/dead-events/replay";
 pub const ORIGINS_PATH: &str = "/_breakwater/origins";
+pub const METRICS_PATH: &str = "/_breakwater/metrics";
+pub const OVERVIEW_PATH: &str = "/_breakwater/overview";
 /// Wrong admin tokens an address may present per minute before the next one is `429`.
 pub const GUESSES_PER_MINUTE: u32 = 10;
 /// The bucket's name before the address.
@@ -68,6 +75,8 @@ pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
         DEAD_EVENTS_PATH => (DEAD_EVENTS_PATH, Method::Get),
         REPLAY_PATH => (REPLAY_PATH, Method::Post),
         ORIGINS_PATH => (ORIGINS_PATH, Method::Get),
+        METRICS_PATH => (METRICS_PATH, Method::Get),
+        OVERVIEW_PATH => (OVERVIEW_PATH, Method::Get),
         PANIC_PATH if ex.config.panic_probe => (PANIC_PATH, Method::Post),
         _ => return Ok(Flow::Next),
     };
@@ -84,6 +93,8 @@ pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
         PURGE_PATH => purge_tags(ex).await,
         DEAD_EVENTS_PATH => list_dead_events(ex).await,
         ORIGINS_PATH => list_origins(ex).await,
+        METRICS_PATH => metrics(ex, Format::Prometheus).await,
+        OVERVIEW_PATH => metrics(ex, Format::Json).await,
         PANIC_PATH => panic_on_purpose(ex),
         _ => replay_dead_events(ex).await,
     }
@@ -115,6 +126,29 @@ async fn list_origins(ex: &mut Exchange) -> Result<Flow, EdgeError> {
         })
         .collect();
     let mut response = Response::from_json(&serde_json::json!({ "origins": origins }))?;
+    response.headers_mut().set("cache-control", "no-store")?;
+    Ok(Flow::Respond(response))
+}
+
+enum Format {
+    Prometheus,
+    Json,
+}
+
+/// The metrics summed across the deployment (as of each isolate's last report) and the state of
+/// the controls, from the root `CONTROL`: as a Prometheus scrape, or the same as JSON.
+async fn metrics(ex: &mut Exchange, format: Format) -> Result<Flow, EdgeError> {
+    let overview = control::overview(&ex.env).await?;
+    let mut response = match format {
+        Format::Prometheus => {
+            let mut response = Response::ok(metrics::exposition(&overview))?;
+            response
+                .headers_mut()
+                .set("content-type", metrics::CONTENT_TYPE)?;
+            response
+        }
+        Format::Json => Response::from_json(&overview)?,
+    };
     response.headers_mut().set("cache-control", "no-store")?;
     Ok(Flow::Respond(response))
 }

@@ -46,6 +46,7 @@ pub async fn attempt(
     let key = secrets.edge_key.as_deref();
     let result = send_once(&url, outbound, config.origin_timeout, key).await;
     let latency_ms = (now_ms() - started) as u64;
+    signals::observe_origin(origin, latency_ms);
     let refused = result.as_ref().is_ok_and(overloaded);
     if let Some(slot) = slot {
         // An answer measures the origin, whatever its status; a refusal as overloaded or no

@@ -50,7 +50,8 @@ const ADMISSION: &str = r#"{
         {"prefix": "/api/limited/low", "priority": "low", "quotas": []},
         {"prefix": "/api/orders", "priority": "high", "quotas": []},
         {"prefix": "/api/limited/critical", "priority": "critical", "quotas": []},
-        {"prefix": "/api/limited/users", "quotas": [{"name": "per-minute", "limit": 2, "period": "1m"}]}
+        {"prefix": "/api/limited/users", "quotas": [{"name": "per-minute", "limit": 2, "period": "1m"}]},
+        {"prefix": "/api/limited/metrics", "quotas": [{"name": "per-minute", "limit": 1, "period": "1m"}]}
     ],
     "plans": {"pro": [{"name": "per-minute", "limit": 10, "period": "1m"}]}
 }"#;

@@ -25,6 +25,8 @@ mod harness;
 #[cfg(not(target_arch = "wasm32"))]
 mod idempotency;
 #[cfg(not(target_arch = "wasm32"))]
+mod metrics;
+#[cfg(not(target_arch = "wasm32"))]
 mod origins;
 #[cfg(not(target_arch = "wasm32"))]
 mod panics;
@@ -94,6 +96,7 @@ fn cases() -> Vec<(&'static str, Case)> {
     all.extend(tokens::CASES);
     all.extend(privacy::CASES);
     all.extend(origins::CASES);
+    all.extend(metrics::CASES);
     // Its own edge, without its stores, in front of the shared origin.
     all.extend(dependencies::CASES);
     // Its own edge, panicked on purpose.

@@ -1,6 +1,6 @@
 //! Every command `CONTROL` takes, each with its answer ([`Command::Reply`]).
 
-use super::{Check, Health, Report, Status};
+use super::{Check, Health, Overview, Report, Status};
 use crate::breaker::{Permit, View};
 use crate::purge::{PurgeLog, PurgeRequest};
 use crate::rpc::Command;
@@ -89,6 +89,15 @@ pub struct ReadHealth;
 impl Command for ReadHealth {
     const NAME: &'static str = "read-health";
     type Reply = Health;
+}
+
+/// The metrics summed since the object started, and the controls' state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReadOverview;
+
+impl Command for ReadOverview {
+    const NAME: &'static str = "read-overview";
+    type Reply = Overview;
 }
 
 /// The cron trigger's health checks; answers the new records.

@@ -11,6 +11,7 @@
 //! | a shard's relay of both ([`relay`]) | [`RelayReport`], [`RelayReadPurgeLog`] |
 //! | one breaker | [`AcquireBreaker`], [`ReportProbe`] |
 //! | health records | [`ReadHealth`], [`RecordChecks`] |
+//! | the operators' view: summed metrics and the controls' state | [`ReadOverview`] |
 //! | dead letters | [`KeepDeadLetters`], [`ListDeadLetters`], [`GetDeadLetters`], [`RemoveDeadLetters`] |
 
 mod commands;
@@ -24,6 +25,7 @@ pub use state::{Changed, ControlState, Notice};
 
 use crate::breaker::{Breaker, Counts, View};
 use crate::concurrency::{GlobalLimits, merge_limits};
+use crate::metrics::Metrics;
 use crate::pool::HealthRecord;
 use crate::pool::health::CheckResult;
 use serde::{Deserialize, Serialize};
@@ -57,6 +59,9 @@ pub struct Report {
     /// in this report (one isolate's, or a shard's sum).
     #[serde(default)]
     pub concurrency: GlobalLimits,
+    /// What the isolate answered and called, for the metrics ([`crate::metrics`]).
+    #[serde(default)]
+    pub metrics: Metrics,
 }
 
 impl Report {
@@ -72,6 +77,7 @@ impl Report {
             mine.slow += counts.slow;
         }
         merge_limits(&mut self.concurrency, &other.concurrency);
+        self.metrics.merge(&other.metrics);
     }
 
     /// Adds back a report that could not be delivered. Its counts still happened; its
@@ -111,4 +117,23 @@ impl Default for Status {
             limits: GlobalLimits::new(),
         }
     }
+}
+
+/// The operators' view of the deployment ([`ReadOverview`]): the metrics summed from every
+/// report since `since_ms`, and the state of the controls as of `now_ms`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Overview {
+    /// When the root `CONTROL` object started summing (counters restart with it).
+    pub since_ms: u64,
+    pub now_ms: u64,
+    pub metrics: Metrics,
+    /// The admission fraction computed from the burn rate, and the one enforced.
+    pub fraction: f64,
+    pub effective: f64,
+    /// The burn rates over the SLO's short and long windows (`None`: too few requests to tell).
+    pub burn_short: Option<f64>,
+    pub burn_long: Option<f64>,
+    /// Every origin's breaker seen so far, closed ones included.
+    pub breakers: BTreeMap<String, View>,
+    pub health: Health,
 }

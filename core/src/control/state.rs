@@ -3,11 +3,13 @@
 //! stores exactly those before it answers.
 
 use super::{
-    AcquireBreaker, Breakers, Check, Health, Purge, ReadPurgeLog, Report, ReportProbe, Status,
+    AcquireBreaker, Breakers, Check, Health, Overview, Purge, ReadPurgeLog, Report, ReportProbe,
+    Status,
 };
 use crate::breaker::{Permit, Phase, View};
 use crate::concurrency::Published;
 use crate::config::EdgeConfig;
+use crate::metrics::Metrics;
 use crate::purge::PurgeLog;
 use crate::shedding::Controller;
 use std::fmt;
@@ -74,6 +76,39 @@ impl ControlState {
             ..Changed::default()
         };
         (Ok(self.log.clone()), changed)
+    }
+
+    /// The operators' view at `now_ms`, with `metrics` summed since `since_ms`. Reads only: what
+    /// time did to a breaker is applied to a copy.
+    pub fn overview(
+        &self,
+        config: &EdgeConfig,
+        now_ms: u64,
+        since_ms: u64,
+        metrics: Metrics,
+    ) -> Overview {
+        let (burn_short, burn_long) = self.slo.burn_rates(&config.slo, now_ms);
+        let breakers = self
+            .breakers
+            .iter()
+            .map(|(origin, breaker)| {
+                (
+                    origin.clone(),
+                    breaker.clone().view(&config.breaker, now_ms),
+                )
+            })
+            .collect();
+        Overview {
+            since_ms,
+            now_ms,
+            metrics,
+            fraction: self.slo.fraction(),
+            effective: self.slo.effective_fraction(&config.slo),
+            burn_short,
+            burn_long,
+            breakers,
+            health: self.health.clone(),
+        }
     }
 
     /// Feeds an isolate's counts to the SLO controller and each origin's breaker; answers the

@@ -4,6 +4,7 @@
 use super::*;
 use crate::breaker::{Counts, Permit, Phase};
 use crate::config::EdgeConfig;
+use crate::metrics::Metrics;
 use crate::purge::{PurgeLog, PurgeRequest};
 use proptest::prelude::*;
 use serde_json::json;
@@ -40,7 +41,7 @@ fn failing(calls: u32) -> Report {
             },
         )]
         .into(),
-        concurrency: Default::default(),
+        ..Report::default()
     }
 }
 
@@ -85,6 +86,38 @@ fn failing_reports_open_the_breaker_and_the_status_names_it() {
     );
     let (permit, _) = state.acquire(&AcquireBreaker { origin: A.into() }, &config, 1_001);
     assert!(matches!(permit, Permit::Rejected { .. }), "{permit:?}");
+}
+
+#[test]
+fn the_overview_shows_every_breaker_and_changes_nothing() {
+    let config = config();
+    let mut state = ControlState::default();
+    let mut clean = failing(30);
+    clean.errors = 0;
+    clean.breakers.insert(
+        B.into(),
+        Counts {
+            calls: 30,
+            failures: 0,
+            slow: 0,
+        },
+    );
+    clean.breakers.get_mut(A).unwrap().failures = 30;
+    state.report(&clean, &config, 1_000);
+    let before = state.clone();
+    let open_ms = config.breaker.open_ms;
+    let overview = state.overview(&config, 1_001, 7, Metrics::default());
+    assert_eq!(overview.breakers[A].phase, Phase::Open);
+    assert_eq!(
+        overview.breakers[B].phase,
+        Phase::Closed,
+        "closed breakers are listed too"
+    );
+    assert_eq!((overview.since_ms, overview.now_ms), (7, 1_001));
+    // Once the open time has passed the overview says half-open, and the state is untouched.
+    let later = state.overview(&config, 1_000 + open_ms + 1, 7, Metrics::default());
+    assert_eq!(later.breakers[A].phase, Phase::HalfOpen);
+    assert_eq!(state, before);
 }
 
 /// Found by the property below: failures short of `min_calls` (20) stay in the window, and a

@@ -10,9 +10,9 @@ use crate::bindings::durable::{self, CallError, Command};
 use crate::runtime::random_u64;
 use breakwater_core::breaker::{Permit, View};
 use breakwater_core::control::{
-    AcquireBreaker, Check, GetDeadLetters, Health, KeepDeadLetters, ListDeadLetters, Page, Purge,
-    ReadHealth, ReadPurgeLog, RecordChecks, RemoveDeadLetters, Report, ReportProbe, SendReport,
-    Status,
+    AcquireBreaker, Check, GetDeadLetters, Health, KeepDeadLetters, ListDeadLetters, Overview,
+    Page, Purge, ReadHealth, ReadOverview, ReadPurgeLog, RecordChecks, RemoveDeadLetters, Report,
+    ReportProbe, SendReport, Status,
 };
 use breakwater_core::control::{RelayReadPurgeLog, RelayReport};
 use breakwater_core::purge::{PurgeLog, PurgeRequest};
@@ -121,4 +121,9 @@ pub async fn dead_letters_by_id(env: &Env, ids: &[String]) -> Result<Vec<DeadLet
 pub async fn remove_dead_letters(env: &Env, letters: &[(String, u64)]) -> Result<(), CallError> {
     let letters = letters.to_vec();
     call(env, &RemoveDeadLetters { letters }).await.map(drop)
+}
+
+/// The metrics summed across the deployment and the controls' state, from the root.
+pub async fn overview(env: &Env) -> Result<Overview, CallError> {
+    call(env, &ReadOverview).await
 }

@@ -3,7 +3,8 @@
 //! Core holds the contract and every decision ([`breakwater_core::control`]); this object loads
 //! the state once per lifetime, applies a command's transition, stores the parts it changed
 //! before answering (the output gate holds the answer until the write is durable), and logs the
-//! transition's notices. Dead letters are kept in its storage too ([`dead_letters`]).
+//! transition's notices. Dead letters are kept in its storage too ([`dead_letters`]). The root
+//! also sums the metrics every report carries ([`breakwater_core::metrics`]), in memory.
 //!
 //! Isolates reach it through [`client`]; what they learn from it lives in [`signals`] (admission
 //! fraction, breakers, health, the fleet's concurrency limits) and [`purge_log`] (the purge log's
@@ -24,9 +25,10 @@ use crate::config;
 use crate::runtime::now_millis;
 use breakwater_core::control::{
     AcquireBreaker, Changed, ControlState, GetDeadLetters, KeepDeadLetters, ListDeadLetters,
-    Notice, Purge, ReadHealth, ReadPurgeLog, RecordChecks, RelayReadPurgeLog, RelayReport,
-    RemoveDeadLetters, Report, ReportProbe, SendReport, Status, relay::Relay,
+    Notice, Purge, ReadHealth, ReadOverview, ReadPurgeLog, RecordChecks, RelayReadPurgeLog,
+    RelayReport, RemoveDeadLetters, Report, ReportProbe, SendReport, Status, relay::Relay,
 };
+use breakwater_core::metrics::Metrics;
 use breakwater_core::purge::PurgeLog;
 use dead_letters::Store;
 use std::cell::RefCell;
@@ -51,6 +53,9 @@ pub struct Control {
     control: RefCell<Option<ControlState>>,
     /// A shard's state (unused by the root).
     relay: RefCell<Relay>,
+    /// The root's sum of every report's metrics, and since when (memory only: the counters
+    /// restart with the object, as a process's would).
+    metrics: RefCell<(u64, Metrics)>,
 }
 
 impl DurableObject for Control {
@@ -60,6 +65,7 @@ impl DurableObject for Control {
             env,
             control: RefCell::new(None),
             relay: RefCell::new(Relay::default()),
+            metrics: RefCell::new((now_millis(), Metrics::default())),
         }
     }
 
@@ -78,6 +84,7 @@ impl DurableObject for Control {
             }
             SendReport::NAME => {
                 let SendReport(report) = incoming.parse()?;
+                self.metrics.borrow_mut().1.merge(&report.metrics);
                 let config = self.config()?;
                 let now = now_millis();
                 self.apply::<SendReport>(|s| notify(s.report(&report, &config, now)))
@@ -108,6 +115,12 @@ impl DurableObject for Control {
                     .await
             }
             ReadHealth::NAME => durable::reply::<ReadHealth>(&self.load().await?.health),
+            ReadOverview::NAME => {
+                let state = self.load().await?;
+                let (since, metrics) = self.metrics.borrow().clone();
+                let overview = state.overview(&*self.config()?, now_millis(), since, metrics);
+                durable::reply::<ReadOverview>(&overview)
+            }
             RecordChecks::NAME => {
                 let RecordChecks(checks) = incoming.parse()?;
                 let config = self.config()?;

@@ -6,7 +6,8 @@
 //! status (current, or up to two report intervals old through a shard), which the isolate then
 //! uses until the next report. The report also carries the isolate's concurrency measurements,
 //! and the status brings back the fleet's limits ([`breakwater_core::concurrency::shares`]). No
-//! request waits for `CONTROL` except a half-open breaker's probe permit.
+//! request waits for `CONTROL` except a half-open breaker's probe permit. The same reports carry
+//! the isolate's metrics ([`breakwater_core::metrics`]), which `CONTROL` sums.
 
 use super::client as control;
 use crate::runtime::{now_millis, now_ms};
@@ -58,6 +59,31 @@ pub fn record_request(error: bool, would_shed: bool) {
         l.pending.requests += 1;
         l.pending.errors += u64::from(error);
         l.pending.would_shed += u64::from(would_shed);
+    });
+}
+
+/// Counts one answer for the metrics, refused or not: under its route label, status and cache
+/// outcome ([`breakwater_core::metrics`]).
+pub fn record_answer(route: &str, status: u16, cache: &str) {
+    LOCAL.with_borrow_mut(|l| l.pending.metrics.count_request(route, status, cache));
+}
+
+/// Counts a request the edge (or an overloaded origin) turned away, by reason.
+pub fn record_refusal(reason: &str) {
+    LOCAL.with_borrow_mut(|l| l.pending.metrics.count_refusal(reason));
+}
+
+/// Times one call to `origin`, answered or not.
+pub fn observe_origin(origin: &str, ms: u64) {
+    LOCAL.with_borrow_mut(|l| l.pending.metrics.observe_origin(origin, ms));
+}
+
+/// Times one Durable Object call.
+pub fn observe_durable_object(binding: &str, command: &str, ms: u64) {
+    LOCAL.with_borrow_mut(|l| {
+        l.pending
+            .metrics
+            .observe_durable_object(binding, command, ms)
     });
 }
 

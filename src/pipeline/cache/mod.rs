@@ -49,7 +49,7 @@ pub async fn run(ex: &mut Exchange, next: Next) -> Result<Response, EdgeError> {
         Gate::NextStage => next.run(ex).await,
         Gate::Bypass(reason) => {
             let response = next.run(ex).await?;
-            from_origin(response, &Status::Bypass(reason.as_str()))
+            answer(ex, response, Status::Bypass(reason.as_str()))
         }
         Gate::Tiers => cached(ex, route, method.as_ref()).await,
     }
@@ -94,11 +94,15 @@ async fn cached(
                     tier: found.tier,
                     detail,
                 };
+                ex.cache = status.outcome();
                 return from_stored(stored, &request, now(), &status);
             }
             // `Serve` always comes with what was found; without it, fill like any miss.
         }
-        Plan::OnlyIfCached => return reply::only_if_cached(),
+        Plan::OnlyIfCached => {
+            ex.cache = Status::Miss(None).outcome();
+            return reply::only_if_cached();
+        }
         Plan::Forward => {
             let request_time = now();
             let response = fetch_shared(ex, route).await?;
@@ -113,7 +117,7 @@ async fn cached(
                 };
                 freshen.with_head(ex, &request, &response, request_time);
             }
-            return from_origin(response, &Status::Miss(None));
+            return answer(ex, response, Status::Miss(None));
         }
         Plan::Fill(_) => {}
     }
@@ -136,12 +140,13 @@ async fn cached(
             return match (after_wait(entry, &request, now(), &opts), stored) {
                 (AfterWait::Collapsed, Some((tier, stored))) => {
                     let status = Status::Collapsed(tier);
+                    ex.cache = status.outcome();
                     from_stored(&stored, &request, now(), &status)
                 }
                 // The leader stored nothing we can use, or took too long: fetch ourselves.
                 (outcome, _) => {
                     let response = fetch_shared(ex, route).await?;
-                    from_origin(response, &Status::Miss(Some(outcome.as_str())))
+                    answer(ex, response, Status::Miss(Some(outcome.as_str())))
                 }
             };
         }
@@ -164,6 +169,7 @@ async fn cached(
             // Awaited, not deferred: a miss already waits on the origin, and the next request,
             // in any isolate, should find what this one paid for.
             writes.await;
+            ex.cache = status.outcome();
             from_stored(&stored, &request, now(), &status)
         }
         Filled::ServedStale { stored, detail } => {
@@ -172,12 +178,18 @@ async fn cached(
                 tier,
                 detail: Some(detail),
             };
+            ex.cache = status.outcome();
             from_stored(&stored, &request, now(), &status)
         }
-        Filled::NotStored { response, reason } => {
-            from_origin(response, &Status::Miss(Some(reason)))
-        }
+        Filled::NotStored { response, reason } => answer(ex, response, Status::Miss(Some(reason))),
     }
+}
+
+/// Relays the origin's `response` with `status` in `Cache-Status`, and counts it under that
+/// outcome.
+fn answer(ex: &mut Exchange, response: Response, status: Status) -> Result<Response, EdgeError> {
+    ex.cache = status.outcome();
+    from_origin(response, &status)
 }
 
 /// Copies a lower tier's hit into the tiers above it: memory now, the Cache API after the answer.

@@ -34,6 +34,19 @@ pub enum Status {
 }
 
 impl Status {
+    /// The outcome the metrics count the answer under ([`breakwater_core::metrics`]): the tier
+    /// of a hit, else what happened.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::Hit { tier, .. } => tier.as_str(),
+            Self::Collapsed(_) => "collapsed",
+            Self::Revalidated => "revalidated",
+            Self::Stored => "stored",
+            Self::Miss(_) => "miss",
+            Self::Bypass(_) => "bypass",
+        }
+    }
+
     /// The `Cache-Status` member, e.g. `breakwater; hit; detail=kv` or
     /// `breakwater; fwd=miss; detail=no-store`. A hit's detail is the tier, then the reason a
     /// stale entry could be served, if any (`memory.stale-while-revalidate`).
