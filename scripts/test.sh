@@ -1,7 +1,8 @@
 #!/bin/sh
 # `make test`: the gates, then every test: unit and property (native), wasm (wasm-bindgen-test
 # under Node), origin API (on SQLite and on PostgreSQL with a streaming replica), end to end
-# (origin + wrangler dev), and a deploy dry run of each deployment (top level, staging, production).
+# (origin + wrangler dev) with browser scenarios (headless Chromium), and a deploy dry run of
+# each deployment (top level, staging, production).
 set -eu
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -31,7 +32,11 @@ postgres_env=$(sh scripts/postgres.sh env)
 eval "$postgres_env"
 export BREAKWATER_REQUIRE_POSTGRES=1
 
-step "tests: unit, property, origin API and end to end (native)"
+# Chromium for the browser tests (installed if missing, like Postgres), passed to them by path.
+BREAKWATER_CHROMIUM=$(sh scripts/chromium.sh | tail -n 1)
+export BREAKWATER_CHROMIUM
+
+step "tests: unit, property, origin API, end to end and browser (native)"
 cargo test --workspace
 
 step "chaos, short: 300 keyed orders and 150 queued views while the origin is SIGKILLed 3 times and the Postgres primary crashes once"

@@ -51,6 +51,8 @@ pub struct Exchange {
     pub cache: &'static str,
     /// The stage whose error ended the request, for the log line.
     pub failed_in: Option<&'static str>,
+    /// The problem type of the edge's own error answer, for the recent errors.
+    pub problem: Option<String>,
     /// The request body, once read ([`Exchange::body`]): a body can be read only once, and
     /// several stages need it.
     body: Option<Rc<[u8]>>,
@@ -90,6 +92,7 @@ impl Exchange {
             set_cookie: None,
             cache: metrics::NO_CACHE,
             failed_in: None,
+            problem: None,
             body: None,
         }
     }

@@ -20,11 +20,11 @@ use crate::config;
 use crate::error::EdgeError;
 use crate::exchange::Exchange;
 use crate::respond;
-use crate::runtime::now_ms;
+use crate::runtime::{now_millis, now_ms};
 use crate::upstream::{self, limit};
 use breakwater_core::headers::{REQUEST_ID, SERVER_TIMING, TRACEPARENT};
 use breakwater_core::intake::Route;
-use breakwater_core::metrics;
+use breakwater_core::metrics::{self, RecentError};
 use breakwater_core::problem::Problem;
 use worker::{Context, Env, Response, Result, web_sys};
 
@@ -161,13 +161,13 @@ pub async fn handle(req: web_sys::Request, env: Env, ctx: Context) -> Result<web
             if let Some(reason) = e.refusal() {
                 signals::record_refusal(reason);
             }
-            error_response(&ex, &e)?
+            error_response(&mut ex, &e)?
         }
     };
     finish(&ex, response).map(Into::into)
 }
 
-fn error_response(ex: &Exchange, e: &EdgeError) -> Result<Response> {
+fn error_response(ex: &mut Exchange, e: &EdgeError) -> Result<Response> {
     let stage = ex.failed_in.unwrap_or("pipeline");
     if e.is_ours() {
         worker::console_error!("request {} failed in {}: {e}", ex.request_id, stage);
@@ -178,6 +178,7 @@ fn error_response(ex: &Exchange, e: &EdgeError) -> Result<Response> {
     let problem: Problem = problem
         .with_instance(ex.path.clone())
         .with_request_id(ex.request_id.clone());
+    ex.problem = Some(problem.kind().to_owned());
     respond::problem(&problem, &extra)
 }
 
@@ -212,6 +213,15 @@ fn finish(ex: &Exchange, mut response: Response) -> Result<Response> {
     }
     let route = metrics::route_label(&ex.config, &ex.path, ex.route == Route::Assets);
     signals::record_answer(route, status, ex.cache);
+    if status >= 500 || status == 429 {
+        signals::record_error(RecentError {
+            at_ms: now_millis(),
+            request_id: ex.request_id.clone(),
+            status,
+            route: route.to_owned(),
+            problem: ex.problem.clone().unwrap_or_else(|| "origin".into()),
+        });
+    }
     if signals::report_due(&ex.config) {
         ex.ctx
             .wait_until(limit::report(ex.env.clone(), ex.config.control_shards));

@@ -20,6 +20,7 @@
 )]
 
 pub mod access;
+pub mod admin_session;
 pub mod assets;
 pub mod auth;
 pub mod breaker;

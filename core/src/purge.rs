@@ -114,6 +114,23 @@ pub fn format_tags(tags: impl IntoIterator<Item = impl AsRef<str>>) -> String {
     value
 }
 
+/// One record of the purge log: a tag, a URL's cache key or a key prefix, and the epoch of its
+/// last purge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurgeRecord {
+    pub kind: PurgeKind,
+    pub item: String,
+    pub epoch: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PurgeKind {
+    Tag,
+    Url,
+    Prefix,
+}
+
 /// The purge registry. See the module documentation.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PurgeLog {
@@ -172,6 +189,27 @@ impl PurgeLog {
     /// false for every entry stamped so, and a hit need not read its tags.
     pub fn purged_since(&self, stamped: u64) -> bool {
         stamped < self.epoch || stamped < self.floor
+    }
+
+    /// The `n` latest records, latest first: what the dashboard lists.
+    pub fn recent(&self, n: usize) -> Vec<PurgeRecord> {
+        let mut all: Vec<PurgeRecord> = [
+            (PurgeKind::Tag, &self.tags),
+            (PurgeKind::Url, &self.keys),
+            (PurgeKind::Prefix, &self.prefixes),
+        ]
+        .into_iter()
+        .flat_map(|(kind, map)| {
+            map.iter().map(move |(item, &epoch)| PurgeRecord {
+                kind,
+                item: item.clone(),
+                epoch,
+            })
+        })
+        .collect();
+        all.sort_by(|a, b| b.epoch.cmp(&a.epoch).then_with(|| a.item.cmp(&b.item)));
+        all.truncate(n);
+        all
     }
 
     /// Number of records kept.
@@ -247,6 +285,24 @@ mod tests {
         log.purge(&request(&[], &[], &["/api/products/"]));
         assert!(log.is_purged("/api/products/99", [], 1));
         assert!(!log.is_purged("/api/products", [], 1));
+    }
+
+    #[test]
+    fn recent_lists_the_latest_records_first() {
+        let mut log = PurgeLog::default();
+        log.purge(&request(&["a"], &["/k"], &[]));
+        log.purge(&request(&[], &[], &["/p/"]));
+        log.purge(&request(&["a"], &[], &[]));
+        let recent = log.recent(2);
+        let seen: Vec<(PurgeKind, &str, u64)> = recent
+            .iter()
+            .map(|r| (r.kind, r.item.as_str(), r.epoch))
+            .collect();
+        assert_eq!(
+            seen,
+            [(PurgeKind::Tag, "a", 3), (PurgeKind::Prefix, "/p/", 2)]
+        );
+        assert_eq!(log.recent(10).len(), 3);
     }
 
     #[test]

@@ -25,13 +25,16 @@
 //! ([`breakwater_core::metrics`]). `GET /_breakwater/overview` is the same as JSON.
 
 use crate::bindings::control::{client as control, dead_letters, purge_log};
+use crate::bindings::tiers::memory;
 use crate::config;
 use crate::error::EdgeError;
 use crate::exchange::Exchange;
 use crate::pipeline::Flow;
+use crate::runtime::now_millis;
 use crate::upstream::pool;
 use crate::writebehind::dead;
-use breakwater_core::auth::bearer_matches;
+use breakwater_core::admin_session;
+use breakwater_core::auth::{bearer_matches, constant_time_eq};
 use breakwater_core::config::EdgeConfig;
 use breakwater_core::intake;
 use breakwater_core::metrics;
@@ -48,6 +51,8 @@ pub const DEAD_EVENTS_PATH: &str = "/_breakwater/dead-events";
 pub const REPLAY_PATH: &str = "/_breakwater/dead-events/replay";
 pub const ORIGINS_PATH: &str = "/_breakwater/origins";
 pub const METRICS_PATH: &str = "/_breakwater/metrics";
+/// Dashboard sign-in (`POST`, the token in a JSON body) and sign-out (`DELETE`).
+pub const SESSION_PATH: &str = "/_breakwater/session";
 pub const OVERVIEW_PATH: &str = "/_breakwater/overview";
 /// Wrong admin tokens an address may present per minute before the next one is `429`.
 pub const GUESSES_PER_MINUTE: u32 = 10;
@@ -69,7 +74,19 @@ struct PurgeBody {
     prefixes: Vec<String>,
 }
 
+/// Largest sign-in body read.
+const MAX_SESSION_BODY: u64 = 4 * 1024;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionBody {
+    token: String,
+}
+
 pub async fn run(ex: &mut Exchange) -> Result<Flow, EdgeError> {
+    if ex.path == SESSION_PATH {
+        return session(ex).await;
+    }
     let (path, allow) = match ex.path.as_str() {
         PURGE_PATH => (PURGE_PATH, Method::Post),
         DEAD_EVENTS_PATH => (DEAD_EVENTS_PATH, Method::Get),
@@ -147,24 +164,94 @@ async fn metrics(ex: &mut Exchange, format: Format) -> Result<Flow, EdgeError> {
                 .set("content-type", metrics::CONTENT_TYPE)?;
             response
         }
-        Format::Json => Response::from_json(&overview)?,
+        Format::Json => {
+            // What only the answering isolate knows, beside the deployment's sums.
+            let (keys, bytes) = memory::held();
+            let mut json = serde_json::to_value(&overview)
+                .map_err(|e| EdgeError::Internal(format!("overview: {e}")))?;
+            let isolate = serde_json::json!({
+                "memory_keys": keys,
+                "memory_bytes": bytes,
+                "memory_capacity": ex.config.memory_tier_bytes,
+            });
+            if let Some(fields) = json.as_object_mut() {
+                fields.insert("isolate".into(), isolate);
+            }
+            Response::from_json(&json)?
+        }
     };
     response.headers_mut().set("cache-control", "no-store")?;
     Ok(Flow::Respond(response))
 }
 
 /// The admin token's checks, the same for every endpoint: `403` while no token is configured,
-/// `401` for a missing or wrong one.
+/// `401` for a missing or wrong one. A dashboard session's cookie stands in for the token; for
+/// anything but a read, only with the request's own `Origin` (a page of this deployment sent
+/// it), on top of the cookie's `SameSite=Strict`.
 fn authorize(ex: &Exchange) -> Result<(), EdgeError> {
     let secrets = config::secrets(&ex.env);
     let token = secrets
         .admin_token
         .as_deref()
         .ok_or(EdgeError::AdminDisabled)?;
-    if !bearer_matches(ex.head.header("authorization").as_deref(), token) {
-        return Err(EdgeError::Unauthorized);
+    if bearer_matches(ex.head.header("authorization").as_deref(), token) {
+        return Ok(());
     }
-    Ok(())
+    let session = ex
+        .head
+        .header("cookie")
+        .is_some_and(|cookie| admin_session::valid(token, &cookie, now_s()));
+    let read = matches!(ex.head.method, Method::Get | Method::Head);
+    let same_origin = ex.head.header("origin").as_deref() == Some(own_origin(&ex.head.url));
+    if session && (read || same_origin) {
+        return Ok(());
+    }
+    Err(EdgeError::Unauthorized)
+}
+
+/// `scheme://host[:port]` of a request URL, as a browser's `Origin` header spells it.
+fn own_origin(url: &str) -> &str {
+    let host_start = url.find("://").map_or(0, |i| i + 3);
+    let end = url
+        .get(host_start..)
+        .and_then(|rest| rest.find('/'))
+        .map_or(url.len(), |i| host_start + i);
+    url.get(..end).unwrap_or(url)
+}
+
+fn now_s() -> u64 {
+    now_millis() / 1000
+}
+
+/// `POST` opens a dashboard session for the right token (`204` with the cookie; a wrong one
+/// counts as a guess, as on every endpoint); `DELETE` ends it.
+async fn session(ex: &mut Exchange) -> Result<Flow, EdgeError> {
+    let set_cookie = match ex.head.method {
+        Method::Post => {
+            let secrets = config::secrets(&ex.env);
+            let token = secrets
+                .admin_token
+                .clone()
+                .ok_or(EdgeError::AdminDisabled)?;
+            let bytes = ex.body(MAX_SESSION_BODY).await?;
+            let body: SessionBody = serde_json::from_slice(&bytes)
+                .map_err(|e| EdgeError::InvalidBody(e.to_string()))?;
+            if !constant_time_eq(body.token.as_bytes(), token.as_bytes()) {
+                return Err(count_guess(ex).await);
+            }
+            admin_session::set_cookie(&token, now_s())
+        }
+        Method::Delete => admin_session::clear_cookie(),
+        _ => {
+            return Err(EdgeError::MethodNotAllowed {
+                allow: "POST, DELETE",
+            });
+        }
+    };
+    let mut response = Response::empty()?.with_status(204);
+    response.headers_mut().set("set-cookie", &set_cookie)?;
+    response.headers_mut().set("cache-control", "no-store")?;
+    Ok(Flow::Respond(response))
 }
 
 /// Counts a wrong token against its address: `Unauthorized` while within the quota (or while
@@ -268,4 +355,26 @@ fn url_key(config: &EdgeConfig, url: &str) -> Result<String, EdgeError> {
     }
     let (path, query) = intake::split_raw_url(url);
     Ok(config.cache.url_key(path, query))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::own_origin;
+
+    #[test]
+    fn the_own_origin_is_scheme_host_and_port() {
+        for (url, origin) in [
+            (
+                "https://shop.example.com/_breakwater/purge",
+                "https://shop.example.com",
+            ),
+            (
+                "http://127.0.0.1:8787/_breakwater/x?y=1",
+                "http://127.0.0.1:8787",
+            ),
+            ("http://127.0.0.1:8787", "http://127.0.0.1:8787"),
+        ] {
+            assert_eq!(own_origin(url), origin);
+        }
+    }
 }

@@ -42,14 +42,14 @@ pub const CASES: [(&str, crate::Case); 6] = [
 ];
 
 /// The longest any wait here takes before it fails.
-const DEADLINE: Duration = Duration::from_secs(25);
+pub const DEADLINE: Duration = Duration::from_secs(25);
 
 fn check(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
     if cond { Ok(()) } else { Err(what()) }
 }
 
 /// Polls `done` every 100 ms until it holds or `limit` passes.
-fn wait_for(
+pub fn wait_for(
     what: &str,
     limit: Duration,
     mut done: impl FnMut() -> Result<bool, String>,
@@ -153,7 +153,7 @@ fn all_processed(env: &Env, ids: &[String]) -> Result<bool, String> {
 }
 
 /// Sends one event; it must be answered `202 {"event_id", "status": "queued"}`, `no-store`.
-fn send_event(env: &Env, kind: &str, product: i64, value: i64) -> Result<String, String> {
+pub fn send_event(env: &Env, kind: &str, product: i64, value: i64) -> Result<String, String> {
     send_event_with(env, kind, product, value, &[])
 }
 
@@ -197,7 +197,7 @@ fn admin(env: &Env, method: &str, path: &str, body: Option<&str>) -> Result<Repl
 }
 
 /// The dead-letter list, by id.
-fn dead_letters(env: &Env) -> Result<HashMap<String, Value>, String> {
+pub fn dead_letters(env: &Env) -> Result<HashMap<String, Value>, String> {
     let r = admin(env, "GET", "/_breakwater/dead-events?limit=1000", None)?;
     check(r.status == 200, || {
         format!("dead-events: {} {}", r.status, r.text())

@@ -28,6 +28,7 @@ use crate::concurrency::{GlobalLimits, merge_limits};
 use crate::metrics::Metrics;
 use crate::pool::HealthRecord;
 use crate::pool::health::CheckResult;
+use crate::purge::PurgeRecord;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -133,7 +134,12 @@ pub struct Overview {
     /// The burn rates over the SLO's short and long windows (`None`: too few requests to tell).
     pub burn_short: Option<f64>,
     pub burn_long: Option<f64>,
+    /// The chance a request of each priority is shed at the enforced fraction.
+    pub shed: BTreeMap<String, f64>,
     /// Every origin's breaker seen so far, closed ones included.
     pub breakers: BTreeMap<String, View>,
     pub health: Health,
+    /// The purge log's epoch and its latest records.
+    pub purge_epoch: u64,
+    pub purges: Vec<PurgeRecord>,
 }

@@ -10,6 +10,11 @@ use crate::breaker::{Permit, Phase, View};
 use crate::concurrency::Published;
 use crate::config::EdgeConfig;
 use crate::metrics::Metrics;
+use crate::ratelimit::Priority;
+use crate::shedding::shed_probability;
+
+/// The purge records an [`Overview`] lists.
+const RECENT_PURGES: usize = 20;
 use crate::purge::PurgeLog;
 use crate::shedding::Controller;
 use std::fmt;
@@ -98,16 +103,24 @@ impl ControlState {
                 )
             })
             .collect();
+        let effective = self.slo.effective_fraction(&config.slo);
+        let shed = Priority::ALL
+            .iter()
+            .map(|p| (p.as_str().to_owned(), shed_probability(effective, p.rank())))
+            .collect();
         Overview {
             since_ms,
             now_ms,
             metrics,
             fraction: self.slo.fraction(),
-            effective: self.slo.effective_fraction(&config.slo),
+            effective,
             burn_short,
             burn_long,
+            shed,
             breakers,
             health: self.health.clone(),
+            purge_epoch: self.log.epoch(),
+            purges: self.log.recent(RECENT_PURGES),
         }
     }
 

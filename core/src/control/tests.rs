@@ -114,6 +114,16 @@ fn the_overview_shows_every_breaker_and_changes_nothing() {
         "closed breakers are listed too"
     );
     assert_eq!((overview.since_ms, overview.now_ms), (7, 1_001));
+    assert_eq!(
+        overview.shed.len(),
+        4,
+        "a shed chance per priority: {:?}",
+        overview.shed
+    );
+    assert!(
+        overview.shed.values().all(|&p| p == 0.0),
+        "nothing shed at fraction 1"
+    );
     // Once the open time has passed the overview says half-open, and the state is untouched.
     let later = state.overview(&config, 1_000 + open_ms + 1, 7, Metrics::default());
     assert_eq!(later.breakers[A].phase, Phase::HalfOpen);

@@ -105,6 +105,22 @@ impl Histogram {
     }
 }
 
+/// How many recent errors an isolate keeps until its report, and `CONTROL` keeps in all.
+pub const RECENT_ERRORS: usize = 50;
+
+/// An answer that failed (a 5xx) or was refused (429, or a 503 of the edge's own), for the
+/// dashboard's list of recent errors: enough to find the request in the logs.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RecentError {
+    pub at_ms: u64,
+    pub request_id: String,
+    pub status: u16,
+    /// [`route_label`] of the path (never the path itself: it may carry someone's data).
+    pub route: String,
+    /// The problem type the edge answered, or `origin` for the origin's own error.
+    pub problem: String,
+}
+
 /// Counts since the last report (in an isolate), or since the object started (in `CONTROL`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Metrics {
@@ -118,6 +134,9 @@ pub struct Metrics {
     /// Calls to each origin, answered or not, by base URL.
     #[serde(default)]
     pub origins: BTreeMap<String, Histogram>,
+    /// The latest errors, oldest first, at most [`RECENT_ERRORS`].
+    #[serde(default)]
+    pub recent_errors: Vec<RecentError>,
 }
 
 impl Metrics {
@@ -156,6 +175,18 @@ impl Metrics {
         }
     }
 
+    /// Keeps `error` among the recent ones, dropping the oldest past [`RECENT_ERRORS`].
+    pub fn record_error(&mut self, error: RecentError) {
+        self.recent_errors.push(error);
+        self.keep_recent();
+    }
+
+    fn keep_recent(&mut self) {
+        self.recent_errors.sort();
+        let excess = self.recent_errors.len().saturating_sub(RECENT_ERRORS);
+        self.recent_errors.drain(..excess);
+    }
+
     /// Adds `other`'s counts to these.
     pub fn merge(&mut self, other: &Metrics) {
         for (key, n) in &other.requests {
@@ -174,6 +205,11 @@ impl Metrics {
         }
         for (origin, h) in &other.origins {
             self.origins.entry(origin.clone()).or_default().merge(h);
+        }
+        if !other.recent_errors.is_empty() {
+            self.recent_errors
+                .extend(other.recent_errors.iter().cloned());
+            self.keep_recent();
         }
     }
 

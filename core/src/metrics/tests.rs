@@ -82,13 +82,20 @@ proptest! {
     /// Summing reports in any grouping (isolates into shards into the root) counts the same.
     #[test]
     fn merging_is_grouping_independent(
-        events in prop::collection::vec((0u8..4, 0u16..3, 0u64..3_000), 0..60),
-        split in 0usize..60,
+        events in prop::collection::vec((0u8..5, 0u16..3, 0u64..3_000), 0..120),
+        split in 0usize..120,
     ) {
         let record = |m: &mut Metrics, (kind, n, ms): (u8, u16, u64)| match kind {
             0 => m.count_request(["/api/", "assets"][usize::from(n % 2)], 200 + n, "memory"),
             1 => m.count_refusal(["rate-limited", "overloaded"][usize::from(n % 2)]),
             2 => m.observe_durable_object("CONTROL", "report", ms),
+            3 => m.record_error(RecentError {
+                at_ms: ms,
+                request_id: format!("r{n}"),
+                status: 503,
+                route: "/api/".into(),
+                problem: "overloaded".into(),
+            }),
             _ => m.observe_origin(["http://a", "http://b"][usize::from(n % 2)], ms),
         };
         let mut whole = Metrics::default();
@@ -123,6 +130,24 @@ fn a_report_carries_its_metrics_as_json() {
     )
     .unwrap();
     assert_eq!(old.metrics, Metrics::default());
+}
+
+#[test]
+fn only_the_latest_errors_are_kept() {
+    let error = |at_ms| RecentError {
+        at_ms,
+        request_id: format!("r{at_ms}"),
+        status: 502,
+        route: "/api/".into(),
+        problem: "origin-unreachable".into(),
+    };
+    let (mut old, mut new) = (Metrics::default(), Metrics::default());
+    (0..40).for_each(|ms| old.record_error(error(ms)));
+    (100..140).for_each(|ms| new.record_error(error(ms)));
+    old.merge(&new);
+    assert_eq!(old.recent_errors.len(), RECENT_ERRORS);
+    assert_eq!(old.recent_errors.first().map(|e| e.at_ms), Some(30));
+    assert_eq!(old.recent_errors.last().map(|e| e.at_ms), Some(139));
 }
 
 #[test]
@@ -220,6 +245,9 @@ fn overview(metrics: Metrics) -> Overview {
         effective: 1.0,
         burn_short: Some(14.4),
         burn_long: None,
+        shed: BTreeMap::new(),
+        purge_epoch: 0,
+        purges: Vec::new(),
         breakers: [(
             "http://a".to_owned(),
             View {

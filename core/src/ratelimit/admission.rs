@@ -29,6 +29,9 @@ pub enum Priority {
 }
 
 impl Priority {
+    /// Every priority, most important first.
+    pub const ALL: [Priority; 4] = [Self::Critical, Self::High, Self::Normal, Self::Low];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Critical => "critical",

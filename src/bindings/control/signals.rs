@@ -15,6 +15,7 @@ use breakwater_core::breaker::{Counts, Permit, Phase, View};
 use breakwater_core::concurrency::GlobalLimits;
 use breakwater_core::config::EdgeConfig;
 use breakwater_core::control::{Report, ReportProbe, Status};
+use breakwater_core::metrics::RecentError;
 use breakwater_core::pool::HealthRecord;
 use std::cell::RefCell;
 use worker::Env;
@@ -66,6 +67,11 @@ pub fn record_request(error: bool, would_shed: bool) {
 /// outcome ([`breakwater_core::metrics`]).
 pub fn record_answer(route: &str, status: u16, cache: &str) {
     LOCAL.with_borrow_mut(|l| l.pending.metrics.count_request(route, status, cache));
+}
+
+/// Keeps a failed or refused answer for the dashboard's recent errors.
+pub fn record_error(error: RecentError) {
+    LOCAL.with_borrow_mut(|l| l.pending.metrics.record_error(error));
 }
 
 /// Counts a request the edge (or an overloaded origin) turned away, by reason.

@@ -111,3 +111,8 @@ pub fn replace(key: &str, variants: Variants) {
 pub fn remove(key: &str) {
     TIER.with_borrow_mut(|tier| tier.as_mut().map(|t| t.remove(key)));
 }
+
+/// Keys and bytes this isolate holds: what the dashboard shows of the memory tier.
+pub fn held() -> (usize, usize) {
+    TIER.with_borrow(|tier| tier.as_ref().map_or((0, 0), |t| (t.len(), t.bytes())))
+}
