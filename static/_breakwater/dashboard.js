@@ -8,6 +8,8 @@ const HISTORY = 90;
 const BOUNDS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000];
 const TIERS = ["memory", "cache-api", "kv"];
 const PRIORITIES = ["critical", "high", "normal", "low"];
+/** Of the recent errors the edge keeps, how many the page lists (newest first). */
+const RECENT_SHOWN = 10;
 
 const $ = (id) => document.getElementById(id);
 let timer = null;
@@ -157,7 +159,7 @@ function render(overview, origins, dead) {
     { button: "Replay", onClick: () => replay({ ids: [d.id] }) },
   ]));
 
-  rows("errors", [...overview.metrics.recent_errors].reverse().slice(0, 20).map((e) => [
+  rows("errors", [...overview.metrics.recent_errors].reverse().slice(0, RECENT_SHOWN).map((e) => [
     new Date(e.at_ms).toLocaleTimeString(),
     e.status,
     e.route,
