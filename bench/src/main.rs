@@ -13,15 +13,18 @@
 //! alone, no edge, on SQLite, on Postgres and on Postgres with a streaming replica (product reads
 //! and order writes; needs the primary and replica of `scripts/postgres.sh`); and the hot path
 //! (CPU per request, cold start and wasm size against a bare workers-rs worker). Prints markdown
-//! tables to stdout, progress to stderr.
+//! tables to stdout, progress to stderr, and writes the same report with charts (latency over
+//! time, tier ratios, the hot path against the bare worker) as one HTML page, [`HTML_REPORT`].
 
 mod answer;
 mod cache_status;
 mod cli;
 mod edge;
+mod html;
 mod killable;
 mod load;
 mod origin;
+mod plot;
 mod postgres;
 mod proxy;
 mod report;
@@ -61,10 +64,12 @@ fn main() -> ExitCode {
     match bench(&args) {
         Ok(report) if report.failed.is_empty() => {
             print!("{}", report.render());
+            write_html(&report);
             ExitCode::SUCCESS
         }
         Ok(report) => {
             print!("{}", report.render());
+            write_html(&report);
             eprintln!("bench: goals missed: {}", report.failed.join("; "));
             ExitCode::FAILURE
         }
@@ -72,6 +77,22 @@ fn main() -> ExitCode {
             eprintln!("bench: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Where the HTML report (the tables and their charts) is written.
+const HTML_REPORT: &str = "target/bench/report.html";
+
+/// Writes the report as one self-contained HTML page beside the markdown on stdout.
+fn write_html(report: &Report) {
+    let path = repo_root().join(HTML_REPORT);
+    let written = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::write(&path, html::render(report)));
+    match written {
+        Ok(()) => eprintln!("bench: the report with charts: {}", path.display()),
+        Err(e) => eprintln!("bench: could not write {}: {e}", path.display()),
     }
 }
 

@@ -4,6 +4,7 @@
 use std::fmt::Write;
 use std::time::Duration;
 
+use crate::plot::Plot;
 use crate::stats::{Summary, Tally};
 
 /// A run of one scenario, named as its table row.
@@ -27,6 +28,8 @@ pub struct Section {
     pub intro: Vec<String>,
     /// Each table with the sentence above it (empty for none).
     pub tables: Vec<(String, Table)>,
+    /// Charts of the same figures, for the HTML report only.
+    pub plots: Vec<Plot>,
 }
 
 impl Report {
@@ -83,6 +86,19 @@ impl Table {
     pub fn row(&mut self, cells: Vec<String>) {
         debug_assert_eq!(cells.len(), self.columns.len(), "one cell per column");
         self.rows.push(cells);
+    }
+
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    pub fn rows(&self) -> &[Vec<String>] {
+        &self.rows
+    }
+
+    /// Whether column `index` holds text (left-aligned) rather than figures.
+    pub fn is_left(&self, index: usize) -> bool {
+        self.left.get(index).copied().unwrap_or(false)
     }
 
     fn render(&self, out: &mut String) {

@@ -578,6 +578,7 @@ mod tests {
     fn render(table: Table) -> String {
         Report {
             sections: vec![Section {
+                plots: Vec::new(),
                 title: "size".into(),
                 intro: vec![],
                 tables: vec![(String::new(), table)],

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::{Bench, NO_ADMISSION, step};
 use crate::cache_status;
 use crate::load::{self, Request};
+use crate::plot::{Kind, Plot, Series};
 use crate::report::{Run, Section, Table, latency_table, ms, ratio_table, share};
 use crate::stats::{Summary, Tally};
 
@@ -126,6 +127,7 @@ fn section(plan: &Plan, baseline: &Run, edges: &[Run], stampedes: &[Stampede]) -
         ));
     }
     Section {
+        plots: vec![outcome_plot(edges)],
         title: "Cache tiering".into(),
         intro: vec![
             plan.workload.clone(),
@@ -138,6 +140,28 @@ fn section(plan: &Plan, baseline: &Run, edges: &[Run], stampedes: &[Stampede]) -
             ),
         ],
         tables,
+    }
+}
+
+/// The `Cache-Status` table as grouped bars: each outcome's share of the requests, per edge.
+fn outcome_plot(edges: &[Run]) -> Plot {
+    let columns = cache_status::columns(edges.iter().map(|r| &r.summary.cache));
+    let series = edges
+        .iter()
+        .map(|run| {
+            let of_all = |c: &String| {
+                100.0 * run.summary.cache.get(c) as f64 / run.summary.requests.max(1) as f64
+            };
+            Series::bars(run.name.clone(), columns.iter().map(of_all))
+        })
+        .collect();
+    Plot {
+        title: "Answers by Cache-Status, share of requests".into(),
+        y_label: "% of requests".into(),
+        kind: Kind::Bars {
+            categories: columns,
+        },
+        series,
     }
 }
 

@@ -483,6 +483,7 @@ fn report(
         ]);
     }
     let section = Section {
+        plots: Vec::new(),
         title: "Chaos: orders and queued views while the origin is killed and the primary crashes"
             .into(),
         intro: vec![format!(

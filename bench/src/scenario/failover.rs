@@ -21,6 +21,7 @@ use crate::edge::SCHEDULED_PATH;
 use crate::killable::{Counts, KillableRelay};
 use crate::load::{self, Request};
 use crate::origin::Origin;
+use crate::plot::{self, Plot, Series};
 use crate::report::Section;
 use crate::stats::Summary;
 
@@ -90,6 +91,8 @@ pub struct Measured {
     /// Per phase, in [`Phase::ALL`] order.
     pub summaries: [Summary; 3],
     pub seconds: Vec<Second>,
+    /// p99 latency of each second's answers (and failures), in ms, by when they came.
+    pub p99_per_second: Vec<(f64, f64)>,
     /// Per phase: what A's relay saw (`None` when A is not in the pool) and B's.
     pub a: Option<[Counts; 3]>,
     pub b: [Counts; 3],
@@ -124,7 +127,48 @@ pub fn run(bench: &Bench, plan: &Plan) -> Result<Section, String> {
         &relay_b,
     )?;
     drop(origin_b);
-    Ok(tables::section(plan, &pool_vars, &pool, &single))
+    let mut section = tables::section(plan, &pool_vars, &pool, &single);
+    section.plots = plots(plan, &[&pool, &single]);
+    Ok(section)
+}
+
+/// Over time, one point a second, each run a line: p99 latency and answers other than 2xx, with
+/// B's kill and restart marked.
+fn plots(plan: &Plan, runs: &[&Measured]) -> Vec<Plot> {
+    let p = plan.phases;
+    let kind = || plot::Kind::Lines {
+        x_label: "seconds".into(),
+        marks: vec![
+            (p.kill_at().as_secs_f64(), "B killed".into()),
+            (p.restart_at().as_secs_f64(), "B restarted".into()),
+        ],
+    };
+    vec![
+        Plot {
+            title: "p99 latency over time".into(),
+            y_label: "ms".into(),
+            kind: kind(),
+            series: runs
+                .iter()
+                .map(|m| Series::new(m.name, m.p99_per_second.clone()))
+                .collect(),
+        },
+        Plot {
+            title: "Answers other than 2xx per second".into(),
+            y_label: "requests".into(),
+            kind: kind(),
+            series: runs
+                .iter()
+                .map(|m| {
+                    let points = m.seconds.iter().enumerate();
+                    Series::new(
+                        m.name,
+                        points.map(|(s, c)| (s as f64, c.non_2xx as f64)).collect(),
+                    )
+                })
+                .collect(),
+        },
+    ]
 }
 
 /// One fresh edge over the origins `vars` names (the first is also `ORIGIN_URL`): warm-up, then
@@ -196,6 +240,10 @@ fn one_run(
         summaries: Phase::ALL
             .map(|phase| Summary::of(phases[phase.index()].iter().copied(), p.length(phase))),
         seconds: phases::per_second(&timed, p.total()),
+        p99_per_second: plot::percentile_per_second(
+            timed.iter().map(|t| (t.at, t.sample.latency)),
+            99.0,
+        ),
         a: a_at.as_deref().map(per_phase),
         b: per_phase(&b_at),
         b_back_after: b.first_request_after_restart(),

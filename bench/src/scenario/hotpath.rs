@@ -14,6 +14,7 @@ use serde_json::json;
 use super::{API_KEY_HEADER, Bench, NO_ADMISSION, idempotency, limiter, step};
 use crate::edge::Edge;
 use crate::load::{self, Request};
+use crate::plot::{self, Plot, Series};
 use crate::report::{Section, Table, ms, percent};
 use crate::stats::{Sample, Summary};
 
@@ -195,6 +196,7 @@ pub fn run(bench: &Bench, plan: &Plan) -> Result<Section, String> {
 
     let root = bench.root();
     Ok(Section {
+        plots: vec![ratio_plot(&rows)],
         title: "Hot path: CPU per request and size against a bare worker".into(),
         intro: vec![format!(
             "Each row: {} untimed requests, then one kind of request for {:.0} s in all at {} \
@@ -450,6 +452,25 @@ fn rows_table(rows: &[Row]) -> Table {
         ]);
     }
     table
+}
+
+/// Each row's throughput and CPU per request as multiples of the bare worker's, as bars.
+fn ratio_plot(rows: &[Row]) -> Plot {
+    let ratios: Vec<(Option<f64>, Option<f64>)> = match rows.first() {
+        Some(bare) => rows.iter().map(|row| row.against(bare)).collect(),
+        None => Vec::new(),
+    };
+    Plot {
+        title: "Against the bare worker (1 = the same)".into(),
+        y_label: "× bare".into(),
+        kind: plot::Kind::Bars {
+            categories: rows.iter().map(|r| r.name.clone()).collect(),
+        },
+        series: vec![
+            Series::bars("req/s", ratios.iter().map(|r| r.0.unwrap_or(0.0))),
+            Series::bars("CPU per request", ratios.iter().map(|r| r.1.unwrap_or(0.0))),
+        ],
+    }
 }
 
 /// The cache outcomes of the served requests, largest first, as shares (`hit memory 100%`).

@@ -118,6 +118,7 @@ pub fn run(bench: &Bench, plan: &Plan) -> Result<Section, String> {
         )
     };
     Ok(Section {
+        plots: Vec::new(),
         title: "Rate limiter latency".into(),
         intro: vec![
             format!(

@@ -405,6 +405,7 @@ fn section(plan: &Plan, measured: &[Measured]) -> Section {
         .map(|m| format!("{}: {}.", m.config.name(), m.setup))
         .collect();
     Section {
+        plots: Vec::new(),
         title: "Origin: SQLite vs Postgres (primary only, and with a streaming replica)".into(),
         intro: vec![
             format!(

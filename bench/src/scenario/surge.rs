@@ -21,6 +21,7 @@ use serde_json::json;
 
 use super::{API_KEY_HEADER, Bench, step};
 use crate::load::{self, Request};
+use crate::plot::{self, Plot, Series};
 use crate::report::Section;
 use crate::stats::{Sample, Summary};
 use crate::throttle::{Counts, Throttle, ThrottledProxy};
@@ -358,7 +359,61 @@ pub fn run(bench: &Bench, plan: &Plan) -> Result<(Section, goals::Verdicts), Str
         origin,
     };
     let verdicts = goals::Verdicts::of(plan, &measured);
-    Ok((tables::section(plan, &vars, &measured, &verdicts), verdicts))
+    let mut section = tables::section(plan, &vars, &measured, &verdicts);
+    section.plots = plots(plan, &measured);
+    Ok((section, verdicts))
+}
+
+/// Over time, one point a second by send time: served latency per route, and the answers.
+fn plots(plan: &Plan, m: &Measured) -> Vec<Plot> {
+    let marks: Vec<(f64, String)> = plan
+        .phases()
+        .iter()
+        .enumerate()
+        .skip(1)
+        .map(|(i, (name, _))| (plan.phase.as_secs_f64() * i as f64, (*name).to_owned()))
+        .collect();
+    let lines = |x_label: &str| plot::Kind::Lines {
+        x_label: x_label.to_owned(),
+        marks: marks.clone(),
+    };
+    let sent = || m.samples.iter().zip(m.meta);
+    let served = |s: &Sample| s.status.is_some_and(|c| (200..300).contains(&c));
+    let latency = |route: Route, p: f64| {
+        let points = sent()
+            .filter(|(s, meta)| meta.route == route && served(s))
+            .map(|(s, meta)| (meta.at, s.latency));
+        plot::percentile_per_second(points, p)
+    };
+    let answers = |name: &str, keep: &dyn Fn(&Sample) -> bool| {
+        let times = sent().filter(|(s, _)| keep(s)).map(|(_, meta)| meta.at);
+        Series::new(name, plot::count_per_second(times))
+    };
+    vec![
+        Plot {
+            title: "Served latency over time (by send time)".into(),
+            y_label: "ms".into(),
+            kind: lines("seconds"),
+            series: vec![
+                Series::new("high p99", latency(Route::High, 99.0)),
+                Series::new("low p99", latency(Route::Low, 99.0)),
+                Series::new("high p50", latency(Route::High, 50.0)),
+            ],
+        },
+        Plot {
+            title: "Answers per second".into(),
+            y_label: "requests".into(),
+            kind: lines("seconds"),
+            series: vec![
+                answers("2xx", &served),
+                answers("429", &|s| s.status == Some(429)),
+                answers("503", &|s| s.status == Some(503)),
+                answers("other", &|s| {
+                    !served(s) && !matches!(s.status, Some(429 | 503))
+                }),
+            ],
+        },
+    ]
 }
 
 /// The phase's unloaded requests of `traffic` (its first phase) straight to `url`, after a

@@ -331,6 +331,7 @@ fn section(bench: &Bench, plan: &Plan, requests: &[Request], measured: &[Measure
         tables[0].0.push_str(&odd.join(" "));
     }
     Section {
+        plots: Vec::new(),
         title: "Write-behind: queued views vs synchronous writes".into(),
         intro: vec![
             format!(

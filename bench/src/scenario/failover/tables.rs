@@ -18,6 +18,7 @@ pub fn section(
         .map(|(name, value)| format!("`{name}={value}`"))
         .collect();
     Section {
+        plots: Vec::new(),
         title: "Failover: an origin killed mid-run".into(),
         intro: vec![
             plan.workload.clone(),

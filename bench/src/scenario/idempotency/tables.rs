@@ -70,6 +70,7 @@ pub fn section(
     }
     let client = &storm.client;
     Section {
+        plots: Vec::new(),
         title: "Idempotency".into(),
         intro: vec![
             format!(

@@ -85,6 +85,7 @@ pub fn summary(runs: &[Verdicts]) -> Section {
         table.row([verdicts.run.clone()].into_iter().chain(cells).collect());
     }
     Section {
+        plots: Vec::new(),
         title: "Overload goals, every run".into(),
         intro: vec![format!(
             "Each overload run above against its goals (✓ met, ✗ missed): admitted \

@@ -42,6 +42,7 @@ pub fn section(plan: &Plan, vars: &[(&str, String)], m: &Measured, verdicts: &Ve
         .map(|(name, x)| format!("{name} {:.0}/s", plan.rate * x))
         .collect();
     Section {
+        plots: Vec::new(),
         title: format!(
             "Overload: {} against a slowed origin, CONCURRENCY {}",
             plan.profile.name(),
