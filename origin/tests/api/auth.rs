@@ -383,3 +383,109 @@ async fn expired_unknown_and_malformed_refresh_tokens_are_refused(backend: Backe
         "{problem}"
     );
 }
+
+/// The `name=value` of the refresh cookie a response sets, and the whole `Set-Cookie`.
+fn refresh_cookie_of(response: &reqwest::Response) -> (String, String) {
+    let set = response
+        .headers()
+        .get("set-cookie")
+        .expect("a Set-Cookie")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let pair = set.split(';').next().unwrap().to_owned();
+    assert!(pair.starts_with("__Secure-breakwater-refresh="), "{set}");
+    (pair, set)
+}
+
+/// A `POST` of `body` with `cookie` as the `Cookie` field.
+async fn post_with_cookie(app: &TestApp, path: &str, cookie: &str) -> reqwest::Response {
+    app.client
+        .post(format!("{}{path}", app.address))
+        .header("cookie", cookie)
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("request reaches the origin")
+}
+
+on_each_backend!(a_browser_session_keeps_its_refresh_token_in_a_cookie);
+async fn a_browser_session_keeps_its_refresh_token_in_a_cookie(backend: Backend) {
+    let app = spawn_app(backend).await;
+    register(&app, "ann@example.com").await;
+    let signed_in = post(
+        &app,
+        "/api/auth/login",
+        &json!({"email": "ann@example.com", "password": PASSWORD, "refresh_in_cookie": true}),
+    )
+    .await;
+    assert_eq!(signed_in.status(), 200);
+    let (first, set) = refresh_cookie_of(&signed_in);
+    for attribute in [
+        "HttpOnly",
+        "Secure",
+        "SameSite=Strict",
+        "Path=/api/auth",
+        "Max-Age=2592000",
+    ] {
+        assert!(set.contains(attribute), "{set}");
+    }
+    let body: Value = signed_in.json().await.unwrap();
+    assert!(
+        body.get("refresh_token").is_none(),
+        "the body carries no refresh token: {body}"
+    );
+    assert_eq!(
+        cart_with(&app, body["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        200
+    );
+
+    // A refresh with the cookie (and no token in the body) rotates it, in a cookie again.
+    let rotated = post_with_cookie(&app, "/api/auth/refresh", &first).await;
+    assert_eq!(rotated.status(), 200);
+    let (second, _) = refresh_cookie_of(&rotated);
+    assert_ne!(second, first);
+    let body: Value = rotated.json().await.unwrap();
+    assert!(
+        body["access_token"].is_string() && body.get("refresh_token").is_none(),
+        "{body}"
+    );
+
+    // The used cookie again: reuse revokes the family, and the answer clears the cookie.
+    let reused = post_with_cookie(&app, "/api/auth/refresh", &first).await;
+    let (cleared, set) = refresh_cookie_of(&reused);
+    assert_eq!(cleared, "__Secure-breakwater-refresh=");
+    assert!(set.contains("Max-Age=0"), "{set}");
+    assert_refresh_refused(reused).await;
+    assert_refresh_refused(post_with_cookie(&app, "/api/auth/refresh", &second).await).await;
+
+    // Two refresh cookies at once are refused like none: which is the session's is unknowable.
+    let doubled = format!("{second}; {first}");
+    let problem = assert_problem(
+        post_with_cookie(&app, "/api/auth/refresh", &doubled).await,
+        422,
+    )
+    .await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("refresh_token"),
+        "{problem}"
+    );
+
+    // Logout by cookie revokes the family and clears it.
+    let again = post(
+        &app,
+        "/api/auth/login",
+        &json!({"email": "ann@example.com", "password": PASSWORD, "refresh_in_cookie": true}),
+    )
+    .await;
+    let (third, _) = refresh_cookie_of(&again);
+    let out = post_with_cookie(&app, "/api/auth/logout", &third).await;
+    assert_eq!(out.status(), 204);
+    assert_eq!(refresh_cookie_of(&out).0, "__Secure-breakwater-refresh=");
+    assert_refresh_refused(post_with_cookie(&app, "/api/auth/refresh", &third).await).await;
+}
