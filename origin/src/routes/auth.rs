@@ -214,7 +214,7 @@ pub async fn refresh(
     // A failure of the database says nothing of the token: the cookie stays.
     let rotation = refresh::rotate(&state.db, &token, unix_now_ms())
         .await
-        .map_err(|e| ApiError::from(e).into_response())?;
+        .map_err(IntoResponse::into_response)?;
     let result = match rotation {
         Rotation::Rotated { user_id, token } => session(&state, user_id, token, carrier),
         Rotation::Reused { family_id, user_id } => {
