@@ -32,6 +32,8 @@ pub struct FaultProxy {
     posts: Arc<AtomicU64>,
     /// Connections (or pooled connections' next requests) closed by `Refuse`.
     refused: Arc<AtomicU64>,
+    /// The request lines of the answers `DropResponse` cut before they reached the edge.
+    dropped: Arc<Mutex<Vec<String>>>,
     /// The last [`HEADS_KEPT`] request heads relayed, oldest first.
     heads: Arc<Mutex<VecDeque<Head>>>,
 }
@@ -80,6 +82,7 @@ impl FaultProxy {
             gets: Arc::new(AtomicU64::new(0)),
             posts: Arc::new(AtomicU64::new(0)),
             refused: Arc::new(AtomicU64::new(0)),
+            dropped: Arc::new(Mutex::new(Vec::new())),
             heads: Arc::new(Mutex::new(VecDeque::new())),
         };
         let counters = proxy.clone();
@@ -108,6 +111,15 @@ impl FaultProxy {
     /// Connection attempts `Refuse` turned away so far: the origin calls an outage failed.
     pub fn refused(&self) -> u64 {
         self.refused.load(Ordering::SeqCst)
+    }
+
+    /// How many answers to requests whose line starts with `prefix` `DropResponse` has cut.
+    pub fn dropped(&self, prefix: &str) -> usize {
+        let dropped = self.dropped.lock().unwrap();
+        dropped
+            .iter()
+            .filter(|line| line.starts_with(prefix))
+            .count()
     }
 
     /// The relayed request heads whose request line starts with `prefix` (`"GET /api/x"`).
@@ -165,6 +177,8 @@ async fn relay(mut client: TcpStream, upstream: std::net::SocketAddr, proxy: Fau
     let (mut server_read, mut server_write) = server.into_split();
     let back = tokio::spawn(async move {
         let (mut client_read, mut client_write) = client.split();
+        // The request line of the request the origin is answering (one at a time per connection).
+        let asked = Mutex::new(String::new());
         let downstream = async {
             let mut buf = vec![0u8; 16 * 1024];
             loop {
@@ -173,9 +187,12 @@ async fn relay(mut client: TcpStream, upstream: std::net::SocketAddr, proxy: Fau
                     Ok(n) => n,
                 };
                 // The origin answered, but the edge never hears it: both ends are dropped.
-                if FaultProxy::current(&mode) == Mode::DropResponse
-                    || client_write.write_all(&buf[..n]).await.is_err()
-                {
+                if FaultProxy::current(&mode) == Mode::DropResponse {
+                    let line = asked.lock().unwrap().clone();
+                    proxy.dropped.lock().unwrap().push(line);
+                    return;
+                }
+                if client_write.write_all(&buf[..n]).await.is_err() {
                     return;
                 }
             }
@@ -196,6 +213,9 @@ async fn relay(mut client: TcpStream, upstream: std::net::SocketAddr, proxy: Fau
                         proxy.gets.fetch_add(count(b"GET /"), Ordering::SeqCst);
                         proxy.posts.fetch_add(count(b"POST /"), Ordering::SeqCst);
                         proxy.record(&buf[..n]);
+                        if let Some(line) = request_line(&buf[..n]) {
+                            *asked.lock().unwrap() = line;
+                        }
                         if server_write.write_all(&buf[..n]).await.is_err() {
                             return;
                         }
@@ -215,4 +235,12 @@ async fn relay(mut client: TcpStream, upstream: std::net::SocketAddr, proxy: Fau
         }
     });
     let _ = back.await;
+}
+
+/// The request line a chunk starts with, if it starts a request (`POST /api/orders HTTP/1.1`).
+fn request_line(chunk: &[u8]) -> Option<String> {
+    let end = chunk.windows(2).position(|w| w == b"\r\n")?;
+    let line = std::str::from_utf8(chunk.get(..end)?).ok()?;
+    let method = line.split(' ').next()?;
+    (!method.is_empty() && method.bytes().all(|b| b.is_ascii_uppercase())).then(|| line.to_owned())
 }
