@@ -69,7 +69,7 @@ until curl -fsS "http://127.0.0.1:$EDGE_PORT/" >/dev/null 2>&1; do
   sleep 0.2
 done
 printf '\n\033[1;32mBreakwater is up:\033[0m http://127.0.0.1:%s  (origin %s; Ctrl-C stops both)\n' "$EDGE_PORT" "$ORIGIN_URL"
-printf '  operator dashboard: http://127.0.0.1:%s/_breakwater/  (sign in with the edge admin token)\n' "$EDGE_PORT"
+printf '  operator dashboard: http://127.0.0.1:%s/_breakwater/  (sign in with the ADMIN_TOKEN below)\n' "$EDGE_PORT"
 printf '  edge admin token (ADMIN_TOKEN: dashboard, purge, metrics): %s\n' "$EDGE_ADMIN_TOKEN"
 printf '  origin admin token (BREAKWATER_ADMIN_TOKEN, ORIGIN_TOKEN): %s\n' "$ORIGIN_ADMIN_TOKEN"
 printf '  fire the cron trigger: curl "http://127.0.0.1:%s/__scheduled?cron=*+*+*+*+*"\n\n' "$EDGE_PORT"
