@@ -11,7 +11,10 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// `overview` as a Prometheus scrape answer.
 pub fn exposition(overview: &Overview) -> String {
-    let mut out = Out(String::new());
+    let mut out = Out {
+        text: String::new(),
+        name: "",
+    };
     let metrics = &overview.metrics;
 
     out.family(
@@ -22,7 +25,6 @@ pub fn exposition(overview: &Overview) -> String {
     for (key, n) in &metrics.requests {
         let status = key.status.to_string();
         out.sample(
-            "breakwater_requests_total",
             &[
                 ("route", &key.route),
                 ("status", &status),
@@ -38,7 +40,7 @@ pub fn exposition(overview: &Overview) -> String {
         "Answers served from each cache tier.",
     );
     for (tier, n) in metrics.hits_by_tier() {
-        out.sample("breakwater_cache_hits_total", &[("tier", tier)], n);
+        out.sample(&[("tier", tier)], n);
     }
 
     out.family(
@@ -47,31 +49,25 @@ pub fn exposition(overview: &Overview) -> String {
         "Requests the edge turned away, by reason.",
     );
     for (reason, n) in &metrics.refusals {
-        out.sample("breakwater_refusals_total", &[("reason", reason)], n);
+        out.sample(&[("reason", reason)], n);
     }
 
-    let durable = "breakwater_durable_object_call_duration_seconds";
     out.family(
-        durable,
+        "breakwater_durable_object_call_duration_seconds",
         "histogram",
         "Durable Object calls by binding and command.",
     );
     for (key, h) in &metrics.durable_objects {
-        out.histogram(
-            durable,
-            &[("binding", &key.binding), ("command", &key.command)],
-            h,
-        );
+        out.histogram(&[("binding", &key.binding), ("command", &key.command)], h);
     }
 
-    let origin = "breakwater_origin_request_duration_seconds";
     out.family(
-        origin,
+        "breakwater_origin_request_duration_seconds",
         "histogram",
         "Calls to each origin, answered or not.",
     );
     for (url, h) in &metrics.origins {
-        out.histogram(origin, &[("origin", url)], h);
+        out.histogram(&[("origin", url)], h);
     }
 
     out.family(
@@ -83,7 +79,7 @@ pub fn exposition(overview: &Overview) -> String {
         ("computed", overview.fraction),
         ("enforced", overview.effective),
     ] {
-        out.sample("breakwater_admission_fraction", &[("kind", kind)], value);
+        out.sample(&[("kind", kind)], value);
     }
 
     out.family(
@@ -93,7 +89,7 @@ pub fn exposition(overview: &Overview) -> String {
     );
     for (window, rate) in [("short", overview.burn_short), ("long", overview.burn_long)] {
         if let Some(rate) = rate {
-            out.sample("breakwater_slo_burn_rate", &[("window", window)], rate);
+            out.sample(&[("window", window)], rate);
         }
     }
 
@@ -105,11 +101,7 @@ pub fn exposition(overview: &Overview) -> String {
     for (url, view) in &overview.breakers {
         for phase in [Phase::Closed, Phase::Open, Phase::HalfOpen] {
             let on = u8::from(view.phase == phase);
-            out.sample(
-                "breakwater_breaker_state",
-                &[("origin", url), ("state", phase.as_str())],
-                on,
-            );
+            out.sample(&[("origin", url), ("state", phase.as_str())], on);
         }
     }
 
@@ -120,7 +112,7 @@ pub fn exposition(overview: &Overview) -> String {
     );
     for (url, record) in &overview.health {
         let healthy = u8::from(record.healthy);
-        out.sample("breakwater_origin_healthy", &[("origin", url)], healthy);
+        out.sample(&[("origin", url)], healthy);
     }
 
     out.family(
@@ -128,12 +120,8 @@ pub fn exposition(overview: &Overview) -> String {
         "gauge",
         "When the counters started (they restart with the CONTROL object).",
     );
-    out.sample(
-        "breakwater_metrics_start_time_seconds",
-        &[],
-        Seconds(overview.since_ms),
-    );
-    out.0
+    out.sample(&[], Seconds(overview.since_ms));
+    out.text
 }
 
 /// Milliseconds written as seconds, without floating point.
@@ -145,51 +133,56 @@ impl std::fmt::Display for Seconds {
     }
 }
 
-struct Out(String);
+/// The text so far, and the family its next samples belong to.
+struct Out {
+    text: String,
+    name: &'static str,
+}
 
 impl Out {
-    fn family(&mut self, name: &str, kind: &str, help: &str) {
-        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    /// Starts the family `name`: its `HELP` and `TYPE`, then the samples that follow.
+    fn family(&mut self, name: &'static str, kind: &str, help: &str) {
+        self.name = name;
+        let _ = writeln!(self.text, "# HELP {name} {help}\n# TYPE {name} {kind}");
     }
 
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
-        self.0.push_str(name);
-        self.labels(labels, None);
-        let _ = writeln!(self.0, " {value}");
+    fn sample(&mut self, labels: &[(&str, &str)], value: impl std::fmt::Display) {
+        self.series("", labels, None);
+        let _ = writeln!(self.text, " {value}");
     }
 
-    fn histogram(&mut self, name: &str, labels: &[(&str, &str)], h: &Histogram) {
+    fn histogram(&mut self, labels: &[(&str, &str)], h: &Histogram) {
         for (le, n) in h.cumulative() {
-            let _ = write!(self.0, "{name}_bucket");
-            self.labels(labels, Some(le));
-            let _ = writeln!(self.0, " {n}");
+            self.series("_bucket", labels, Some(le));
+            let _ = writeln!(self.text, " {n}");
         }
-        let _ = write!(self.0, "{name}_sum");
-        self.labels(labels, None);
-        let _ = writeln!(self.0, " {}", Seconds(h.sum_ms));
-        let _ = write!(self.0, "{name}_count");
-        self.labels(labels, None);
-        let _ = writeln!(self.0, " {}", h.count());
+        self.series("_sum", labels, None);
+        let _ = writeln!(self.text, " {}", Seconds(h.sum_ms));
+        self.series("_count", labels, None);
+        let _ = writeln!(self.text, " {}", h.count());
     }
 
-    /// `{name="value",…}`, with `le` last if given; nothing for no labels.
-    fn labels(&mut self, labels: &[(&str, &str)], le: Option<&str>) {
+    /// The family's name with `suffix`, then `{name="value",…}` with `le` last if given (nothing
+    /// for no labels).
+    fn series(&mut self, suffix: &str, labels: &[(&str, &str)], le: Option<&str>) {
+        self.text.push_str(self.name);
+        self.text.push_str(suffix);
         let le = le.map(|le| ("le", le));
         let mut all = labels.iter().copied().chain(le).peekable();
         if all.peek().is_none() {
             return;
         }
-        self.0.push('{');
+        self.text.push('{');
         for (i, (name, value)) in all.enumerate() {
             if i > 0 {
-                self.0.push(',');
+                self.text.push(',');
             }
-            self.0.push_str(name);
-            self.0.push_str("=\"");
-            escape(&mut self.0, value);
-            self.0.push('"');
+            self.text.push_str(name);
+            self.text.push_str("=\"");
+            escape(&mut self.text, value);
+            self.text.push('"');
         }
-        self.0.push('}');
+        self.text.push('}');
     }
 }
 

@@ -94,8 +94,7 @@ async fn cached(
                     tier: found.tier,
                     detail,
                 };
-                ex.cache = status.outcome();
-                return from_stored(stored, &request, now(), &status);
+                return serve(ex, stored, &request, status);
             }
             // `Serve` always comes with what was found; without it, fill like any miss.
         }
@@ -140,8 +139,7 @@ async fn cached(
             return match (after_wait(entry, &request, now(), &opts), stored) {
                 (AfterWait::Collapsed, Some((tier, stored))) => {
                     let status = Status::Collapsed(tier);
-                    ex.cache = status.outcome();
-                    from_stored(&stored, &request, now(), &status)
+                    serve(ex, &stored, &request, status)
                 }
                 // The leader stored nothing we can use, or took too long: fetch ourselves.
                 (outcome, _) => {
@@ -169,8 +167,7 @@ async fn cached(
             // Awaited, not deferred: a miss already waits on the origin, and the next request,
             // in any isolate, should find what this one paid for.
             writes.await;
-            ex.cache = status.outcome();
-            from_stored(&stored, &request, now(), &status)
+            serve(ex, &stored, &request, status)
         }
         Filled::ServedStale { stored, detail } => {
             let tier = found.map_or(Tier::Memory, |f| f.tier);
@@ -178,11 +175,21 @@ async fn cached(
                 tier,
                 detail: Some(detail),
             };
-            ex.cache = status.outcome();
-            from_stored(&stored, &request, now(), &status)
+            serve(ex, &stored, &request, status)
         }
         Filled::NotStored { response, reason } => answer(ex, response, Status::Miss(Some(reason))),
     }
+}
+
+/// Answers from `stored` with `status` in `Cache-Status`, and counts it under that outcome.
+fn serve(
+    ex: &mut Exchange,
+    stored: &Stored,
+    request: &RequestHead<'_>,
+    status: Status,
+) -> Result<Response, EdgeError> {
+    ex.cache = status.outcome();
+    from_stored(stored, request, now(), &status)
 }
 
 /// Relays the origin's `response` with `status` in `Cache-Status`, and counts it under that
